@@ -1,0 +1,92 @@
+// The outcome of scenario runs and the three ways wedge reports it: the console, the JSON
+// evidence bundle (--json) and JUnit XML (--junit).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "wedge/base/result.h"
+#include "wedge/probe/task.h"
+#include "wedge/scenario/scenario.h"
+#include "wedge/signature/signature.h"
+
+namespace wedge::report {
+
+// A program a run used, as the report records it.
+struct BinaryVersion {
+  std::string name;     // "wedge-fuse", "fusermount3", "kernel"
+  std::string path;
+  std::string version;  // first line of its --version, or the package version
+};
+
+// The host a run happened on: what decides whether a bug can fire.
+struct HostInfo {
+  std::string kernel_release;  // uname -r
+  std::string kernel_version;  // uname -v
+  std::string machine;         // uname -m
+  std::string cgroup_mode;     // "v1", "hybrid" or "v2"
+  std::map<std::string, std::string> sysctls;  // the allowlisted ones, as found
+  std::map<std::string, std::string> rlimits;  // "RLIMIT_NOFILE" -> "20000:20000" (wedge's own)
+  std::vector<BinaryVersion> binaries;
+  std::string wedge_version;
+};
+
+// Wall time of one phase of a run: validate, setup, trigger, stall, capture, recover, teardown.
+struct PhaseTiming {
+  std::string phase;
+  std::int64_t duration_ms = 0;
+};
+
+// One run of one scenario.
+struct RunResult {
+  std::string scenario;  // name
+  std::string file;
+  scenario::Verdict verdict = scenario::Verdict::kUnexplained;
+  scenario::Verdict expected = scenario::Verdict::kReproduced;
+  std::string reason;  // one line: why this verdict (which signature matched, what failed)
+  std::string signature_hash;
+  signature::MatchResult bug_match;
+  signature::MatchResult healthy_match;
+  signature::Observation observation;  // normalised, what was compared
+  probe::TreeSnapshot evidence;        // raw: stacks with offsets, status, fds
+  std::vector<PhaseTiming> phases;
+  std::int64_t duration_ms = 0;
+  std::int64_t stall_detected_after_ms = -1;  // from the last trigger step; -1 if none
+  std::vector<std::string> recovery;   // what recovery did, one line each
+  bool host_clean = false;             // the post-teardown check passed
+  std::vector<std::string> host_leftovers;  // what the check found, if anything
+  std::optional<std::string> error;    // an internal error that ended the run early
+
+  bool AsExpected() const { return !error && verdict == expected && host_clean; }
+};
+
+struct Report {
+  HostInfo host;
+  std::vector<RunResult> results;
+};
+
+nlohmann::json ToJson(const HostInfo& host);
+nlohmann::json ToJson(const RunResult& result);
+nlohmann::json ToJson(const Report& report);
+// Writes the evidence bundle; the file is replaced atomically.
+Status WriteJson(const Report& report, const std::filesystem::path& file);
+// One <testsuite name="wedge">, one <testcase> per run; a run not as expected is a <failure>
+// whose text holds the signature diff.
+std::string ToJunitXml(const Report& report);
+Status WriteJunit(const Report& report, const std::filesystem::path& file);
+
+// Human-readable output for the terminal.
+void PrintResult(std::ostream& out, const scenario::Scenario& scenario, const RunResult& result);
+void PrintSummary(std::ostream& out, const Report& report);
+// `wedge snapshot`: every process and task of the tree, stack and signals.
+void PrintSnapshot(std::ostream& out, const probe::TreeSnapshot& snapshot);
+nlohmann::json ToJson(const probe::TreeSnapshot& snapshot);
+
+}  // namespace wedge::report

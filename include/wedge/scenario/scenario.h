@@ -1,0 +1,141 @@
+// The scenario model and its loader. docs/scenario-format.md is the schema, field by field;
+// this header is its C++ image. Loading validates everything before wedge touches the host.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "wedge/base/result.h"
+#include "wedge/signature/signature.h"
+
+namespace wedge::scenario {
+
+enum class Verdict { kReproduced, kNotReproduced, kUnexplained };
+std::string_view VerdictName(Verdict verdict);  // "reproduced", "not-reproduced", "unexplained"
+
+// An upstream reference: a commit, an issue, a report.
+struct Reference {
+  std::string kind;  // "commit", "issue", "pull-request", "report", "mailing-list"
+  std::string id;    // "5a8bee63b10f", "runc#2530"
+  std::string url;   // optional
+  std::string note;  // optional: what it says about the bug
+};
+
+// One resource limit, applied to the sandbox before anything runs in it.
+struct Rlimit {
+  std::string name;  // "RLIMIT_NOFILE"
+  int resource = 0;  // RLIMIT_NOFILE
+  std::uint64_t soft = 0;
+  std::uint64_t hard = 0;
+};
+
+struct Isolation {
+  bool user_namespace = false;  // map root in the sandbox to root outside (uid/gid 0 -> 0, 1 id)
+  bool pid_namespace = true;
+  bool mount_namespace = true;
+  std::optional<std::int64_t> pids_max;       // the sandbox cgroup's pids.max
+  std::map<std::string, std::string> sysctls;  // "fs.pipe-user-pages-soft" -> "1" (allowlisted)
+  std::vector<Rlimit> rlimits;
+};
+
+// The libfuse3 daemon fixture (fixtures/fuse_daemon.cpp).
+struct FuseDaemonFixture {
+  std::string mountpoint = "mnt";  // relative to the run directory
+  std::string file = "held";       // the file the daemon serves
+  bool holder_thread = true;       // a second thread holds `file` open from its own fd table
+  enum class Flush { kReply, kNever } flush = Flush::kReply;  // how the daemon answers FLUSH
+};
+
+struct Fixture {
+  std::string name;  // key in the scenario's "fixtures" object
+  enum class Kind { kFuseDaemon } kind = Kind::kFuseDaemon;
+  FuseDaemonFixture fuse_daemon;
+};
+
+// One step of the trigger sequence, run in order.
+struct Step {
+  enum class Action {
+    kSpawn,         // start fixture `fixture` inside the sandbox as process `name`
+    kKill,          // send `signal` to process `target` ("sandbox-init" or a spawned name)
+    kWaitForStall,  // watch /proc until the scenario's processes stop changing, or all exit
+  };
+  Action action = Action::kSpawn;
+  std::string name;     // kSpawn: label of the new process
+  std::string fixture;  // kSpawn
+  std::string target;   // kKill
+  int signal = 0;       // kKill
+};
+
+// How a stall is recognised: every task's state, wchan, CPU time and context-switch count
+// unchanged over `settle_ms`, sampled every `poll_interval_ms`. `timeout_ms` only bounds a
+// scenario that neither stalls nor exits (verdict unexplained).
+struct StallDetection {
+  int poll_interval_ms = 2;
+  int settle_ms = 100;
+  int timeout_ms = 10000;
+};
+
+// Recovery actions, run in order after capture whatever the verdict.
+struct RecoveryStep {
+  enum class Action {
+    kAbortFuseConnections,  // write 1 to /sys/fs/fuse/connections/N/abort for the sandbox's mounts
+    kKillSandbox,           // SIGKILL every process in the sandbox cgroup and reap
+  };
+  Action action = Action::kAbortFuseConnections;
+};
+
+// What the host must offer to run the scenario at all (else exit 3, naming the requirement).
+enum class Requirement { kRoot, kFuseDevice, kFusectl, kPidsCgroup, kKernelStacks };
+std::string_view RequirementName(Requirement requirement);  // "root", "fuse-device", ...
+
+struct Scenario {
+  std::filesystem::path file;
+  std::string name;     // unique, [a-z0-9-]+
+  std::string summary;  // one line
+  std::vector<Reference> references;
+  std::vector<Requirement> requires_;
+  Isolation isolation;
+  std::vector<Fixture> fixtures;
+  std::vector<Step> steps;
+  StallDetection stall;
+  std::vector<RecoveryStep> recovery;
+  signature::Signature bug;
+  signature::Signature healthy;
+  Verdict expected = Verdict::kReproduced;
+  std::string expected_reason;  // why this verdict is expected on the reference machine
+
+  const Fixture* FindFixture(std::string_view fixture_name) const;
+};
+
+// A validation failure: which file, where in it (an RFC 6901 JSON pointer; "" for the whole
+// document) and what was expected there.
+struct LoadError {
+  std::string file;
+  std::string pointer;
+  std::string message;  // "expected an array of state letters (R S D T t Z X I), got a string"
+  int line = 0;         // for syntax errors: where the parser stopped (1-based), else 0
+  int column = 0;
+  // "FILE: /steps/1/signal: expected a signal name such as \"SIGKILL\", got \"SIGFOO\""
+  std::string ToString() const;
+};
+
+// Parses and validates `text` as the scenario file `file_name`. Refuses unknown keys, wrong
+// types, out-of-range numbers, names that refer to nothing, sysctls outside the allowlist and
+// paths that leave the run directory.
+std::variant<Scenario, LoadError> ParseScenario(std::string_view text,
+                                                const std::filesystem::path& file_name);
+// Reads and parses one file (at most 1 MiB, valid UTF-8).
+std::variant<Scenario, LoadError> LoadScenarioFile(const std::filesystem::path& file);
+// The scenario files (*.json) of a directory, sorted by name; a file argument is returned as is.
+std::vector<std::filesystem::path> ExpandScenarioPaths(const std::filesystem::path& path);
+
+// Sysctls a scenario may set, as "fs.pipe-user-pages-soft".
+const std::vector<std::string>& AllowedSysctls();
+
+}  // namespace wedge::scenario

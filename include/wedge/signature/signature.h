@@ -1,0 +1,95 @@
+// The signature model: what a bug (or a healthy run) looks like in /proc, how an observed
+// process tree is reduced to a comparable, hashable form, and how the two are matched.
+//
+// Kernel frames are compared after normalisation ("fuse_flush+0x155/0x190" -> "fuse_flush",
+// ".part.0", ".isra.0", ".constprop.0", ".cold" dropped) as an ordered subsequence, innermost
+// frame first, exactly as /proc/PID/stack lists them: a newer kernel that adds "filp_flush"
+// between "fuse_flush" and "filp_close" still matches.
+#pragma once
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wedge/probe/task.h"
+
+namespace wedge::signature {
+
+// "fuse_flush+0x155/0x190" or "fuse_flush.isra.0" -> "fuse_flush".
+std::string NormalizeFrame(std::string_view function);
+std::vector<std::string> NormalizeStack(const std::vector<probe::StackFrame>& stack);
+
+// True when `expected` appears in `observed` in the same order, gaps allowed.
+bool IsOrderedSubsequence(const std::vector<std::string>& expected,
+                          const std::vector<std::string>& observed);
+
+// Which task of the captured tree a role refers to. Unset fields match anything.
+struct TaskSelector {
+  std::string process;  // the label the scenario gave the process ("sandbox-init", "daemon")
+  std::string comm;     // the task's comm (thread name), exact
+  enum class Thread { kAny, kLeader, kNonLeader } thread = Thread::kAny;
+};
+
+// What one task must look like. Empty fields are not checked.
+struct TaskExpectation {
+  std::string role;  // "pidns-init", "daemon-leader", "stuck-thread"
+  TaskSelector select;
+  std::set<char> states;                // any of these, e.g. {'D'}
+  std::vector<std::string> stack;       // normalised frames, innermost first, as a subsequence
+  std::vector<std::string> shd_pending; // signal names that must be in ShdPnd
+  std::vector<std::string> sig_pending; // signal names that must be in SigPnd
+  std::vector<std::string> task_flags;  // PF_* names that must be set, e.g. "PF_EXITING"
+};
+
+// A signature: either a set of tasks that must all be found as described, or (for a healthy
+// teardown) the statement that every process of the scenario has exited.
+struct Signature {
+  std::string description;
+  std::vector<TaskExpectation> tasks;
+  bool all_exited = false;
+};
+
+// The observed side, reduced to what signatures talk about. Offsets and pids are kept for the
+// report but never hashed.
+struct ObservedTask {
+  std::string process;  // label of the owning process
+  pid_t pid = 0;
+  pid_t tid = 0;
+  bool leader = false;
+  std::string comm;
+  char state = '?';
+  std::vector<std::string> stack;  // normalised
+  std::vector<std::string> shd_pending;
+  std::vector<std::string> sig_pending;
+  std::vector<std::string> task_flags;
+  std::string wchan;
+};
+struct Observation {
+  std::vector<ObservedTask> tasks;  // every task captured
+  bool all_exited = false;          // no process of the scenario was left when captured
+};
+Observation Observe(const probe::TreeSnapshot& snapshot, bool all_exited);
+
+// One difference between what a signature expects and what was observed.
+struct Mismatch {
+  std::string role;
+  std::string field;  // "task", "state", "stack", "shd_pending", "sig_pending", "task_flags", "all_exited"
+  std::string expected;
+  std::string observed;
+};
+struct MatchResult {
+  bool matched = false;
+  std::vector<Mismatch> mismatches;
+  // For each expectation that found its task: the role and the task it was bound to.
+  std::vector<std::pair<std::string, ObservedTask>> bound;
+};
+// Every expectation must bind to a distinct task that satisfies it.
+MatchResult Match(const Signature& expected, const Observation& observed);
+
+// A stable hash (16 hex digits) of what was observed for the roles a signature names: per role,
+// in the signature's order, the state, the full normalised stack and the pending signal names.
+// Equal for two runs that wedged the same way, whatever the pids, offsets or timing.
+std::string Hash(const MatchResult& match, const Observation& observed);
+
+}  // namespace wedge::signature
