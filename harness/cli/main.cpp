@@ -1,1 +1,290 @@
-int main() { return 0; }
+// wedge: reproduce container-stack deadlocks deterministically and prove when a patch removes
+// them. See README.md and docs/scenario-format.md.
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wedge/probe/task.h"
+#include "wedge/report/report.h"
+#include "wedge/runner/runner.h"
+#include "wedge/scenario/scenario.h"
+#include "wedge/sys/journal.h"
+#include "wedge/sys/process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using wedge::scenario::Scenario;
+
+// Exit codes (docs/cli.md).
+constexpr int kAllAsExpected = 0;
+constexpr int kExpectationFailed = 1;
+constexpr int kUsage = 2;
+constexpr int kRequirementMissing = 3;
+constexpr int kInternalError = 4;
+
+constexpr const char* kUsageText = R"(usage:
+  wedge list [DIR]                  scenarios, one line each, and whether this host can run them
+  wedge validate FILE...            check scenario files; errors name the file and JSON pointer
+  wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep]
+                                    run scenarios (default: the scenarios directory)
+  wedge snapshot PID [--json FILE]  capture the signature of a live process tree
+  wedge cleanup                     undo whatever an interrupted run left on the host
+
+exit status: 0 every verdict as expected, 1 an expectation failed, 2 usage or bad input,
+             3 a requirement of this host is missing, 4 internal error, 128+N stopped by signal N
+)";
+
+int Usage(const std::string& problem) {
+  std::cerr << "wedge: " << problem << "\n" << kUsageText;
+  return kUsage;
+}
+
+fs::path DefaultScenarioDirectory() {
+  if (fs::is_directory("scenarios")) return "scenarios";
+  return WEDGE_SCENARIO_DIR;
+}
+
+fs::path FixturesDirectory() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path(".") : self.parent_path();
+}
+
+// Loads every scenario named by `args` (files or directories), or reports the first error.
+std::optional<std::vector<Scenario>> LoadAll(const std::vector<std::string>& args) {
+  std::vector<fs::path> files;
+  for (const auto& arg : args) {
+    if (!fs::exists(arg)) {
+      std::cerr << "wedge: " << arg << ": no such file or directory\n";
+      return std::nullopt;
+    }
+    for (auto& file : wedge::scenario::ExpandScenarioPaths(arg)) files.push_back(file);
+  }
+  std::vector<Scenario> scenarios;
+  bool ok = true;
+  for (const auto& file : files) {
+    auto loaded = wedge::scenario::LoadScenarioFile(file);
+    if (auto* error = std::get_if<wedge::scenario::LoadError>(&loaded)) {
+      std::cerr << error->ToString() << "\n";
+      ok = false;
+    } else {
+      scenarios.push_back(std::get<Scenario>(std::move(loaded)));
+    }
+  }
+  if (!ok) return std::nullopt;
+  return scenarios;
+}
+
+int List(const std::vector<std::string>& args) {
+  if (args.size() > 1) return Usage("list takes at most one directory");
+  std::vector<std::string> dirs = {args.empty() ? DefaultScenarioDirectory().string() : args[0]};
+  auto scenarios = LoadAll(dirs);
+  if (!scenarios) return kUsage;
+  for (const auto& scenario : *scenarios) {
+    std::vector<std::string> unmet = wedge::runner::UnmetRequirements(scenario);
+    std::cout << scenario.name << "  expect " << wedge::scenario::VerdictName(scenario.expected)
+              << "  " << (unmet.empty() ? "runnable" : "cannot run here: " + unmet.front())
+              << "\n    " << scenario.summary << "\n";
+  }
+  return kAllAsExpected;
+}
+
+int Validate(const std::vector<std::string>& args) {
+  if (args.empty()) return Usage("validate needs at least one file");
+  int status = kAllAsExpected;
+  for (const auto& arg : args) {
+    auto loaded = wedge::scenario::LoadScenarioFile(arg);
+    if (auto* error = std::get_if<wedge::scenario::LoadError>(&loaded)) {
+      std::cerr << error->ToString() << "\n";
+      status = kUsage;
+    } else {
+      std::cout << arg << ": ok (" << std::get<Scenario>(loaded).name << ")\n";
+    }
+  }
+  return status;
+}
+
+struct Flags {
+  std::vector<std::string> positional;
+  std::optional<std::string> json;
+  std::optional<std::string> junit;
+  bool keep = false;
+};
+
+std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow_junit_keep) {
+  Flags flags;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--json" || arg == "--junit") {
+      if (i + 1 >= args.size()) {
+        Usage(arg + " needs a file name");
+        return std::nullopt;
+      }
+      if (arg == "--junit" && !allow_junit_keep) {
+        Usage("--junit is only for run");
+        return std::nullopt;
+      }
+      (arg == "--json" ? flags.json : flags.junit) = args[++i];
+    } else if (arg == "--keep" && allow_junit_keep) {
+      flags.keep = true;
+    } else if (arg.rfind("--", 0) == 0) {
+      Usage("unknown option " + arg);
+      return std::nullopt;
+    } else {
+      flags.positional.push_back(arg);
+    }
+  }
+  return flags;
+}
+
+int Run(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(args, true);
+  if (!flags) return kUsage;
+  if (flags->positional.empty()) flags->positional.push_back(DefaultScenarioDirectory().string());
+  // Every file is validated before anything on the host changes.
+  auto scenarios = LoadAll(flags->positional);
+  if (!scenarios) return kUsage;
+  if (scenarios->empty()) return Usage("no scenario files found");
+  bool unmet_any = false;
+  for (const auto& scenario : *scenarios) {
+    for (const auto& unmet : wedge::runner::UnmetRequirements(scenario)) {
+      std::cerr << "wedge: " << scenario.name << " cannot run on this host: " << unmet << "\n";
+      unmet_any = true;
+    }
+  }
+  if (unmet_any) return kRequirementMissing;
+
+  wedge::runner::RunOptions options;
+  options.state_dir = wedge::sys::DefaultStateDirectory();
+  options.fixtures_dir = FixturesDirectory();
+  options.keep_run_directory = flags->keep;
+  options.progress = &std::cout;
+
+  wedge::sys::InstallInterruptHandlers();
+  auto lock = wedge::sys::RunLock::Acquire(options.state_dir, [](const std::string& notice) {
+    std::cerr << "wedge: " << notice << "\n";
+  });
+  if (!lock.ok()) {
+    std::cerr << "wedge: " << lock.error().message() << "\n";
+    return wedge::sys::Interrupted() ? 128 + wedge::sys::Interrupted() : kInternalError;
+  }
+  // A previous run that was killed may have left changes behind: undo them first.
+  auto cleaned = wedge::runner::Cleanup(options.state_dir);
+  if (!cleaned.ok()) {
+    std::cerr << "wedge: cleanup of an earlier run failed: " << cleaned.error().message() << "\n";
+    return kInternalError;
+  }
+  for (const auto& line : *cleaned) std::cout << "cleanup of an earlier run: " << line << "\n";
+
+  wedge::report::Report report;
+  report.host = wedge::runner::CollectHostInfo(options);
+  std::cout << "wedge " << report.host.wedge_version << " on Linux " << report.host.kernel_release
+            << " (" << report.host.machine << ", cgroup " << report.host.cgroup_mode << ")\n";
+  for (const auto& scenario : *scenarios) {
+    if (wedge::sys::Interrupted()) break;
+    wedge::report::RunResult result = wedge::runner::RunScenario(scenario, options);
+    wedge::report::PrintResult(std::cout, scenario, result);
+    report.results.push_back(std::move(result));
+  }
+  int status = kAllAsExpected;
+  if (flags->json) {
+    if (auto written = wedge::report::WriteJson(report, *flags->json); !written.ok()) {
+      std::cerr << "wedge: " << written.error().message() << "\n";
+      status = kInternalError;
+    }
+  }
+  if (flags->junit) {
+    if (auto written = wedge::report::WriteJunit(report, *flags->junit); !written.ok()) {
+      std::cerr << "wedge: " << written.error().message() << "\n";
+      status = kInternalError;
+    }
+  }
+  wedge::report::PrintSummary(std::cout, report);
+  if (int signo = wedge::sys::Interrupted(); signo != 0) {
+    std::cout << "stopped by " << wedge::probe::SignalName(signo)
+              << " after recovering and tearing down the scenario in progress\n";
+    return 128 + signo;
+  }
+  if (status != kAllAsExpected) return status;
+  for (const auto& result : report.results) {
+    if (result.error) return kInternalError;
+  }
+  for (const auto& result : report.results) {
+    if (!result.AsExpected()) return kExpectationFailed;
+  }
+  return kAllAsExpected;
+}
+
+int Snapshot(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(args, false);
+  if (!flags) return kUsage;
+  if (flags->positional.size() != 1) return Usage("snapshot needs exactly one PID");
+  const std::string& text = flags->positional[0];
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+    return Usage("snapshot: '" + text + "' is not a pid");
+  }
+  pid_t pid = static_cast<pid_t>(std::stol(text));
+  if (!fs::exists("/proc/" + text)) {
+    std::cerr << "wedge: snapshot: no process " << pid << "\n";
+    return kUsage;
+  }
+  wedge::probe::TreeSnapshot snapshot =
+      wedge::probe::ReadProcesses(wedge::probe::ListDescendants(pid), /*peek_pipes=*/true);
+  wedge::report::PrintSnapshot(std::cout, snapshot);
+  if (flags->json) {
+    nlohmann::json json = wedge::report::ToJson(snapshot);
+    std::ofstream out(*flags->json);
+    out << json.dump(2) << "\n";
+    if (!out) {
+      std::cerr << "wedge: could not write " << *flags->json << "\n";
+      return kInternalError;
+    }
+  }
+  return kAllAsExpected;
+}
+
+int Cleanup(const std::vector<std::string>& args) {
+  if (!args.empty()) return Usage("cleanup takes no arguments");
+  if (::geteuid() != 0) {
+    std::cerr << "wedge: cleanup must run as root\n";
+    return kRequirementMissing;
+  }
+  auto cleaned = wedge::runner::Cleanup(wedge::sys::DefaultStateDirectory());
+  if (!cleaned.ok()) {
+    std::cerr << "wedge: cleanup: " << cleaned.error().message() << "\n";
+    return kInternalError;
+  }
+  for (const auto& line : *cleaned) std::cout << line << "\n";
+  if (cleaned->empty()) std::cout << "nothing to clean up\n";
+  return kAllAsExpected;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return Usage("no command given");
+  std::string command = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::cout << kUsageText;
+    return kAllAsExpected;
+  }
+  try {
+    if (command == "list") return List(args);
+    if (command == "validate") return Validate(args);
+    if (command == "run") return Run(args);
+    if (command == "snapshot") return Snapshot(args);
+    if (command == "cleanup") return Cleanup(args);
+  } catch (const std::exception& e) {
+    std::cerr << "wedge: internal error: " << e.what() << "\n";
+    return kInternalError;
+  }
+  return Usage("unknown command '" + command + "'");
+}

@@ -1,1 +1,504 @@
-// placeholder during bring-up
+#include "wedge/runner/runner.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <sstream>
+
+#include "wedge/probe/task.h"
+#include "wedge/sys/cgroup.h"
+#include "wedge/sys/files.h"
+#include "wedge/sys/fuse.h"
+#include "wedge/sys/journal.h"
+#include "wedge/sys/mount.h"
+#include "wedge/sys/process.h"
+#include "wedge/sys/sandbox.h"
+#include "wedge/sys/sysctl.h"
+
+namespace wedge::runner {
+namespace {
+
+using scenario::Scenario;
+using scenario::Step;
+using scenario::Verdict;
+
+// Phases are timed and announced; a failing phase ends the run with `error` set.
+class PhaseClock {
+ public:
+  PhaseClock(report::RunResult& result, const RunOptions& options, const std::string& name)
+      : result_(result), options_(options), name_(name) {}
+
+  void Begin(const std::string& phase, const std::string& what) {
+    End();
+    phase_ = phase;
+    started_ = sys::MonotonicMillis();
+    Say(what);
+  }
+  void End() {
+    if (phase_.empty()) return;
+    result_.phases.push_back({phase_, sys::MonotonicMillis() - started_});
+    phase_.clear();
+  }
+  void Say(const std::string& line) const {
+    if (options_.progress != nullptr) *options_.progress << "[" << name_ << "] " << line << "\n";
+    if (options_.progress != nullptr) options_.progress->flush();
+  }
+
+ private:
+  report::RunResult& result_;
+  const RunOptions& options_;
+  std::string name_;
+  std::string phase_;
+  std::int64_t started_ = 0;
+};
+
+std::string NewRunId(const std::string& scenario_name) {
+  static std::atomic<int> counter{0};
+  return scenario_name + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+}
+
+std::vector<std::string> FixtureArgv(const scenario::Fixture& fixture,
+                                     const RunOptions& options,
+                                     const std::filesystem::path& run_dir) {
+  const auto& fuse = fixture.fuse_daemon;
+  std::vector<std::string> argv = {(options.fixtures_dir / "wedge-fuse").string(), "--mountpoint",
+                                   (run_dir / fuse.mountpoint).string(), "--file", fuse.file};
+  if (fuse.holder_thread) argv.push_back("--holder-thread");
+  argv.push_back("--flush");
+  argv.push_back(fuse.flush == scenario::FuseDaemonFixture::Flush::kReply ? "reply" : "never");
+  return argv;
+}
+
+bool IsSleeping(char state) { return state == 'S' || state == 'D' || state == 'Z' || state == 'I'; }
+
+// The processes a scenario owns right now: its init, what it spawned, and whatever is in its
+// cgroup. The init is listed explicitly: once it is in exit_notify (zap_pid_ns_processes) it
+// has already left its cgroup.
+std::vector<pid_t> ScenarioProcesses(const sys::Sandbox& sandbox, const sys::ScopedCgroup& cgroup,
+                                     const std::map<pid_t, std::string>& labels) {
+  std::vector<pid_t> pids;
+  auto add = [&](pid_t pid) {
+    if (std::find(pids.begin(), pids.end(), pid) == pids.end() &&
+        std::filesystem::exists("/proc/" + std::to_string(pid))) {
+      pids.push_back(pid);
+    }
+  };
+  if (!sandbox.InitExited()) add(sandbox.init_pid());
+  for (const auto& [pid, label] : labels) {
+    if (pid != sandbox.init_pid()) add(pid);
+  }
+  for (pid_t pid : cgroup.Processes()) add(pid);
+  return pids;
+}
+
+struct StallOutcome {
+  enum class Kind { kStalled, kAllExited, kTimedOut, kInterrupted } kind = Kind::kTimedOut;
+  std::int64_t after_ms = 0;  // from the end of the trigger to the decision
+  std::int64_t quiet_since_ms = 0;  // when the activity stopped changing
+};
+
+// Watches /proc until nothing changes for `settle_ms` (a stall) or everything has exited.
+// A stall is observed, not assumed: state, wchan, CPU time and context switches of every task
+// must be identical across every sample of the settle window.
+StallOutcome WaitForStall(const scenario::StallDetection& stall, const sys::Sandbox& sandbox,
+                          const sys::ScopedCgroup& cgroup,
+                          const std::map<pid_t, std::string>& labels) {
+  StallOutcome outcome;
+  const std::int64_t start = sys::MonotonicMillis();
+  std::vector<probe::TaskActivity> previous;
+  std::int64_t quiet_since = start;
+  for (;;) {
+    const std::int64_t now = sys::MonotonicMillis();
+    outcome.after_ms = now - start;
+    if (sys::Interrupted()) {
+      outcome.kind = StallOutcome::Kind::kInterrupted;
+      return outcome;
+    }
+    std::vector<pid_t> pids = ScenarioProcesses(sandbox, cgroup, labels);
+    if (sandbox.InitExited() && cgroup.Processes().empty()) {
+      outcome.kind = StallOutcome::Kind::kAllExited;
+      return outcome;
+    }
+    std::vector<probe::TaskActivity> activity = probe::ReadActivity(pids);
+    bool all_sleeping = !activity.empty() && std::all_of(activity.begin(), activity.end(),
+                                                         [](const probe::TaskActivity& a) {
+                                                           return IsSleeping(a.state);
+                                                         });
+    if (activity != previous || !all_sleeping) {
+      previous = std::move(activity);
+      quiet_since = now;
+    } else if (now - quiet_since >= stall.settle_ms) {
+      outcome.kind = StallOutcome::Kind::kStalled;
+      outcome.quiet_since_ms = quiet_since - start;
+      return outcome;
+    }
+    if (now - start >= stall.timeout_ms) {
+      outcome.kind = StallOutcome::Kind::kTimedOut;
+      return outcome;
+    }
+    ::usleep(static_cast<useconds_t>(stall.poll_interval_ms) * 1000);
+  }
+}
+
+Verdict Decide(const signature::MatchResult& bug, const signature::MatchResult& healthy) {
+  if (bug.matched) return Verdict::kReproduced;
+  if (healthy.matched) return Verdict::kNotReproduced;
+  return Verdict::kUnexplained;
+}
+
+std::string SignalNameOf(int signo) { return probe::SignalName(signo); }
+
+}  // namespace
+
+std::vector<std::string> UnmetRequirements(const Scenario& scenario) {
+  std::vector<std::string> unmet;
+  for (scenario::Requirement requirement : scenario.requires_) {
+    switch (requirement) {
+      case scenario::Requirement::kRoot:
+        if (::geteuid() != 0) unmet.push_back("root: wedge must run as root (euid 0)");
+        break;
+      case scenario::Requirement::kFuseDevice: {
+        struct stat st {};
+        if (::stat("/dev/fuse", &st) != 0 || !S_ISCHR(st.st_mode)) {
+          unmet.push_back("fuse-device: /dev/fuse is missing (modprobe fuse; apt-get install fuse3)");
+        }
+        break;
+      }
+      case scenario::Requirement::kFusectl: {
+        Result<std::string> filesystems = sys::ReadFile("/proc/filesystems");
+        if (!filesystems.ok() || filesystems->find("\tfusectl\n") == std::string::npos) {
+          unmet.push_back("fusectl: the kernel has no fusectl filesystem to abort FUSE connections");
+        }
+        break;
+      }
+      case scenario::Requirement::kPidsCgroup:
+        if (Result<std::filesystem::path> pids = sys::PidsHierarchy(); !pids.ok()) {
+          unmet.push_back("pids-cgroup: no pids cgroup controller is mounted (" +
+                          pids.error().message() + ")");
+        }
+        break;
+      case scenario::Requirement::kKernelStacks:
+        if (!sys::ReadFile("/proc/self/stack").ok()) {
+          unmet.push_back("kernel-stacks: /proc/PID/stack is not readable (needs root and "
+                          "CONFIG_STACKTRACE)");
+        }
+        break;
+    }
+  }
+  return unmet;
+}
+
+report::RunResult RunScenario(const Scenario& scenario, const RunOptions& options) {
+  report::RunResult result;
+  result.scenario = scenario.name;
+  result.file = scenario.file.string();
+  result.expected = scenario.expected;
+  const std::int64_t run_start = sys::MonotonicMillis();
+  PhaseClock clock(result, options, scenario.name);
+  const HostState before = CaptureHostState(options.state_dir);
+
+  // Everything below is owned by RAII objects declared in mutation order, so they are undone
+  // in reverse order on every path out of this block: success, error or interruption.
+  auto run = [&]() -> Status {
+    clock.Begin("setup", "setting up: journal, run directory, cgroup, sandbox");
+    const std::string run_id = NewRunId(scenario.name);
+    WEDGE_ASSIGN_OR_RETURN(std::unique_ptr<sys::Journal> journal,
+                           sys::Journal::Create(options.state_dir, run_id));
+    const std::filesystem::path run_dir = options.state_dir / "runs" / run_id;
+    WEDGE_ASSIGN_OR_RETURN(std::uint64_t run_dir_seq,
+                           journal->Record("directory", {{"path", run_dir}}));
+    std::error_code ec;
+    std::filesystem::create_directories(run_dir, ec);
+    if (ec) return Error("create_directories('" + run_dir.string() + "'): " + ec.message());
+    for (const auto& fixture : scenario.fixtures) {
+      std::filesystem::create_directories(run_dir / fixture.fuse_daemon.mountpoint, ec);
+    }
+    struct KeepOrRemove {
+      sys::Journal& journal;
+      std::uint64_t seq;
+      bool keep;
+      ~KeepOrRemove() {
+        if (keep) {
+          (void)journal.Forget(seq);
+        } else {
+          (void)journal.Undo(seq);
+        }
+      }
+    };
+    std::unique_ptr<KeepOrRemove> run_dir_owner(
+        new KeepOrRemove{*journal, run_dir_seq, options.keep_run_directory});
+
+    std::unique_ptr<sys::ScopedMount> fusectl;
+    if (std::find(scenario.requires_.begin(), scenario.requires_.end(),
+                  scenario::Requirement::kFusectl) != scenario.requires_.end()) {
+      WEDGE_ASSIGN_OR_RETURN(fusectl, sys::ScopedMount::EnsureMounted(*journal, "fusectl",
+                                                                      sys::kFusectlDirectory));
+      if (fusectl->mounted_by_wedge()) clock.Say("mounted fusectl on /sys/fs/fuse/connections");
+    }
+    std::vector<std::unique_ptr<sys::ScopedSysctl>> sysctls;
+    for (const auto& [name, value] : scenario.isolation.sysctls) {
+      WEDGE_ASSIGN_OR_RETURN(auto sysctl, sys::ScopedSysctl::Set(*journal, name, value));
+      clock.Say("sysctl " + name + " = " + value + " (was " + sysctl->old_value() + ")");
+      sysctls.push_back(std::move(sysctl));
+    }
+    WEDGE_ASSIGN_OR_RETURN(std::unique_ptr<sys::ScopedCgroup> cgroup,
+                           sys::ScopedCgroup::Create(*journal, "wedge/" + run_id,
+                                                     scenario.isolation.pids_max));
+    sys::SandboxOptions sandbox_options;
+    sandbox_options.user_namespace = scenario.isolation.user_namespace;
+    sandbox_options.pid_namespace = scenario.isolation.pid_namespace;
+    sandbox_options.mount_namespace = scenario.isolation.mount_namespace;
+    for (const auto& limit : scenario.isolation.rlimits) {
+      sandbox_options.rlimits.push_back({limit.resource, rlimit{limit.soft, limit.hard}});
+    }
+    sandbox_options.init_binary = options.fixtures_dir / "wedge-init";
+    sandbox_options.log_directory = run_dir;
+    WEDGE_ASSIGN_OR_RETURN(std::unique_ptr<sys::Sandbox> sandbox,
+                           sys::Sandbox::Start(*journal, *cgroup, sandbox_options));
+    std::map<pid_t, std::string> labels = {{sandbox->init_pid(), "sandbox-init"}};
+    clock.Say("sandbox init is pid " + std::to_string(sandbox->init_pid()) + " in cgroup " +
+              cgroup->directory().string());
+
+    clock.Begin("trigger", "triggering");
+    std::map<std::string, pid_t> pids_by_label = {{"sandbox-init", sandbox->init_pid()}};
+    std::int64_t trigger_end = sys::MonotonicMillis();
+    for (const Step& step : scenario.steps) {
+      if (sys::Interrupted()) return Error("interrupted by " + SignalNameOf(sys::Interrupted()));
+      switch (step.action) {
+        case Step::Action::kSpawn: {
+          const scenario::Fixture* fixture = scenario.FindFixture(step.fixture);
+          if (fixture == nullptr) return Error("no fixture named " + step.fixture);
+          WEDGE_ASSIGN_OR_RETURN(sys::SpawnedProcess spawned,
+                                 sandbox->Spawn(step.name, FixtureArgv(*fixture, options, run_dir),
+                                                10000));
+          labels[spawned.pid] = spawned.label;
+          pids_by_label[spawned.label] = spawned.pid;
+          clock.Say("started " + step.name + " (" + fixture->name + ") as pid " +
+                    std::to_string(spawned.pid) + ": " + spawned.ready_line);
+          break;
+        }
+        case Step::Action::kKill: {
+          auto target = pids_by_label.find(step.target);
+          if (target == pids_by_label.end()) return Error("no process named " + step.target);
+          if (target->second == sandbox->init_pid()) {
+            WEDGE_RETURN_IF_ERROR(sandbox->init().SendSignal(step.signal));
+          } else if (::kill(target->second, step.signal) != 0) {
+            return ErrnoError("kill(" + std::to_string(target->second) + ", " +
+                              SignalNameOf(step.signal) + ")");
+          }
+          clock.Say("sent " + SignalNameOf(step.signal) + " to " + step.target + " (pid " +
+                    std::to_string(target->second) + ")");
+          trigger_end = sys::MonotonicMillis();
+          break;
+        }
+        case Step::Action::kWaitForStall: {
+          clock.Begin("stall", "waiting for the stall (settle " +
+                                   std::to_string(scenario.stall.settle_ms) + " ms, poll every " +
+                                   std::to_string(scenario.stall.poll_interval_ms) + " ms)");
+          StallOutcome outcome = WaitForStall(scenario.stall, *sandbox, *cgroup, labels);
+          result.stall_detected_after_ms = sys::MonotonicMillis() - trigger_end;
+          switch (outcome.kind) {
+            case StallOutcome::Kind::kInterrupted:
+              return Error("interrupted by " + SignalNameOf(sys::Interrupted()));
+            case StallOutcome::Kind::kStalled:
+              clock.Say("stalled: nothing changed for " + std::to_string(scenario.stall.settle_ms) +
+                        " ms (quiet " + std::to_string(outcome.quiet_since_ms) +
+                        " ms after the trigger)");
+              break;
+            case StallOutcome::Kind::kAllExited:
+              clock.Say("every process of the sandbox exited after " +
+                        std::to_string(outcome.after_ms) + " ms");
+              break;
+            case StallOutcome::Kind::kTimedOut:
+              clock.Say("neither stalled nor exited within " +
+                        std::to_string(scenario.stall.timeout_ms) + " ms");
+              break;
+          }
+
+          clock.Begin("capture", "capturing the signature");
+          std::vector<pid_t> pids = ScenarioProcesses(*sandbox, *cgroup, labels);
+          const bool all_exited = outcome.kind == StallOutcome::Kind::kAllExited;
+          probe::TreeSnapshot snapshot = probe::ReadProcesses(all_exited ? std::vector<pid_t>{} : pids,
+                                                              /*peek_pipes=*/true);
+          for (auto& process : snapshot.processes) {
+            if (auto label = labels.find(process.pid); label != labels.end()) {
+              process.label = label->second;
+            }
+          }
+          result.observation = signature::Observe(snapshot, all_exited);
+          result.evidence = std::move(snapshot);
+          result.bug_match = signature::Match(scenario.bug, result.observation);
+          result.healthy_match = signature::Match(scenario.healthy, result.observation);
+          result.verdict = Decide(result.bug_match, result.healthy_match);
+          const signature::MatchResult& decisive =
+              result.verdict == Verdict::kNotReproduced ? result.healthy_match : result.bug_match;
+          result.signature_hash = signature::Hash(decisive, result.observation);
+          switch (result.verdict) {
+            case Verdict::kReproduced:
+              result.reason = "the bug signature matched: " + scenario.bug.description;
+              break;
+            case Verdict::kNotReproduced:
+              result.reason = "the healthy signature matched: " + scenario.healthy.description;
+              break;
+            case Verdict::kUnexplained:
+              result.reason = outcome.kind == StallOutcome::Kind::kTimedOut
+                                  ? "the sandbox neither stalled nor exited within " +
+                                        std::to_string(scenario.stall.timeout_ms) + " ms"
+                                  : "neither the bug nor the healthy signature matched";
+              break;
+          }
+          clock.Say("verdict: " + std::string(scenario::VerdictName(result.verdict)));
+          break;
+        }
+      }
+    }
+
+    clock.Begin("recover", "recovering");
+    const std::int64_t recover_start = sys::MonotonicMillis();
+    for (const auto& step : scenario.recovery) {
+      std::vector<pid_t> pids = ScenarioProcesses(*sandbox, *cgroup, labels);
+      switch (step.action) {
+        case scenario::RecoveryStep::Action::kAbortFuseConnections: {
+          std::vector<unsigned> aborted = sys::AbortFuseConnectionsOf(pids, result.recovery);
+          if (aborted.empty()) result.recovery.push_back("no FUSE connection left to abort");
+          break;
+        }
+        case scenario::RecoveryStep::Action::kKillSandbox:
+          for (pid_t pid : pids) ::kill(pid, SIGKILL);
+          result.recovery.push_back("sent SIGKILL to " + std::to_string(pids.size()) +
+                                    " process(es) of the sandbox");
+          break;
+      }
+    }
+    // Recovery is done when the init is reaped and the cgroup is empty; bounded, observed.
+    const std::int64_t deadline = sys::MonotonicMillis() + 5000;
+    while (!(sandbox->TryReap() && cgroup->Processes().empty())) {
+      if (sys::MonotonicMillis() > deadline) {
+        result.recovery.push_back("the sandbox did not exit within 5 s of recovery");
+        break;
+      }
+      ::usleep(1000);
+    }
+    result.recovery.push_back("sandbox gone " + std::to_string(sys::MonotonicMillis() - recover_start) +
+                              " ms after recovery began");
+    for (const auto& line : result.recovery) clock.Say(line);
+
+    clock.Begin("teardown", "tearing down");
+    sandbox.reset();
+    WEDGE_RETURN_IF_ERROR(cgroup->Remove());
+    cgroup.reset();
+    sysctls.clear();
+    fusectl.reset();
+    run_dir_owner.reset();
+    WEDGE_RETURN_IF_ERROR(journal->UndoAll());
+    for (const auto& line : journal->undo_log()) result.recovery.push_back("teardown: " + line);
+    return OkStatus();
+  };
+
+  Status status = run();
+  clock.End();
+  if (!status.ok()) {
+    result.error = status.error().message();
+    result.verdict = Verdict::kUnexplained;
+    if (result.reason.empty()) result.reason = "the run failed: " + *result.error;
+    clock.Say("error: " + *result.error);
+  }
+  HostState after = CaptureHostState(options.state_dir);
+  result.host_leftovers = DescribeLeftovers(before, after);
+  if (options.keep_run_directory) {
+    std::erase_if(result.host_leftovers,
+                  [](const std::string& line) { return line.rfind("run directory", 0) == 0; });
+  }
+  result.host_clean = result.host_leftovers.empty();
+  clock.Say(result.host_clean ? "host clean" : "host NOT clean: " + result.host_leftovers.front());
+  result.duration_ms = sys::MonotonicMillis() - run_start;
+  return result;
+}
+
+HostState CaptureHostState(const std::filesystem::path& state_dir) {
+  HostState state;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    for (const auto& task : std::filesystem::directory_iterator(entry.path() / "task", ec)) {
+      Result<std::string> stat = sys::ReadFile(task.path() / "stat");
+      if (!stat.ok()) continue;
+      size_t close = stat->rfind(')');
+      if (close == std::string::npos || close + 2 >= stat->size()) continue;
+      if ((*stat)[close + 2] == 'D') {
+        size_t open = stat->find('(');
+        state.d_state_tasks.insert(task.path().filename().string() + "(" +
+                                   stat->substr(open + 1, close - open - 1) + ")");
+      }
+    }
+  }
+  state.fuse_connections = sys::ListFuseConnections();
+  state.fusectl_mounted = sys::IsMountedAs(sys::kFusectlDirectory, "fusectl");
+  if (Result<std::string> mounts = sys::ReadFile("/proc/self/mounts"); mounts.ok()) {
+    std::istringstream lines(*mounts);
+    std::string source, target, type, rest;
+    while (lines >> source >> target >> type && std::getline(lines, rest)) {
+      if (type == "fuse" || type.rfind("fuse.", 0) == 0) state.fuse_mounts.insert(target);
+    }
+  }
+  if (Result<std::filesystem::path> pids = sys::PidsHierarchy(); pids.ok()) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(*pids / "wedge", ec)) {
+      if (entry.is_directory()) state.wedge_cgroups.insert(entry.path().string());
+    }
+    if (std::filesystem::exists(*pids / "wedge")) state.wedge_cgroups.insert((*pids / "wedge").string());
+  }
+  for (const auto& name : scenario::AllowedSysctls()) {
+    if (Result<std::string> value = sys::ReadSysctl(name); value.ok()) state.sysctls[name] = *value;
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir / "journal", ec)) {
+    state.journals.insert(entry.path().filename().string());
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir / "runs", ec)) {
+    state.journals.insert("run directory " + entry.path().string());
+  }
+  return state;
+}
+
+std::vector<std::string> DescribeLeftovers(const HostState& before, const HostState& after) {
+  std::vector<std::string> lines;
+  for (const auto& task : after.d_state_tasks) {
+    if (!before.d_state_tasks.contains(task)) lines.push_back("D-state task " + task);
+  }
+  for (unsigned c : after.fuse_connections) {
+    if (!before.fuse_connections.contains(c)) {
+      lines.push_back("FUSE connection " + std::to_string(c) + " still open");
+    }
+  }
+  for (const auto& m : after.fuse_mounts) {
+    if (!before.fuse_mounts.contains(m)) lines.push_back("FUSE mount " + m);
+  }
+  if (after.fusectl_mounted != before.fusectl_mounted) {
+    lines.push_back(std::string("fusectl ") + (after.fusectl_mounted ? "left mounted" : "unmounted"));
+  }
+  for (const auto& cg : after.wedge_cgroups) {
+    if (!before.wedge_cgroups.contains(cg)) lines.push_back("cgroup " + cg);
+  }
+  for (const auto& [name, value] : after.sysctls) {
+    auto was = before.sysctls.find(name);
+    if (was != before.sysctls.end() && was->second != value) {
+      lines.push_back("sysctl " + name + " is " + value + ", was " + was->second);
+    }
+  }
+  for (const auto& journal : after.journals) {
+    if (!before.journals.contains(journal)) {
+      lines.push_back(journal.rfind("run directory", 0) == 0 ? journal : "journal " + journal);
+    }
+  }
+  return lines;
+}
+
+Result<std::vector<std::string>> Cleanup(const std::filesystem::path& state_dir) {
+  return sys::RecoverOrphanJournals(state_dir);
+}
+
+}  // namespace wedge::runner

@@ -1,1 +1,318 @@
-// placeholder during bring-up
+#include "wedge/signature/signature.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "wedge/probe/signals.h"
+
+namespace wedge::signature {
+namespace {
+
+constexpr std::string_view kBlanks = " \t\r\n";
+
+bool IsAllDigits(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) != 0;
+  });
+}
+
+// Removes one compiler-made suffix from the end of `name`; false when there is none.
+// GCC clones a function as "f.part.N" (partial inlining), "f.isra.N" (scalar replacement),
+// "f.constprop.N" (constant propagation), "f.lto_priv.N", and splits its unlikely path into
+// "f.cold" (older GCC: "f.cold.N"); clang's ThinLTO promotes statics to "f.llvm.NNNN". Which
+// of them a kernel shows depends on the compiler and config, not on the bug.
+bool StripCloneSuffix(std::string& name) {
+  const size_t last_dot = name.rfind('.');
+  if (last_dot == std::string::npos || last_dot == 0) return false;
+  const std::string_view last = std::string_view(name).substr(last_dot + 1);
+  if (last == "cold") {
+    name.resize(last_dot);
+    return true;
+  }
+  if (!IsAllDigits(last)) return false;
+  const size_t previous_dot = name.rfind('.', last_dot - 1);
+  if (previous_dot == std::string::npos || previous_dot == 0) return false;
+  const std::string_view kind =
+      std::string_view(name).substr(previous_dot + 1, last_dot - previous_dot - 1);
+  if (kind == "part" || kind == "isra" || kind == "constprop" || kind == "cold" || kind == "llvm" ||
+      kind == "lto_priv") {
+    name.resize(previous_dot);
+    return true;
+  }
+  return false;
+}
+
+std::string Join(const std::vector<std::string>& items, std::string_view separator,
+                 std::string_view if_empty) {
+  if (items.empty()) return std::string(if_empty);
+  std::string joined;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) joined += separator;
+    joined += items[i];
+  }
+  return joined;
+}
+
+std::string DescribeStates(const std::set<char>& states) {
+  std::string text;
+  for (char state : states) {
+    if (!text.empty()) text += " or ";
+    text += state;
+  }
+  return text;
+}
+
+std::string DescribeSelector(const TaskSelector& select) {
+  std::string text;
+  auto add = [&](std::string_view part) {
+    if (!text.empty()) text += ' ';
+    text += part;
+  };
+  if (!select.process.empty()) add("process=" + select.process);
+  if (!select.comm.empty()) add("comm=" + select.comm);
+  if (select.thread == TaskSelector::Thread::kLeader) add("thread=leader");
+  if (select.thread == TaskSelector::Thread::kNonLeader) add("thread=non-leader");
+  return text.empty() ? "any task" : text;
+}
+
+bool SelectorMatches(const TaskSelector& select, const ObservedTask& task) {
+  if (!select.process.empty() && select.process != task.process) return false;
+  if (!select.comm.empty() && select.comm != task.comm) return false;
+  switch (select.thread) {
+    case TaskSelector::Thread::kAny:
+      return true;
+    case TaskSelector::Thread::kLeader:
+      return task.leader;
+    case TaskSelector::Thread::kNonLeader:
+      return !task.leader;
+  }
+  return true;
+}
+
+// Signals are compared by number so "KILL", "SIGKILL" and "sigkill" agree.
+bool HasSignal(const std::vector<std::string>& observed, const std::string& wanted) {
+  const std::optional<int> wanted_number = probe::SignalNumber(wanted);
+  return std::any_of(observed.begin(), observed.end(), [&](const std::string& name) {
+    if (wanted_number) return probe::SignalNumber(name) == wanted_number;
+    return name == wanted;
+  });
+}
+
+bool HasAll(const std::vector<std::string>& observed, const std::vector<std::string>& wanted,
+            bool signals) {
+  return std::all_of(wanted.begin(), wanted.end(), [&](const std::string& name) {
+    if (signals) return HasSignal(observed, name);
+    return std::find(observed.begin(), observed.end(), name) != observed.end();
+  });
+}
+
+// The differences between `expectation` and `task`; empty when the task satisfies it.
+std::vector<Mismatch> Compare(const TaskExpectation& expectation, const ObservedTask& task) {
+  std::vector<Mismatch> mismatches;
+  auto add = [&](std::string field, std::string expected, std::string observed) {
+    mismatches.push_back(
+        Mismatch{expectation.role, std::move(field), std::move(expected), std::move(observed)});
+  };
+  if (!expectation.states.empty() && expectation.states.count(task.state) == 0) {
+    add("state", DescribeStates(expectation.states), std::string(1, task.state));
+  }
+  if (!IsOrderedSubsequence(expectation.stack, task.stack)) {
+    add("stack", Join(expectation.stack, " <- ", ""), Join(task.stack, " <- ", "(empty)"));
+  }
+  if (!HasAll(task.shd_pending, expectation.shd_pending, /*signals=*/true)) {
+    add("shd_pending", Join(expectation.shd_pending, ", ", ""),
+        Join(task.shd_pending, ", ", "(none)"));
+  }
+  if (!HasAll(task.sig_pending, expectation.sig_pending, /*signals=*/true)) {
+    add("sig_pending", Join(expectation.sig_pending, ", ", ""),
+        Join(task.sig_pending, ", ", "(none)"));
+  }
+  if (!HasAll(task.task_flags, expectation.task_flags, /*signals=*/false)) {
+    add("task_flags", Join(expectation.task_flags, ", ", ""),
+        Join(task.task_flags, ", ", "(none)"));
+  }
+  return mismatches;
+}
+
+// Kuhn's augmenting path step: tries to give expectation `e` a satisfying task, moving earlier
+// bindings along when that frees one.
+bool Augment(size_t e, const std::vector<std::vector<size_t>>& satisfying,
+             std::vector<bool>& visited, std::vector<std::optional<size_t>>& task_owner,
+             std::vector<std::optional<size_t>>& bound_task) {
+  for (size_t t : satisfying[e]) {
+    if (visited[t]) continue;
+    visited[t] = true;
+    if (!task_owner[t] || Augment(*task_owner[t], satisfying, visited, task_owner, bound_task)) {
+      task_owner[t] = e;
+      bound_task[e] = t;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::uint64_t Fnv1a64(std::string_view text) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+}  // namespace
+
+std::string NormalizeFrame(std::string_view function) {
+  std::string_view text = function;
+  const size_t begin = text.find_first_not_of(kBlanks);
+  if (begin == std::string_view::npos) return "";
+  text.remove_prefix(begin);
+  text = text.substr(0, text.find_last_not_of(kBlanks) + 1);
+  // A raw /proc line: "[<0>] fuse_flush+0x155/0x190 [fuse]".
+  if (text.starts_with("[<")) {
+    const size_t end = text.find(">]");
+    if (end != std::string_view::npos) {
+      text.remove_prefix(end + 2);
+      text.remove_prefix(std::min(text.find_first_not_of(kBlanks), text.size()));
+    }
+  }
+  const size_t cut = text.find_first_of(" +");
+  std::string name(text.substr(0, cut));
+  while (StripCloneSuffix(name)) {
+  }
+  return name;
+}
+
+std::vector<std::string> NormalizeStack(const std::vector<probe::StackFrame>& stack) {
+  std::vector<std::string> frames;
+  frames.reserve(stack.size());
+  for (const probe::StackFrame& frame : stack) frames.push_back(NormalizeFrame(frame.function));
+  return frames;
+}
+
+bool IsOrderedSubsequence(const std::vector<std::string>& expected,
+                          const std::vector<std::string>& observed) {
+  size_t next = 0;
+  for (const std::string& frame : observed) {
+    if (next == expected.size()) break;
+    if (frame == expected[next]) ++next;
+  }
+  return next == expected.size();
+}
+
+Observation Observe(const probe::TreeSnapshot& snapshot, bool all_exited) {
+  Observation observation;
+  observation.all_exited = all_exited;
+  for (const probe::ProcessSnapshot& process : snapshot.processes) {
+    for (const probe::TaskSnapshot& task : process.tasks) {
+      ObservedTask observed;
+      observed.process = process.label;
+      observed.pid = process.pid;
+      observed.tid = task.tid;
+      observed.leader = task.tid == process.pid;
+      observed.comm = task.status.name.empty() ? task.stat.comm : task.status.name;
+      observed.state = task.status.state != '?' ? task.status.state : task.stat.state;
+      observed.stack = NormalizeStack(task.stack);
+      observed.shd_pending = task.status.shd_pnd.Names();
+      observed.sig_pending = task.status.sig_pnd.Names();
+      observed.task_flags = probe::TaskFlagNames(task.stat.flags);
+      observed.wchan = task.wchan;
+      observation.tasks.push_back(std::move(observed));
+    }
+  }
+  return observation;
+}
+
+MatchResult Match(const Signature& expected, const Observation& observed) {
+  MatchResult result;
+  if (expected.all_exited) {
+    if (!observed.all_exited) {
+      result.mismatches.push_back(
+          Mismatch{"", "all_exited", "true",
+                   "false (" + std::to_string(observed.tasks.size()) + " tasks left)"});
+    }
+    result.matched = result.mismatches.empty();
+    return result;
+  }
+
+  const size_t expectation_count = expected.tasks.size();
+  const size_t task_count = observed.tasks.size();
+  std::vector<std::vector<size_t>> selected(expectation_count);
+  std::vector<std::vector<size_t>> satisfying(expectation_count);
+  for (size_t e = 0; e < expectation_count; ++e) {
+    for (size_t t = 0; t < task_count; ++t) {
+      if (!SelectorMatches(expected.tasks[e].select, observed.tasks[t])) continue;
+      selected[e].push_back(t);
+      if (Compare(expected.tasks[e], observed.tasks[t]).empty()) satisfying[e].push_back(t);
+    }
+  }
+
+  // The largest set of expectations bound to distinct tasks that satisfy them, so one role
+  // taking a task another role needs cannot fail a signature that the tree does show.
+  std::vector<std::optional<size_t>> task_owner(task_count);
+  std::vector<std::optional<size_t>> bound_task(expectation_count);
+  for (size_t e = 0; e < expectation_count; ++e) {
+    std::vector<bool> visited(task_count, false);
+    Augment(e, satisfying, visited, task_owner, bound_task);
+  }
+
+  // The rest bind to the unbound selected task that differs least, for the diff.
+  for (size_t e = 0; e < expectation_count; ++e) {
+    if (bound_task[e]) continue;
+    const TaskExpectation& expectation = expected.tasks[e];
+    std::optional<size_t> best;
+    std::vector<Mismatch> best_mismatches;
+    for (size_t t : selected[e]) {
+      if (task_owner[t]) continue;
+      std::vector<Mismatch> mismatches = Compare(expectation, observed.tasks[t]);
+      if (!best || mismatches.size() < best_mismatches.size()) {
+        best = t;
+        best_mismatches = std::move(mismatches);
+      }
+    }
+    if (!best) {
+      const std::string reason =
+          selected[e].empty() ? "no such task" : "every such task is bound to another role";
+      result.mismatches.push_back(
+          Mismatch{expectation.role, "task", DescribeSelector(expectation.select), reason});
+      continue;
+    }
+    task_owner[*best] = e;
+    bound_task[e] = best;
+    for (Mismatch& mismatch : best_mismatches) result.mismatches.push_back(std::move(mismatch));
+  }
+
+  for (size_t e = 0; e < expectation_count; ++e) {
+    if (bound_task[e]) {
+      result.bound.emplace_back(expected.tasks[e].role, observed.tasks[*bound_task[e]]);
+    }
+  }
+  result.matched = result.mismatches.empty();
+  return result;
+}
+
+std::string Hash(const MatchResult& match, const Observation& observed) {
+  std::string canonical;
+  auto sorted = [](std::vector<std::string> names) {
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  for (const auto& [role, task] : match.bound) {
+    canonical += "role=" + role + "\n";
+    canonical += std::string("state=") + task.state + "\n";
+    canonical += "stack=" + Join(task.stack, ",", "") + "\n";
+    canonical += "shd_pending=" + Join(sorted(task.shd_pending), ",", "") + "\n";
+    canonical += "sig_pending=" + Join(sorted(task.sig_pending), ",", "") + "\n";
+  }
+  if (match.bound.empty() && observed.all_exited) canonical = "all-exited";
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Fnv1a64(canonical)));
+  return hex;
+}
+
+}  // namespace wedge::signature

@@ -1,0 +1,39 @@
+// Helpers shared by the console, JSON and JUnit writers. Not part of the public API.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wedge/base/result.h"
+#include "wedge/report/report.h"
+#include "wedge/signature/signature.h"
+
+namespace wedge::report::internal {
+
+// Replaces `file` with `content` through a temporary file in the same directory and rename(2),
+// so a reader sees either the old file or the whole new one.
+Status WriteFileAtomically(const std::filesystem::path& file, std::string_view content);
+
+// The match whose bound tasks are the run's observed signature: the bug match for
+// `reproduced`, the healthy one for `not-reproduced`, else the one the expectation names.
+const signature::MatchResult& VerdictMatch(const RunResult& result);
+
+// "stuck-thread.stack: expected A; observed B".
+std::string FormatMismatch(const signature::Mismatch& mismatch);
+
+// What went wrong in a run, one line each: the verdicts, the mismatches of both signatures
+// (when the verdict is not the expected one), the error and the host leftovers.
+std::vector<std::string> DiffLines(const RunResult& result);
+
+// 1234 -> "1.234".
+std::string FormatSeconds(std::int64_t milliseconds);
+
+// 0x100 -> "0000000000000100", as /proc/PID/status prints signal masks.
+std::string Hex16(std::uint64_t value);
+
+std::string Join(const std::vector<std::string>& parts, std::string_view separator);
+
+}  // namespace wedge::report::internal

@@ -1,0 +1,1273 @@
+// Parses and validates scenario files: docs/scenario-format.md is the schema this enforces.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "wedge/base/result.h"
+#include "wedge/scenario/scenario.h"
+
+namespace wedge::scenario {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr std::size_t kMaxFileBytes = std::size_t{1} << 20;
+constexpr std::size_t kMaxDepth = 64;
+constexpr std::size_t kMaxQuotedChars = 60;
+constexpr std::size_t kMaxParserDetail = 160;
+constexpr std::string_view kSandboxInit = "sandbox-init";
+constexpr std::string_view kNamePattern = "^[a-z0-9][a-z0-9-]{0,63}$";
+
+// ---------------------------------------------------------------------------------------------
+// Text helpers.
+
+std::string EscapePointerToken(std::string_view token) {
+  std::string out;
+  for (char c : token) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+// A string as a JSON literal, cut after kMaxQuotedChars code points. Input is valid UTF-8 (the
+// parser has checked it), so only quotes, backslashes and control characters need escaping.
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (!IsContinuationByte(c) && ++chars > kMaxQuotedChars) {
+      out += "...";
+      break;
+    }
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte == 0x7F) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// What was found, for "expected X, got Y".
+std::string Describe(const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::string:
+      return Quote(value.get_ref<const std::string&>());
+    case Json::value_t::object:
+      return "an object";
+    case Json::value_t::array:
+      return "an array";
+    default:
+      return value.dump();
+  }
+}
+
+std::string Join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const std::string& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+bool HasControlCharacter(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7F;
+  });
+}
+
+bool IsName(std::string_view text) {
+  if (text.empty() || text.size() > 64) return false;
+  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!lower_or_digit(text[0])) return false;
+  return std::all_of(text.begin(), text.end(),
+                     [&](char c) { return lower_or_digit(c) || c == '-'; });
+}
+
+bool IsCIdentifier(std::string_view text) {
+  if (text.empty() || text.size() > 128) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (!alpha(text[0])) return false;
+  return std::all_of(text.begin(), text.end(),
+                     [&](char c) { return alpha(c) || (c >= '0' && c <= '9'); });
+}
+
+bool IsLowerHex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// Offset of the first byte that is not part of a well-formed UTF-8 sequence (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF).
+std::optional<std::size_t> FirstInvalidUtf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    unsigned char low = 0x80;
+    unsigned char high = 0xBF;
+    if (byte < 0x80) {
+      length = 1;
+    } else if (byte >= 0xC2 && byte <= 0xDF) {
+      length = 2;
+    } else if (byte >= 0xE0 && byte <= 0xEF) {
+      length = 3;
+      if (byte == 0xE0) low = 0xA0;
+      if (byte == 0xED) high = 0x9F;
+    } else if (byte >= 0xF0 && byte <= 0xF4) {
+      length = 4;
+      if (byte == 0xF0) low = 0x90;
+      if (byte == 0xF4) high = 0x8F;
+    } else {
+      return i;
+    }
+    for (std::size_t k = 1; k < length; ++k) {
+      if (i + k >= text.size()) return i;
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if (next < (k == 1 ? low : 0x80) || next > (k == 1 ? high : 0xBF)) return i;
+    }
+    i += length;
+  }
+  return std::nullopt;
+}
+
+// 1-based line, and column in code points, of byte `offset` of `text`.
+std::pair<int, int> LineAndColumn(std::string_view text, std::size_t offset) {
+  offset = std::min(offset, text.size());
+  int line = 1;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  int column = 1;
+  for (std::size_t i = line_start; i < offset; ++i) {
+    if (!IsContinuationByte(text[i])) ++column;
+  }
+  return {line, column};
+}
+
+// nlohmann's message without its "[json.exception.parse_error.101] parse error at line 1,
+// column 3: " prefix (the position is reported separately), printable and bounded: the
+// "last read" part may hold raw bytes of a broken file.
+std::string ParserDetail(std::string_view what) {
+  if (what.starts_with("[json.exception.")) {
+    std::size_t close = what.find("] ");
+    if (close != std::string_view::npos) what.remove_prefix(close + 2);
+  }
+  if (what.starts_with("parse error")) {
+    std::size_t colon = what.find(": ");
+    if (colon != std::string_view::npos) what.remove_prefix(colon + 2);
+  }
+  std::string out;
+  for (char c : what) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x80 || byte < 0x20 || byte == 0x7F) {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    } else {
+      out += c;
+    }
+    if (out.size() >= kMaxParserDetail) {
+      out += "...";
+      break;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing: a SAX handler that builds the document while it tracks the JSON pointer of the value
+// being read, so syntax errors, duplicate keys and excessive nesting are reported at a place.
+
+// The first failure; thrown by the validator, produced by the parser.
+struct Failure {
+  std::string pointer;
+  std::string message;
+  std::optional<std::size_t> offset;  // byte offset, for syntax and encoding errors
+};
+
+class DocumentBuilder final : public nlohmann::json_sax<Json> {
+ public:
+  explicit DocumentBuilder(std::string_view text) : text_(text) {}
+
+  Json& document() { return document_; }
+  const std::optional<Failure>& failure() const { return failure_; }
+
+  bool null() override { return AddScalar(Json(nullptr)); }
+  bool boolean(bool value) override { return AddScalar(Json(value)); }
+  bool number_integer(number_integer_t value) override { return AddScalar(Json(value)); }
+  bool number_unsigned(number_unsigned_t value) override { return AddScalar(Json(value)); }
+  bool number_float(number_float_t value, const string_t& /*text*/) override {
+    return AddScalar(Json(value));
+  }
+  bool string(string_t& value) override { return AddScalar(Json(std::move(value))); }
+  bool binary(binary_t& value) override { return AddScalar(Json::binary(std::move(value))); }
+
+  bool start_object(std::size_t /*elements*/) override { return Open(Json::object()); }
+  bool key(string_t& key) override {
+    Frame& frame = frames_.back();
+    if (frame.value->contains(key)) {
+      failure_ = Failure{frame.pointer + "/" + EscapePointerToken(key),
+                         "duplicate key " + Quote(key) + " (each key may appear once)", {}};
+      return false;
+    }
+    frame.key = std::move(key);
+    frame.has_key = true;
+    return true;
+  }
+  bool end_object() override { return Close(); }
+  bool start_array(std::size_t /*elements*/) override { return Open(Json::array()); }
+  bool end_array() override { return Close(); }
+
+  bool parse_error(std::size_t position, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& error) override {
+    // `position` counts the bytes read, the offending one included (one past the end at EOF).
+    std::size_t offset = std::min(position == 0 ? 0 : position - 1, text_.size());
+    std::optional<std::size_t> bad_byte =
+        FirstInvalidUtf8(text_.substr(0, std::min(offset + 1, text_.size())));
+    if (bad_byte) {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      auto byte = static_cast<unsigned char>(text_[*bad_byte]);
+      std::string hex = {kHex[byte >> 4], kHex[byte & 0xF]};
+      failure_ = Failure{NextPointer(),
+                         "invalid UTF-8 (byte 0x" + hex + "): scenario files must be UTF-8",
+                         *bad_byte};
+    } else {
+      failure_ = Failure{NextPointer(), "invalid JSON: " + ParserDetail(error.what()), offset};
+    }
+    return false;
+  }
+
+ private:
+  struct Frame {
+    Json* value;
+    std::string pointer;
+    std::size_t count = 0;  // arrays: elements completed
+    std::string key;        // objects: the key whose value is being read
+    bool has_key = false;
+  };
+
+  // The pointer of the value the parser reads next: where a syntax error is reported.
+  std::string NextPointer() const {
+    if (frames_.empty()) return "";
+    const Frame& frame = frames_.back();
+    if (frame.value->is_array()) return frame.pointer + "/" + std::to_string(frame.count);
+    return frame.has_key ? frame.pointer + "/" + EscapePointerToken(frame.key) : frame.pointer;
+  }
+
+  Json* Insert(Json value) {
+    if (frames_.empty()) {
+      document_ = std::move(value);
+      return &document_;
+    }
+    Frame& frame = frames_.back();
+    if (frame.value->is_array()) {
+      frame.value->push_back(std::move(value));
+      return &frame.value->back();
+    }
+    Json& slot = (*frame.value)[frame.key];
+    slot = std::move(value);
+    return &slot;
+  }
+
+  void Completed() {
+    if (frames_.empty()) return;
+    Frame& frame = frames_.back();
+    if (frame.value->is_array()) {
+      ++frame.count;
+    } else {
+      frame.has_key = false;
+    }
+  }
+
+  bool AddScalar(Json value) {
+    Insert(std::move(value));
+    Completed();
+    return true;
+  }
+
+  bool Open(Json container) {
+    std::string pointer = NextPointer();
+    if (frames_.size() >= kMaxDepth) {
+      failure_ = Failure{pointer, "nesting deeper than " + std::to_string(kMaxDepth) + " levels", {}};
+      return false;
+    }
+    // Elements of an array are only appended to the innermost open container, so this pointer
+    // stays valid until the container closes.
+    Json* slot = Insert(std::move(container));
+    frames_.push_back(Frame{slot, std::move(pointer), 0, {}, false});
+    return true;
+  }
+
+  bool Close() {
+    frames_.pop_back();
+    Completed();
+    return true;
+  }
+
+  std::string_view text_;
+  Json document_;
+  std::vector<Frame> frames_;
+  std::optional<Failure> failure_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Tables.
+
+template <typename T>
+using NameTable = std::vector<std::pair<std::string_view, T>>;
+
+const NameTable<int>& Signals() {
+  static const NameTable<int> kSignals = {
+      {"SIGHUP", SIGHUP},       {"SIGINT", SIGINT},       {"SIGQUIT", SIGQUIT},
+      {"SIGILL", SIGILL},       {"SIGTRAP", SIGTRAP},     {"SIGABRT", SIGABRT},
+      {"SIGBUS", SIGBUS},       {"SIGFPE", SIGFPE},       {"SIGKILL", SIGKILL},
+      {"SIGUSR1", SIGUSR1},     {"SIGSEGV", SIGSEGV},     {"SIGUSR2", SIGUSR2},
+      {"SIGPIPE", SIGPIPE},     {"SIGALRM", SIGALRM},     {"SIGTERM", SIGTERM},
+      {"SIGSTKFLT", SIGSTKFLT}, {"SIGCHLD", SIGCHLD},     {"SIGCONT", SIGCONT},
+      {"SIGSTOP", SIGSTOP},     {"SIGTSTP", SIGTSTP},     {"SIGTTIN", SIGTTIN},
+      {"SIGTTOU", SIGTTOU},     {"SIGURG", SIGURG},       {"SIGXCPU", SIGXCPU},
+      {"SIGXFSZ", SIGXFSZ},     {"SIGVTALRM", SIGVTALRM}, {"SIGPROF", SIGPROF},
+      {"SIGWINCH", SIGWINCH},   {"SIGIO", SIGIO},         {"SIGPWR", SIGPWR},
+      {"SIGSYS", SIGSYS},
+  };
+  return kSignals;
+}
+
+const NameTable<int>& ResourceLimits() {
+  static const NameTable<int> kLimits = {
+      {"RLIMIT_AS", RLIMIT_AS},
+      {"RLIMIT_CORE", RLIMIT_CORE},
+      {"RLIMIT_CPU", RLIMIT_CPU},
+      {"RLIMIT_DATA", RLIMIT_DATA},
+      {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+      {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_NPROC", RLIMIT_NPROC},
+      {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+      {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+      {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_STACK", RLIMIT_STACK},
+  };
+  return kLimits;
+}
+
+// include/linux/sched.h; what /proc/PID/stat field 9 can hold.
+const std::vector<std::string_view>& TaskFlags() {
+  static const std::vector<std::string_view> kFlags = {
+      "PF_VCPU",          "PF_IDLE",           "PF_EXITING",        "PF_POSTCOREDUMP",
+      "PF_IO_WORKER",     "PF_WQ_WORKER",      "PF_FORKNOEXEC",     "PF_MCE_PROCESS",
+      "PF_SUPERPRIV",     "PF_DUMPCORE",       "PF_SIGNALED",       "PF_MEMALLOC",
+      "PF_NPROC_EXCEEDED", "PF_USED_MATH",     "PF_USER_WORKER",    "PF_NOFREEZE",
+      "PF_KSWAPD",        "PF_MEMALLOC_NOFS",  "PF_MEMALLOC_NOIO",  "PF_LOCAL_THROTTLE",
+      "PF_KTHREAD",       "PF_RANDOMIZE",      "PF_NO_SETAFFINITY", "PF_MCE_EARLY",
+      "PF_MEMALLOC_PIN",  "PF_SUSPEND_TASK",
+  };
+  return kFlags;
+}
+
+constexpr std::string_view kStateLetters = "RSDTtZXI";
+
+const NameTable<Verdict>& Verdicts() {
+  static const NameTable<Verdict> kVerdicts = {
+      {VerdictName(Verdict::kReproduced), Verdict::kReproduced},
+      {VerdictName(Verdict::kNotReproduced), Verdict::kNotReproduced},
+      {VerdictName(Verdict::kUnexplained), Verdict::kUnexplained},
+  };
+  return kVerdicts;
+}
+
+const NameTable<Requirement>& Requirements() {
+  static const NameTable<Requirement> kRequirements = {
+      {RequirementName(Requirement::kRoot), Requirement::kRoot},
+      {RequirementName(Requirement::kFuseDevice), Requirement::kFuseDevice},
+      {RequirementName(Requirement::kFusectl), Requirement::kFusectl},
+      {RequirementName(Requirement::kPidsCgroup), Requirement::kPidsCgroup},
+      {RequirementName(Requirement::kKernelStacks), Requirement::kKernelStacks},
+  };
+  return kRequirements;
+}
+
+template <typename T>
+std::optional<T> Lookup(const NameTable<T>& table, std::string_view name) {
+  for (const auto& [entry_name, value] : table) {
+    if (entry_name == name) return value;
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: a walk over the document that throws the first Failure.
+
+[[noreturn]] void Fail(std::string pointer, std::string message) {
+  throw Failure{std::move(pointer), std::move(message), {}};
+}
+
+// A value of the document and its JSON pointer.
+struct Node {
+  const Json* value;
+  std::string pointer;
+
+  const Json& json() const { return *value; }
+  Node Child(std::string_view key) const {
+    return Node{&value->at(std::string(key)), pointer + "/" + EscapePointerToken(key)};
+  }
+  Node Element(std::size_t index) const {
+    return Node{&value->at(index), pointer + "/" + std::to_string(index)};
+  }
+  bool Has(std::string_view key) const { return value->contains(key); }
+};
+
+[[noreturn]] void FailExpected(const Node& node, std::string_view expected) {
+  Fail(node.pointer, "expected " + std::string(expected) + ", got " + Describe(node.json()));
+}
+
+void ExpectObject(const Node& node, std::string_view what = "an object") {
+  if (!node.json().is_object()) FailExpected(node, what);
+}
+
+// Refuses keys of `node` (an object) that are not in `allowed`; `context` qualifies the list.
+void CheckKeys(const Node& node, const std::vector<std::string>& allowed,
+               std::string_view context = "") {
+  for (const auto& [key, value] : node.json().items()) {
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    std::string message = "unknown key " + Quote(key);
+    if (!context.empty()) message += " " + std::string(context);
+    Fail(node.pointer + "/" + EscapePointerToken(key),
+         message + "; allowed: " + Join(allowed, ", "));
+  }
+}
+
+Node Required(const Node& object, std::string_view key) {
+  if (!object.Has(key)) Fail(object.pointer, "missing required key " + Quote(key));
+  return object.Child(key);
+}
+
+std::optional<Node> Optional(const Node& object, std::string_view key) {
+  if (!object.Has(key)) return std::nullopt;
+  return object.Child(key);
+}
+
+const std::string& ReadString(const Node& node, std::string_view what = "a string") {
+  if (!node.json().is_string()) FailExpected(node, what);
+  return node.json().get_ref<const std::string&>();
+}
+
+// A non-empty one-line string.
+std::string ReadText(const Node& node) {
+  const std::string& text = ReadString(node, "a non-empty string");
+  if (text.empty()) FailExpected(node, "a non-empty string");
+  if (HasControlCharacter(text)) FailExpected(node, "one line of text without control characters");
+  return text;
+}
+
+std::string ReadName(const Node& node, std::string_view what) {
+  std::string expected = std::string(what) + " matching " + std::string(kNamePattern);
+  const std::string& name = ReadString(node, expected);
+  if (!IsName(name)) FailExpected(node, expected);
+  return name;
+}
+
+bool ReadBool(const Node& node) {
+  if (!node.json().is_boolean()) FailExpected(node, "true or false");
+  return node.json().get<bool>();
+}
+
+std::int64_t ReadInteger(const Node& node, std::int64_t min, std::int64_t max) {
+  const Json& value = node.json();
+  std::string expected =
+      "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  if (value.is_number_unsigned()) {
+    auto number = value.get<std::uint64_t>();
+    if (number > static_cast<std::uint64_t>(max) ||
+        static_cast<std::int64_t>(number) < min) {
+      FailExpected(node, expected);
+    }
+    return static_cast<std::int64_t>(number);
+  }
+  if (value.is_number_integer()) {
+    auto number = value.get<std::int64_t>();
+    if (number < min || number > max) FailExpected(node, expected);
+    return number;
+  }
+  FailExpected(node, expected);
+}
+
+template <typename T>
+std::string OneOf(const NameTable<T>& table) {
+  std::vector<std::string> names;
+  for (const auto& entry : table) names.push_back(Quote(entry.first));
+  return "one of " + Join(names, ", ");
+}
+
+template <typename T>
+T ReadChoice(const Node& node, const NameTable<T>& table) {
+  if (node.json().is_string()) {
+    if (auto value = Lookup(table, node.json().get_ref<const std::string&>())) return *value;
+  }
+  FailExpected(node, OneOf(table));
+}
+
+struct ArrayShape {
+  std::string_view plural;    // "state letters (R S D T t Z X I)"
+  std::string_view singular;  // "state letter"
+  bool allow_empty = false;
+};
+
+std::vector<Node> ReadArray(const Node& node, const ArrayShape& shape) {
+  if (!node.json().is_array()) FailExpected(node, "an array of " + std::string(shape.plural));
+  if (!shape.allow_empty && node.json().empty()) {
+    Fail(node.pointer, "expected at least one " + std::string(shape.singular) + ", got []");
+  }
+  std::vector<Node> elements;
+  for (std::size_t i = 0; i < node.json().size(); ++i) elements.push_back(node.Element(i));
+  return elements;
+}
+
+// Refuses a second occurrence of a member of a set written as an array or list of names.
+class Uniqueness {
+ public:
+  void Add(const Node& node, const std::string& key, std::string_view what = "") {
+    auto [it, inserted] = first_.emplace(key, node.pointer);
+    if (!inserted) {
+      Fail(node.pointer, "duplicate " + std::string(what) + (what.empty() ? "" : " ") +
+                             Quote(key) + " (already at " + it->second + ")");
+    }
+  }
+
+ private:
+  std::map<std::string, std::string> first_;
+};
+
+std::string ReadSignalName(const Node& node) {
+  if (node.json().is_string()) {
+    const std::string& name = node.json().get_ref<const std::string&>();
+    if (Lookup(Signals(), name)) return name;
+  }
+  FailExpected(node, "a signal name such as \"SIGKILL\"");
+}
+
+// A path below the run directory: relative, no "." or ".." or empty components.
+std::string ReadRelativePath(const Node& node) {
+  std::string_view expected = "a relative path inside the run directory";
+  const std::string& path = ReadString(node, expected);
+  auto refuse = [&](std::string_view why) {
+    Fail(node.pointer, "expected " + std::string(expected) + ", got " + Describe(node.json()) +
+                           " (" + std::string(why) + ")");
+  };
+  if (path.empty()) refuse("empty");
+  if (path.size() > 1024) refuse("longer than 1024 bytes");
+  if (HasControlCharacter(path)) refuse("control character");
+  if (path.front() == '/') refuse("absolute");
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t end = std::min(path.find('/', start), path.size());
+    std::string_view component = std::string_view(path).substr(start, end - start);
+    if (component.empty()) refuse("empty component");
+    if (component == "..") refuse("\"..\" component");
+    if (component == ".") refuse("\".\" component");
+    if (component.size() > 255) refuse("component longer than 255 bytes");
+    start = end + 1;
+  }
+  return path;
+}
+
+// True when one path is the other or lies below it, component-wise.
+bool PathsOverlap(std::string_view a, std::string_view b) {
+  if (a.size() > b.size()) std::swap(a, b);
+  return b.starts_with(a) && (b.size() == a.size() || b[a.size()] == '/');
+}
+
+const std::vector<std::string> kTopLevelKeys = {
+    "wedge_scenario", "name",  "summary",  "references", "requires",   "isolation",
+    "fixtures",       "steps", "stall",    "recovery",   "signatures", "expect",
+};
+
+class Validator {
+ public:
+  explicit Validator(const Json& document) : root_{&document, ""} {}
+
+  Scenario Run() {
+    if (!root_.json().is_object()) FailExpected(root_, "the scenario to be a JSON object");
+    ReadVersion();
+    CheckKeys(root_, kTopLevelKeys);
+    scenario_.name = ReadName(Required(root_, "name"), "a scenario name");
+    scenario_.summary = ReadText(Required(root_, "summary"));
+    if (auto node = Optional(root_, "references")) ReadReferences(*node);
+    if (auto node = Optional(root_, "requires")) ReadRequirements(*node);
+    if (auto node = Optional(root_, "isolation")) ReadIsolation(*node);
+    if (auto node = Optional(root_, "fixtures")) ReadFixtures(*node);
+    ReadSteps(Required(root_, "steps"));
+    if (auto node = Optional(root_, "stall")) ReadStall(*node);
+    if (auto node = Optional(root_, "recovery")) ReadRecovery(*node);
+    ReadSignatures(Required(root_, "signatures"));
+    ReadExpect(Required(root_, "expect"));
+    CheckFixturesSpawned();
+    CheckRecovery();
+    CheckRequirements();
+    return std::move(scenario_);
+  }
+
+ private:
+  void ReadVersion() {
+    Node node = Required(root_, "wedge_scenario");
+    const Json& value = node.json();
+    if (value.is_number_integer() && value != 1) {
+      Fail(node.pointer, "unsupported format version " + value.dump() +
+                             ": this wedge reads version 1");
+    }
+    if (!value.is_number_integer()) FailExpected(node, "the format version 1");
+  }
+
+  void ReadReferences(const Node& node) {
+    static const NameTable<int> kKinds = {
+        {"commit", 0}, {"issue", 0}, {"pull-request", 0}, {"report", 0}, {"mailing-list", 0}};
+    for (const Node& element : ReadArray(node, {"reference objects", "reference", true})) {
+      ExpectObject(element, "a reference object");
+      CheckKeys(element, {"kind", "id", "url", "note"});
+      Reference reference;
+      Node kind = Required(element, "kind");
+      ReadChoice(kind, kKinds);
+      reference.kind = kind.json().get<std::string>();
+      Node id = Required(element, "id");
+      reference.id = ReadText(id);
+      if (reference.kind == "commit" &&
+          (reference.id.size() < 7 || reference.id.size() > 40 || !IsLowerHex(reference.id))) {
+        FailExpected(id, "a commit id of 7 to 40 lower-case hex digits");
+      }
+      if (auto url = Optional(element, "url")) {
+        std::string_view expected = "an http:// or https:// URL";
+        reference.url = ReadString(*url, expected);
+        bool scheme = reference.url.starts_with("https://") || reference.url.starts_with("http://");
+        bool blank = std::any_of(reference.url.begin(), reference.url.end(), [](char c) {
+          return c == ' ' || static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+        });
+        if (!scheme || blank || reference.url.size() <= std::string_view("https://").size()) {
+          FailExpected(*url, expected);
+        }
+      }
+      if (auto note = Optional(element, "note")) reference.note = ReadText(*note);
+      scenario_.references.push_back(std::move(reference));
+    }
+  }
+
+  void ReadRequirements(const Node& node) {
+    Uniqueness unique;
+    for (const Node& element : ReadArray(node, {"requirement names", "requirement", true})) {
+      Requirement requirement = ReadChoice(element, Requirements());
+      unique.Add(element, std::string(RequirementName(requirement)));
+      scenario_.requires_.push_back(requirement);
+    }
+  }
+
+  void ReadIsolation(const Node& node) {
+    ExpectObject(node);
+    CheckKeys(node, {"namespaces", "cgroup", "sysctls", "rlimits"});
+    Isolation& isolation = scenario_.isolation;
+    if (auto namespaces = Optional(node, "namespaces")) {
+      static const NameTable<int> kNamespaces = {{"user", 0}, {"pid", 0}, {"mount", 0}};
+      namespaces_pointer_ = namespaces->pointer;
+      isolation.user_namespace = isolation.pid_namespace = isolation.mount_namespace = false;
+      Uniqueness unique;
+      for (const Node& element :
+           ReadArray(*namespaces, {"namespace names (\"user\", \"pid\", \"mount\")", "", true})) {
+        ReadChoice(element, kNamespaces);
+        const std::string& name = element.json().get_ref<const std::string&>();
+        unique.Add(element, name);
+        if (name == "user") isolation.user_namespace = true;
+        if (name == "pid") isolation.pid_namespace = true;
+        if (name == "mount") isolation.mount_namespace = true;
+      }
+    }
+    if (auto cgroup = Optional(node, "cgroup")) {
+      ExpectObject(*cgroup);
+      CheckKeys(*cgroup, {"pids.max"});
+      if (auto pids_max = Optional(*cgroup, "pids.max")) {
+        isolation.pids_max = ReadInteger(*pids_max, 1, 4194304);
+        pids_max_pointer_ = pids_max->pointer;
+      }
+    }
+    if (auto sysctls = Optional(node, "sysctls")) {
+      ExpectObject(*sysctls);
+      const std::vector<std::string>& allowed = AllowedSysctls();
+      for (const auto& [name, value] : sysctls->json().items()) {
+        Node entry = sysctls->Child(name);
+        if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+          Fail(entry.pointer,
+               "sysctl " + Quote(name) + " is not in the allowlist: " + Join(allowed, ", "));
+        }
+        std::string_view expected = "the value as a string of 1 to 19 decimal digits such as \"1\"";
+        const std::string& text = ReadString(entry, expected);
+        bool digits = !text.empty() && text.size() <= 19 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits) FailExpected(entry, expected);
+        isolation.sysctls[name] = text;
+      }
+    }
+    if (auto rlimits = Optional(node, "rlimits")) {
+      ExpectObject(*rlimits);
+      for (const auto& [name, value] : rlimits->json().items()) {
+        Node entry = rlimits->Child(name);
+        std::optional<int> resource = Lookup(ResourceLimits(), name);
+        if (!resource) {
+          std::vector<std::string> names;
+          for (const auto& limit : ResourceLimits()) names.emplace_back(limit.first);
+          Fail(entry.pointer,
+               "unknown resource limit " + Quote(name) + "; expected one of " + Join(names, ", "));
+        }
+        ExpectObject(entry, "an object {\"soft\": N, \"hard\": N}");
+        CheckKeys(entry, {"soft", "hard"});
+        Rlimit rlimit{name, *resource, 0, 0};
+        Node soft = Required(entry, "soft");
+        Node hard = Required(entry, "hard");
+        rlimit.soft = ReadRlimitValue(soft);
+        rlimit.hard = ReadRlimitValue(hard);
+        if (rlimit.soft > rlimit.hard) {
+          Fail(soft.pointer, "soft limit " + soft.json().dump() + " is above the hard limit " +
+                                 hard.json().dump());
+        }
+        isolation.rlimits.push_back(std::move(rlimit));
+      }
+    }
+  }
+
+  static std::uint64_t ReadRlimitValue(const Node& node) {
+    if (node.json() == "unlimited") return static_cast<std::uint64_t>(RLIM_INFINITY);
+    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+    const Json& value = node.json();
+    bool in_range = (value.is_number_unsigned() && value.get<std::uint64_t>() <= kMax) ||
+                    (value.is_number_integer() && value.get<std::int64_t>() >= 0);
+    if (!in_range) {
+      FailExpected(node, "an integer from 0 to " + std::to_string(kMax) + " or \"unlimited\"");
+    }
+    return value.get<std::uint64_t>();
+  }
+
+  void ReadFixtures(const Node& node) {
+    ExpectObject(node);
+    for (const auto& [name, value] : node.json().items()) {
+      Node entry = node.Child(name);
+      if (!IsName(name)) {
+        Fail(entry.pointer, "expected a fixture name matching " + std::string(kNamePattern) +
+                                ", got " + Quote(name));
+      }
+      ExpectObject(entry, "a fixture object");
+      static const NameTable<Fixture::Kind> kKinds = {{"fuse-daemon", Fixture::Kind::kFuseDaemon}};
+      Fixture fixture;
+      fixture.name = name;
+      fixture.kind = ReadChoice(Required(entry, "kind"), kKinds);
+      // One kind today; the allowed keys depend on it.
+      CheckKeys(entry, {"kind", "mountpoint", "file", "holder_thread", "flush"},
+                "for a \"fuse-daemon\" fixture");
+      FuseDaemonFixture& daemon = fixture.fuse_daemon;
+      if (auto mountpoint = Optional(entry, "mountpoint")) {
+        daemon.mountpoint = ReadRelativePath(*mountpoint);
+      }
+      for (const Fixture& other : scenario_.fixtures) {
+        if (PathsOverlap(daemon.mountpoint, other.fuse_daemon.mountpoint)) {
+          Fail(entry.pointer + (entry.Has("mountpoint") ? "/mountpoint" : ""),
+               "mountpoint " + Quote(daemon.mountpoint) + " overlaps the mountpoint " +
+                   Quote(other.fuse_daemon.mountpoint) + " of fixture " + Quote(other.name));
+        }
+      }
+      if (auto file = Optional(entry, "file")) daemon.file = ReadRelativePath(*file);
+      if (auto holder = Optional(entry, "holder_thread")) daemon.holder_thread = ReadBool(*holder);
+      if (auto flush = Optional(entry, "flush")) {
+        static const NameTable<FuseDaemonFixture::Flush> kFlush = {
+            {"reply", FuseDaemonFixture::Flush::kReply},
+            {"never", FuseDaemonFixture::Flush::kNever}};
+        daemon.flush = ReadChoice(*flush, kFlush);
+      }
+      fixture_pointers_[name] = entry.pointer;
+      scenario_.fixtures.push_back(std::move(fixture));
+    }
+  }
+
+  void ReadSteps(const Node& node) {
+    static const NameTable<Step::Action> kActions = {
+        {"spawn", Step::Action::kSpawn},
+        {"kill", Step::Action::kKill},
+        {"wait-for-stall", Step::Action::kWaitForStall},
+    };
+    std::vector<Node> elements = ReadArray(node, {"step objects", "step", false});
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+      const Node& element = elements[i];
+      ExpectObject(element, "a step object");
+      Step step;
+      step.action = ReadChoice(Required(element, "action"), kActions);
+      switch (step.action) {
+        case Step::Action::kSpawn:
+          CheckKeys(element, {"action", "name", "fixture"}, "for a \"spawn\" step");
+          ReadSpawn(element, step);
+          break;
+        case Step::Action::kKill:
+          CheckKeys(element, {"action", "target", "signal"}, "for a \"kill\" step");
+          ReadKill(element, step);
+          break;
+        case Step::Action::kWaitForStall:
+          CheckKeys(element, {"action"}, "for a \"wait-for-stall\" step");
+          if (i + 1 != elements.size()) {
+            Fail(element.pointer,
+                 "\"wait-for-stall\" must be the last step (exactly one per scenario)");
+          }
+          break;
+      }
+      scenario_.steps.push_back(std::move(step));
+    }
+    if (scenario_.steps.back().action != Step::Action::kWaitForStall) {
+      Fail(node.pointer, "the last step must be {\"action\": \"wait-for-stall\"}");
+    }
+  }
+
+  void ReadSpawn(const Node& element, Step& step) {
+    Node name = Required(element, "name");
+    step.name = ReadName(name, "a process name");
+    if (step.name == kSandboxInit) {
+      Fail(name.pointer, "\"sandbox-init\" is wedge's own init process; choose another name");
+    }
+    if (auto it = spawned_by_.find(step.name); it != spawned_by_.end()) {
+      Fail(name.pointer,
+           "duplicate process name " + Quote(step.name) + " (already spawned by " + it->second +
+               ")");
+    }
+    Node fixture = Required(element, "fixture");
+    step.fixture = ReadString(fixture, "a fixture name");
+    if (scenario_.FindFixture(step.fixture) == nullptr) {
+      std::vector<std::string> defined;
+      for (const Fixture& defined_fixture : scenario_.fixtures) {
+        defined.push_back(Quote(defined_fixture.name));
+      }
+      Fail(fixture.pointer, "no fixture named " + Quote(step.fixture) +
+                                " in /fixtures; defined: " +
+                                (defined.empty() ? "(none)" : Join(defined, ", ")));
+    }
+    if (auto it = fixture_spawned_by_.find(step.fixture); it != fixture_spawned_by_.end()) {
+      Fail(fixture.pointer, "fixture " + Quote(step.fixture) + " is already spawned by " +
+                                it->second + " (a fixture runs once)");
+    }
+    spawned_by_[step.name] = element.pointer;
+    fixture_spawned_by_[step.fixture] = element.pointer;
+    process_labels_.push_back(step.name);
+  }
+
+  void ReadKill(const Node& element, Step& step) {
+    Node target = Required(element, "target");
+    step.target = ReadString(target, "a process name");
+    if (step.target == kSandboxInit) {
+      if (!scenario_.isolation.pid_namespace) {
+        Fail(target.pointer, "killing \"sandbox-init\" needs the pid namespace: add \"pid\" to " +
+                                 (namespaces_pointer_.empty() ? std::string("/isolation/namespaces")
+                                                              : namespaces_pointer_));
+      }
+    } else if (spawned_by_.find(step.target) == spawned_by_.end()) {
+      Fail(target.pointer, "no process named " + Quote(step.target) +
+                               " is spawned before this step; known: " + KnownLabels());
+    }
+    step.signal = *Lookup(Signals(), ReadSignalName(Required(element, "signal")));
+  }
+
+  std::string KnownLabels() const {
+    std::vector<std::string> quoted;
+    for (const std::string& label : process_labels_) quoted.push_back(Quote(label));
+    return Join(quoted, ", ");
+  }
+
+  void ReadStall(const Node& node) {
+    ExpectObject(node);
+    CheckKeys(node, {"poll_interval_ms", "settle_ms", "timeout_ms"});
+    StallDetection& stall = scenario_.stall;
+    if (auto poll = Optional(node, "poll_interval_ms")) {
+      stall.poll_interval_ms = static_cast<int>(ReadInteger(*poll, 1, 1000));
+    }
+    if (auto settle = Optional(node, "settle_ms")) {
+      stall.settle_ms = static_cast<int>(ReadInteger(*settle, 10, 60000));
+    }
+    if (auto timeout = Optional(node, "timeout_ms")) {
+      stall.timeout_ms = static_cast<int>(ReadInteger(*timeout, 100, 600000));
+    }
+    if (stall.settle_ms < stall.poll_interval_ms) {
+      Fail(node.pointer + (node.Has("settle_ms") ? "/settle_ms" : ""),
+           "settle_ms (" + std::to_string(stall.settle_ms) +
+               ") must be at least poll_interval_ms (" + std::to_string(stall.poll_interval_ms) +
+               ")");
+    }
+    if (stall.timeout_ms < stall.settle_ms) {
+      Fail(node.pointer + (node.Has("timeout_ms") ? "/timeout_ms" : ""),
+           "timeout_ms (" + std::to_string(stall.timeout_ms) + ") must be at least settle_ms (" +
+               std::to_string(stall.settle_ms) + ")");
+    }
+  }
+
+  void ReadRecovery(const Node& node) {
+    static const NameTable<RecoveryStep::Action> kActions = {
+        {"abort-fuse-connections", RecoveryStep::Action::kAbortFuseConnections},
+        {"kill-sandbox", RecoveryStep::Action::kKillSandbox},
+    };
+    Uniqueness unique;
+    for (const Node& element : ReadArray(node, {"recovery actions", "recovery action", true})) {
+      RecoveryStep step{ReadChoice(element, kActions)};
+      unique.Add(element, element.json().get<std::string>());
+      scenario_.recovery.push_back(step);
+    }
+  }
+
+  void ReadSignatures(const Node& node) {
+    ExpectObject(node);
+    CheckKeys(node, {"bug", "healthy"});
+    Node bug = Required(node, "bug");
+    Node healthy = Required(node, "healthy");
+    scenario_.bug = ReadSignature(bug);
+    scenario_.healthy = ReadSignature(healthy);
+    if (scenario_.bug.all_exited && scenario_.healthy.all_exited) {
+      Fail(healthy.pointer,
+           "the bug and healthy signatures cannot both be all_exited: no run could tell them "
+           "apart");
+    }
+  }
+
+  signature::Signature ReadSignature(const Node& node) {
+    ExpectObject(node, "a signature object");
+    CheckKeys(node, {"description", "tasks", "all_exited"});
+    signature::Signature result;
+    result.description = ReadText(Required(node, "description"));
+    if (auto all_exited = Optional(node, "all_exited")) {
+      if (!ReadBool(*all_exited)) {
+        Fail(all_exited->pointer, "\"all_exited\" may only be true; omit it and list tasks instead");
+      }
+      if (node.Has("tasks")) {
+        Fail(node.pointer, "a signature has either \"tasks\" or \"all_exited\": true, not both");
+      }
+      result.all_exited = true;
+      return result;
+    }
+    if (!node.Has("tasks")) {
+      Fail(node.pointer, "missing required key \"tasks\" (or \"all_exited\": true)");
+    }
+    Uniqueness roles;
+    for (const Node& element :
+         ReadArray(node.Child("tasks"), {"task expectations", "task expectation", false})) {
+      result.tasks.push_back(ReadTask(element, roles));
+    }
+    return result;
+  }
+
+  signature::TaskExpectation ReadTask(const Node& node, Uniqueness& roles) {
+    ExpectObject(node, "a task expectation object");
+    CheckKeys(node,
+              {"role", "select", "state", "stack", "shd_pending", "sig_pending", "task_flags"});
+    signature::TaskExpectation task;
+    Node role = Required(node, "role");
+    task.role = ReadName(role, "a role name");
+    roles.Add(role, task.role, "role");
+    task.select = ReadSelector(Required(node, "select"));
+    if (auto state = Optional(node, "state")) {
+      Uniqueness unique;
+      for (const Node& element :
+           ReadArray(*state, {"state letters (R S D T t Z X I)", "state letter", false})) {
+        std::string_view expected = "a state letter, one of R S D T t Z X I";
+        const std::string& letter = ReadString(element, expected);
+        if (letter.size() != 1 || kStateLetters.find(letter[0]) == std::string_view::npos) {
+          FailExpected(element, expected);
+        }
+        unique.Add(element, letter);
+        task.states.insert(letter[0]);
+      }
+    }
+    if (auto stack = Optional(node, "stack")) {
+      for (const Node& element :
+           ReadArray(*stack, {"kernel function names, innermost first", "frame", false})) {
+        std::string_view expected =
+            "a normalised kernel function name such as \"fuse_flush\" (no offset, module or "
+            ".isra/.part suffix)";
+        const std::string& frame = ReadString(element, expected);
+        if (!IsCIdentifier(frame)) FailExpected(element, expected);
+        task.stack.push_back(frame);
+        uses_stacks_ = true;
+        if (stack_pointer_.empty()) stack_pointer_ = stack->pointer;
+      }
+    }
+    if (auto pending = Optional(node, "shd_pending")) task.shd_pending = ReadSignalSet(*pending);
+    if (auto pending = Optional(node, "sig_pending")) task.sig_pending = ReadSignalSet(*pending);
+    if (auto flags = Optional(node, "task_flags")) {
+      Uniqueness unique;
+      for (const Node& element : ReadArray(*flags, {"PF_* flag names", "flag name", false})) {
+        std::string_view expected = "a task flag name such as \"PF_EXITING\"";
+        const std::string& flag = ReadString(element, expected);
+        const std::vector<std::string_view>& known = TaskFlags();
+        if (std::find(known.begin(), known.end(), flag) == known.end()) {
+          FailExpected(element, expected);
+        }
+        unique.Add(element, flag);
+        task.task_flags.push_back(flag);
+      }
+    }
+    return task;
+  }
+
+  std::vector<std::string> ReadSignalSet(const Node& node) {
+    std::vector<std::string> names;
+    Uniqueness unique;
+    for (const Node& element : ReadArray(node, {"signal names", "signal name", false})) {
+      names.push_back(ReadSignalName(element));
+      unique.Add(element, names.back());
+    }
+    return names;
+  }
+
+  signature::TaskSelector ReadSelector(const Node& node) {
+    ExpectObject(node, "a selector object");
+    CheckKeys(node, {"process", "comm", "thread"});
+    signature::TaskSelector selector;
+    Node process = Required(node, "process");
+    selector.process = ReadString(process, "a process name");
+    if (std::find(process_labels_.begin(), process_labels_.end(), selector.process) ==
+        process_labels_.end()) {
+      Fail(process.pointer,
+           "no process named " + Quote(selector.process) + "; known: " + KnownLabels());
+    }
+    if (auto comm = Optional(node, "comm")) {
+      std::string_view expected = "a comm of 1 to 15 bytes (the kernel keeps 15)";
+      selector.comm = ReadString(*comm, expected);
+      if (selector.comm.empty() || selector.comm.size() > 15 ||
+          HasControlCharacter(selector.comm)) {
+        FailExpected(*comm, expected);
+      }
+    }
+    if (auto thread = Optional(node, "thread")) {
+      static const NameTable<signature::TaskSelector::Thread> kThreads = {
+          {"any", signature::TaskSelector::Thread::kAny},
+          {"leader", signature::TaskSelector::Thread::kLeader},
+          {"non-leader", signature::TaskSelector::Thread::kNonLeader},
+      };
+      selector.thread = ReadChoice(*thread, kThreads);
+    }
+    return selector;
+  }
+
+  void ReadExpect(const Node& node) {
+    ExpectObject(node);
+    CheckKeys(node, {"verdict", "reason"});
+    scenario_.expected = ReadChoice(Required(node, "verdict"), Verdicts());
+    scenario_.expected_reason = ReadText(Required(node, "reason"));
+  }
+
+  void CheckFixturesSpawned() const {
+    for (const Fixture& fixture : scenario_.fixtures) {
+      if (fixture_spawned_by_.count(fixture.name) == 0) {
+        Fail(fixture_pointers_.at(fixture.name),
+             "fixture " + Quote(fixture.name) +
+                 " is never spawned: add a spawn step or remove the fixture");
+      }
+    }
+  }
+
+  // A task stuck in a FUSE request ignores SIGKILL; only aborting the connection releases it.
+  void CheckRecovery() const {
+    bool aborts = std::any_of(scenario_.recovery.begin(), scenario_.recovery.end(), [](auto step) {
+      return step.action == RecoveryStep::Action::kAbortFuseConnections;
+    });
+    for (const Fixture& fixture : scenario_.fixtures) {
+      if (fixture.kind == Fixture::Kind::kFuseDaemon && !aborts) {
+        Fail(root_.Has("recovery") ? "/recovery" : "",
+             "recovery must include \"abort-fuse-connections\" for the fuse-daemon fixture at " +
+                 fixture_pointers_.at(fixture.name) +
+                 ": a task stuck in a FUSE request ignores SIGKILL");
+      }
+    }
+  }
+
+  void CheckRequirements() const {
+    auto require = [&](Requirement requirement, const std::string& needed_by) {
+      const std::vector<Requirement>& listed = scenario_.requires_;
+      if (std::find(listed.begin(), listed.end(), requirement) != listed.end()) return;
+      Fail(root_.Has("requires") ? "/requires" : "",
+           "missing requirement " + Quote(RequirementName(requirement)) + ", needed by " +
+               needed_by);
+    };
+    for (const Fixture& fixture : scenario_.fixtures) {
+      require(Requirement::kFuseDevice,
+              "the fuse-daemon fixture at " + fixture_pointers_.at(fixture.name));
+    }
+    for (const RecoveryStep& step : scenario_.recovery) {
+      if (step.action == RecoveryStep::Action::kAbortFuseConnections) {
+        require(Requirement::kFusectl, "the recovery action \"abort-fuse-connections\"");
+      }
+    }
+    if (scenario_.isolation.pids_max) require(Requirement::kPidsCgroup, pids_max_pointer_);
+    if (uses_stacks_) require(Requirement::kKernelStacks, "the expected stack at " + stack_pointer_);
+  }
+
+  Node root_;
+  Scenario scenario_;
+  std::string namespaces_pointer_;
+  std::string pids_max_pointer_;
+  std::string stack_pointer_;
+  bool uses_stacks_ = false;
+  std::map<std::string, std::string> fixture_pointers_;
+  std::map<std::string, std::string> spawned_by_;          // process name -> its spawn step
+  std::map<std::string, std::string> fixture_spawned_by_;  // fixture name -> its spawn step
+  std::vector<std::string> process_labels_ = {std::string(kSandboxInit)};
+};
+
+std::string TooLargeMessage(std::uint64_t size) {
+  return "file is too large: " + std::to_string(size) + " bytes, the limit is " +
+         std::to_string(kMaxFileBytes) + " (1 MiB)";
+}
+
+// Closes a file descriptor when it goes out of scope.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "a special file";
+}
+
+}  // namespace
+
+std::variant<Scenario, LoadError> ParseScenario(std::string_view text,
+                                                const std::filesystem::path& file_name) {
+  LoadError error;
+  error.file = file_name.string();
+  if (text.size() > kMaxFileBytes) {
+    error.message = TooLargeMessage(text.size());
+    return error;
+  }
+  DocumentBuilder builder(text);
+  bool parsed = false;
+  try {
+    parsed = Json::sax_parse(text, &builder);
+  } catch (const Json::exception& exception) {
+    // sax_parse reports through parse_error; this is a net for anything it throws instead.
+    error.message = "invalid JSON: " + ParserDetail(exception.what());
+    return error;
+  }
+  if (!parsed || builder.failure()) {
+    Failure failure = builder.failure().value_or(Failure{"", "invalid JSON", {}});
+    error.pointer = std::move(failure.pointer);
+    error.message = std::move(failure.message);
+    if (failure.offset) std::tie(error.line, error.column) = LineAndColumn(text, *failure.offset);
+    return error;
+  }
+  try {
+    Scenario scenario = Validator(builder.document()).Run();
+    scenario.file = file_name;
+    return scenario;
+  } catch (const Failure& failure) {
+    error.pointer = failure.pointer;
+    error.message = failure.message;
+    return error;
+  }
+}
+
+std::variant<Scenario, LoadError> LoadScenarioFile(const std::filesystem::path& file) {
+  auto failed = [&](std::string message) {
+    return LoadError{file.string(), "", std::move(message), 0, 0};
+  };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it.
+  ScopedFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (fd.get() < 0) return failed(ErrnoError("open('" + file.string() + "')").message());
+  struct stat status {};
+  if (fstat(fd.get(), &status) != 0) {
+    return failed(ErrnoError("fstat('" + file.string() + "')").message());
+  }
+  if (!S_ISREG(status.st_mode)) {
+    return failed("expected a regular file, got " + FileTypeName(status.st_mode));
+  }
+  if (static_cast<std::uint64_t>(status.st_size) > kMaxFileBytes) {
+    return failed(TooLargeMessage(static_cast<std::uint64_t>(status.st_size)));
+  }
+  // Read one byte past the limit: the file may have grown since fstat.
+  std::string text(kMaxFileBytes + 1, '\0');
+  std::size_t length = 0;
+  while (length < text.size()) {
+    ssize_t count = read(fd.get(), text.data() + length, text.size() - length);
+    if (count < 0 && errno == EINTR) continue;
+    if (count < 0) return failed(ErrnoError("read('" + file.string() + "')").message());
+    if (count == 0) break;
+    length += static_cast<std::size_t>(count);
+  }
+  if (length > kMaxFileBytes) return failed(TooLargeMessage(length));
+  text.resize(length);
+  return ParseScenario(text, file);
+}
+
+std::vector<std::filesystem::path> ExpandScenarioPaths(const std::filesystem::path& path) {
+  std::error_code error;
+  if (!std::filesystem::is_directory(path, error)) return {path};
+  std::vector<std::filesystem::path> files;
+  std::filesystem::directory_iterator it(path, error);
+  for (; !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    const std::filesystem::path& entry = it->path();
+    std::string name = entry.filename().string();
+    if (name.starts_with(".") || entry.extension() != ".json") continue;
+    std::error_code type_error;
+    if (!it->is_regular_file(type_error)) continue;
+    files.push_back(entry);
+  }
+  std::sort(files.begin(), files.end(),
+            [](const auto& a, const auto& b) { return a.filename() < b.filename(); });
+  return files;
+}
+
+}  // namespace wedge::scenario

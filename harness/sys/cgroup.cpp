@@ -1,0 +1,179 @@
+#include "wedge/sys/cgroup.h"
+
+#include <libcgroup.h>
+#include <signal.h>
+#include <sys/statfs.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include "wedge/sys/files.h"
+#include "wedge/sys/fuse.h"
+#include "wedge/sys/process.h"
+
+namespace wedge::sys {
+namespace {
+
+constexpr long kCgroup2SuperMagic = 0x63677270;
+
+bool IsCgroup2(const char* path) {
+  struct statfs fs {};
+  return ::statfs(path, &fs) == 0 && fs.f_type == kCgroup2SuperMagic;
+}
+
+Error CgroupError(const std::string& call, int code) {
+  std::string text = cgroup_strerror(code);
+  if (code == ECGOTHER) text += " (" + ErrnoName(cgroup_get_last_errno()) + ")";
+  return Error(call + ": " + text);
+}
+
+Status InitLibcgroup() {
+  static std::once_flag once;
+  static int result = 0;
+  std::call_once(once, [] { result = cgroup_init(); });
+  if (result != 0) return CgroupError("cgroup_init()", result);
+  return OkStatus();
+}
+
+struct CgroupDeleter {
+  void operator()(struct cgroup* group) const { cgroup_free(&group); }
+};
+using CgroupHandle = std::unique_ptr<struct cgroup, CgroupDeleter>;
+
+Result<CgroupHandle> NewPidsCgroup(const std::string& relative_path) {
+  CgroupHandle group(cgroup_new_cgroup(relative_path.c_str()));
+  if (!group) return Error("cgroup_new_cgroup('" + relative_path + "') failed");
+  return group;
+}
+
+}  // namespace
+
+std::string CgroupMode() {
+  if (IsCgroup2("/sys/fs/cgroup")) return "v2";
+  if (IsCgroup2("/sys/fs/cgroup/unified")) return "hybrid";
+  return "v1";
+}
+
+Result<std::filesystem::path> PidsHierarchy() {
+  WEDGE_RETURN_IF_ERROR(InitLibcgroup());
+  char* mount_point = nullptr;
+  int rc = cgroup_get_subsys_mount_point("pids", &mount_point);
+  if (rc != 0) return CgroupError("cgroup_get_subsys_mount_point('pids')", rc);
+  std::filesystem::path path(mount_point);
+  std::free(mount_point);
+  return path;
+}
+
+Result<std::unique_ptr<ScopedCgroup>> ScopedCgroup::Create(Journal& journal,
+                                                           const std::string& relative_path,
+                                                           std::optional<std::int64_t> pids_max) {
+  WEDGE_ASSIGN_OR_RETURN(std::filesystem::path hierarchy, PidsHierarchy());
+  std::filesystem::path directory = hierarchy / relative_path;
+  if (std::filesystem::exists(directory)) {
+    return Error("cgroup " + directory.string() + " already exists; run `wedge cleanup`");
+  }
+  // Journal every level wedge creates, outermost first, so that undo removes innermost first.
+  std::filesystem::path level = hierarchy;
+  for (const auto& part : std::filesystem::path(relative_path)) {
+    level /= part;
+    if (std::filesystem::exists(level)) continue;
+    WEDGE_ASSIGN_OR_RETURN(std::uint64_t seq,
+                           journal.Record("cgroup", {{"controller", "pids"},
+                                                     {"path", level.lexically_relative(hierarchy)},
+                                                     {"mount", hierarchy}}));
+    (void)seq;
+  }
+  std::uint64_t own_seq = journal.Pending().back().seq;
+
+  WEDGE_ASSIGN_OR_RETURN(CgroupHandle group, NewPidsCgroup(relative_path));
+  struct cgroup_controller* controller = cgroup_add_controller(group.get(), "pids");
+  if (controller == nullptr) return Error("cgroup_add_controller('pids') failed");
+  if (pids_max) {
+    int rc = cgroup_add_value_string(controller, "pids.max", std::to_string(*pids_max).c_str());
+    if (rc != 0) return CgroupError("cgroup_add_value_string('pids.max')", rc);
+  }
+  if (int rc = cgroup_create_cgroup(group.get(), 0); rc != 0) {
+    return CgroupError("cgroup_create_cgroup('" + relative_path + "')", rc);
+  }
+  return std::unique_ptr<ScopedCgroup>(
+      new ScopedCgroup(journal, own_seq, relative_path, std::move(directory)));
+}
+
+ScopedCgroup::ScopedCgroup(Journal& journal, std::uint64_t seq, std::string relative_path,
+                           std::filesystem::path directory)
+    : journal_(journal),
+      seq_(seq),
+      relative_path_(std::move(relative_path)),
+      directory_(std::move(directory)) {}
+
+ScopedCgroup::~ScopedCgroup() { (void)Remove(); }
+
+Status ScopedCgroup::Remove() {
+  if (removed_) return OkStatus();
+  removed_ = true;
+  return journal_.Undo(seq_);
+}
+
+Status ScopedCgroup::Attach(pid_t pid) {
+  WEDGE_ASSIGN_OR_RETURN(CgroupHandle group, NewPidsCgroup(relative_path_));
+  if (cgroup_add_controller(group.get(), "pids") == nullptr) {
+    return Error("cgroup_add_controller('pids') failed");
+  }
+  if (int rc = cgroup_attach_task_pid(group.get(), pid); rc != 0) {
+    return CgroupError("cgroup_attach_task_pid('" + relative_path_ + "', " + std::to_string(pid) +
+                           ")",
+                       rc);
+  }
+  return OkStatus();
+}
+
+std::vector<pid_t> ScopedCgroup::Processes() const {
+  Result<std::string> procs = ReadFile(directory_ / "cgroup.procs");
+  return procs.ok() ? ParsePidList(*procs) : std::vector<pid_t>{};
+}
+
+Result<std::string> ScopedCgroup::ReadValue(const std::string& file) const {
+  WEDGE_ASSIGN_OR_RETURN(std::string value, ReadFile(directory_ / file));
+  return TrimTrailing(value);
+}
+
+Status DestroyCgroup(const std::filesystem::path& directory, std::vector<std::string>& log) {
+  if (!std::filesystem::exists(directory)) return OkStatus();
+  auto processes = [&] {
+    Result<std::string> procs = ReadFile(directory / "cgroup.procs");
+    return procs.ok() ? ParsePidList(*procs) : std::vector<pid_t>{};
+  };
+  std::vector<pid_t> pids = processes();
+  if (!pids.empty()) {
+    // Abort FUSE first: killing a FUSE daemon whose own thread is flushing is how the
+    // deadlock forms; with the connection aborted every flush fails at once instead.
+    AbortFuseConnectionsOf(pids, log);
+    for (pid_t pid : pids) ::kill(pid, SIGKILL);
+    log.push_back("killed " + std::to_string(pids.size()) + " process(es) in " +
+                  directory.string());
+  }
+  // Bounded: tasks freed from FUSE exit within milliseconds; anything slower is reported.
+  std::int64_t deadline = MonotonicMillis() + 5000;
+  while (!(pids = processes()).empty()) {
+    if (MonotonicMillis() > deadline) {
+      return Error("cgroup " + directory.string() + " still holds " +
+                   std::to_string(pids.size()) + " process(es) after SIGKILL (first: " +
+                   std::to_string(pids.front()) + ")");
+    }
+    AbortFuseConnectionsOf(pids, log);
+    ::usleep(2000);
+  }
+  // rmdir can see EBUSY for a moment while the last task's exit completes.
+  for (int attempt = 0;; ++attempt) {
+    if (::rmdir(directory.c_str()) == 0 || errno == ENOENT) break;
+    if (errno != EBUSY || attempt >= 2500) return ErrnoError("rmdir('" + directory.string() + "')");
+    ::usleep(2000);
+  }
+  log.push_back("removed cgroup " + directory.string());
+  return OkStatus();
+}
+
+}  // namespace wedge::sys

@@ -1,0 +1,111 @@
+#include "wedge/sys/process.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <csignal>
+#include <thread>
+
+#include "wedge/sys/files.h"
+
+namespace wedge::sys {
+
+std::optional<std::uint64_t> ProcessStartTime(pid_t pid) {
+  Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return std::nullopt;
+  // comm may contain spaces and ')': the fields start after the last ')'.
+  size_t close = stat->rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  // Field 22 (starttime) is the 20th field after comm.
+  size_t pos = close + 2;
+  for (int field = 3; field < 22 && pos != std::string::npos; ++field) {
+    pos = stat->find(' ', pos);
+    if (pos != std::string::npos) ++pos;
+  }
+  if (pos == std::string::npos) return std::nullopt;
+  std::uint64_t start = 0;
+  auto [ptr, ec] = std::from_chars(stat->data() + pos, stat->data() + stat->size(), start);
+  if (ec != std::errc()) return std::nullopt;
+  return start;
+}
+
+bool IsSameProcess(pid_t pid, std::uint64_t start_time) {
+  std::optional<std::uint64_t> now = ProcessStartTime(pid);
+  return now && *now == start_time;
+}
+
+Result<Pidfd> Pidfd::Open(pid_t pid) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return ErrnoError("pidfd_open(" + std::to_string(pid) + ")");
+  return Pidfd(pid, UniqueFd(fd));
+}
+
+Status Pidfd::SendSignal(int signo) const {
+  if (::syscall(SYS_pidfd_send_signal, fd_.get(), signo, nullptr, 0) != 0 && errno != ESRCH) {
+    return ErrnoError("pidfd_send_signal(" + std::to_string(pid_) + ", " + std::to_string(signo) +
+                      ")");
+  }
+  return OkStatus();
+}
+
+bool Pidfd::HasExited() const {
+  pollfd pfd{fd_.get(), POLLIN, 0};
+  return ::poll(&pfd, 1, 0) > 0;
+}
+
+std::vector<pid_t> ParsePidList(std::string_view text) {
+  std::vector<pid_t> pids;
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  while (p < end) {
+    pid_t pid = 0;
+    auto [next, ec] = std::from_chars(p, end, pid);
+    if (ec == std::errc()) {
+      pids.push_back(pid);
+      p = next;
+    } else {
+      ++p;
+    }
+  }
+  return pids;
+}
+
+namespace {
+std::atomic<int> interrupt_signal{0};
+
+void RecordInterrupt(int signo) { interrupt_signal.store(signo); }
+}  // namespace
+
+void InstallInterruptHandlers() {
+  struct sigaction action {};
+  action.sa_handler = RecordInterrupt;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGHUP, &action, nullptr);
+}
+
+int Interrupted() { return interrupt_signal.load(); }
+
+void SleepFor(std::chrono::milliseconds duration) {
+  // Sleep in short slices so a SIGINT is noticed promptly even if it lands between checks.
+  std::int64_t deadline = MonotonicMillis() + duration.count();
+  while (!Interrupted()) {
+    std::int64_t left = deadline - MonotonicMillis();
+    if (left <= 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<std::int64_t>(left, 20)));
+  }
+}
+
+std::int64_t MonotonicMillis() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+}  // namespace wedge::sys

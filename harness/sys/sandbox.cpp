@@ -1,0 +1,233 @@
+#include "wedge/sys/sandbox.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "wedge/sys/files.h"
+#include "wedge/sys/fuse.h"
+
+namespace wedge::sys {
+namespace {
+
+// The init's side of the control socket is always this descriptor.
+constexpr int kControlFd = 3;
+
+// Runs in the cloned child: only async-signal-safe calls until execve. Any failure is
+// reported by exiting with a distinct status that the parent turns into a message.
+[[noreturn]] void RunChild(int sync_fd, int control_fd, const SandboxOptions& options,
+                           const char* const* argv) {
+  char go = 0;
+  if (::read(sync_fd, &go, 1) != 1) ::_exit(120);  // the parent gave up
+  ::close(sync_fd);
+  if (options.mount_namespace &&
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    ::_exit(121);
+  }
+  for (const auto& [resource, limit] : options.rlimits) {
+    if (::setrlimit(resource, &limit) != 0) ::_exit(122);
+  }
+  if (control_fd != kControlFd) {
+    if (::dup2(control_fd, kControlFd) < 0) ::_exit(123);
+    ::close(control_fd);
+  } else {
+    ::fcntl(kControlFd, F_SETFD, 0);
+  }
+  ::execv(argv[0], const_cast<char* const*>(argv));
+  ::_exit(124);
+}
+
+std::string ChildFailure(int status) {
+  if (WIFEXITED(status)) {
+    switch (WEXITSTATUS(status)) {
+      case 120: return "the sandbox child lost its parent before starting";
+      case 121: return "mount('/', MS_REC|MS_PRIVATE) failed in the sandbox";
+      case 122: return "setrlimit failed in the sandbox";
+      case 123: return "dup2 of the control socket failed in the sandbox";
+      case 124: return "execv of wedge-init failed in the sandbox";
+      default: return "wedge-init exited with status " + std::to_string(WEXITSTATUS(status));
+    }
+  }
+  if (WIFSIGNALED(status)) return "wedge-init was killed by signal " + std::to_string(WTERMSIG(status));
+  return "wedge-init ended with wait status " + std::to_string(status);
+}
+
+Status WriteIdMap(pid_t pid, const char* file) {
+  return WriteExisting("/proc/" + std::to_string(pid) + "/" + file, "0 0 1\n");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& cgroup,
+                                                const SandboxOptions& options) {
+  int sockets[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
+    return ErrnoError("socketpair(AF_UNIX, SOCK_SEQPACKET)");
+  }
+  UniqueFd control(sockets[0]);
+  UniqueFd init_control(sockets[1]);
+  int sync[2];
+  if (::pipe2(sync, O_CLOEXEC) != 0) return ErrnoError("pipe2()");
+  UniqueFd sync_read(sync[0]);
+  UniqueFd sync_write(sync[1]);
+
+  std::string init_path = options.init_binary.string();
+  std::string control_arg = std::to_string(kControlFd);
+  std::string log_arg = options.log_directory.string();
+  const char* argv[] = {init_path.c_str(), "--control-fd", control_arg.c_str(), "--log-dir",
+                        log_arg.c_str(), nullptr};
+
+  std::uint64_t flags = CLONE_PIDFD;
+  if (options.user_namespace) flags |= CLONE_NEWUSER;
+  if (options.pid_namespace) flags |= CLONE_NEWPID;
+  if (options.mount_namespace) flags |= CLONE_NEWNS;
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = flags;
+  args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) return ErrnoError("clone3(CLONE_PIDFD|CLONE_NEWPID|CLONE_NEWNS...)");
+  if (pid == 0) {
+    control.Release();  // never close in the child: the parent owns them
+    sync_write.Release();
+    RunChild(sync_read.get(), init_control.get(), options, argv);
+  }
+  sync_read.Reset();
+  init_control.Reset();
+  Pidfd init(static_cast<pid_t>(pid), UniqueFd(pidfd));
+  auto sandbox = std::unique_ptr<Sandbox>(
+      new Sandbox(journal, cgroup, std::move(init), std::move(control), options.log_directory));
+
+  // The child waits on the sync pipe: nothing runs in the sandbox until it is in the cgroup,
+  // journaled, and (with a user namespace) has its id maps.
+  std::optional<std::uint64_t> start_time = ProcessStartTime(static_cast<pid_t>(pid));
+  WEDGE_RETURN_IF_ERROR(journal.Record(
+      "process", {{"pid", pid}, {"start_time", start_time.value_or(0)}, {"role", "sandbox-init"}}));
+  WEDGE_RETURN_IF_ERROR(cgroup.Attach(static_cast<pid_t>(pid)));
+  if (options.user_namespace) {
+    WEDGE_RETURN_IF_ERROR(WriteIdMap(static_cast<pid_t>(pid), "uid_map"));
+    WEDGE_RETURN_IF_ERROR(WriteIdMap(static_cast<pid_t>(pid), "gid_map"));
+  }
+  char go = 1;
+  if (::write(sync_write.get(), &go, 1) != 1) return ErrnoError("write(sandbox sync pipe)");
+  return sandbox;
+}
+
+Sandbox::Sandbox(Journal& journal, ScopedCgroup& cgroup, Pidfd init, UniqueFd control,
+                 std::filesystem::path log_directory)
+    : journal_(journal),
+      cgroup_(cgroup),
+      init_(std::move(init)),
+      control_(std::move(control)),
+      log_directory_(std::move(log_directory)) {}
+
+Sandbox::~Sandbox() {
+  control_.Reset();
+  if (!init_.HasExited()) {
+    std::vector<std::string> log;
+    AbortFuseConnectionsOf(cgroup_.Processes(), log);
+    (void)init_.SendSignal(SIGKILL);
+  }
+  // Bounded: with FUSE aborted nothing in the namespace can hold the init's teardown.
+  std::int64_t deadline = MonotonicMillis() + 5000;
+  while (!TryReap() && MonotonicMillis() < deadline) {
+    std::vector<std::string> log;
+    AbortFuseConnectionsOf(cgroup_.Processes(), log);
+    pollfd pfd{init_.get(), POLLIN, 0};
+    ::poll(&pfd, 1, 5);
+  }
+}
+
+std::optional<int> Sandbox::TryReap() {
+  if (reaped_) return 0;
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(init_.get()), &info,
+               WEXITED | WNOHANG) != 0) {
+    if (errno == ECHILD) {
+      reaped_ = true;
+      return 0;
+    }
+    return std::nullopt;
+  }
+  if (info.si_pid == 0) return std::nullopt;
+  reaped_ = true;
+  return info.si_code == CLD_EXITED ? (info.si_status << 8) : info.si_status;
+}
+
+Result<SpawnedProcess> Sandbox::Spawn(const std::string& label,
+                                      const std::vector<std::string>& argv, int timeout_ms) {
+  // Request: "spawn\0LABEL\0ARG0\0ARG1..." in one datagram.
+  std::string request = "spawn";
+  request.push_back('\0');
+  request += label;
+  for (const auto& arg : argv) {
+    request.push_back('\0');
+    request += arg;
+  }
+  if (::send(control_.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+    return ErrnoError("send(wedge-init control socket)");
+  }
+  std::int64_t deadline = MonotonicMillis() + timeout_ms;
+  char reply[4096];
+  for (;;) {
+    if (Interrupted()) return Error("interrupted while waiting for " + label + " to be ready");
+    int left = static_cast<int>(deadline - MonotonicMillis());
+    if (left <= 0) {
+      return Error(label + " was not ready within " + std::to_string(timeout_ms) +
+                   " ms (see " + (log_directory_ / (label + ".log")).string() + ")");
+    }
+    pollfd pfd{control_.get(), POLLIN, 0};
+    int ready = ::poll(&pfd, 1, std::min(left, 50));
+    if (ready < 0 && errno != EINTR) return ErrnoError("poll(wedge-init control socket)");
+    if (ready <= 0) continue;
+    ssize_t n = ::recv(control_.get(), reply, sizeof reply - 1, 0);
+    if (n < 0) return ErrnoError("recv(wedge-init control socket)");
+    if (n == 0) {
+      std::optional<int> status = TryReap();
+      return Error("wedge-init went away while starting " + label +
+                   (status ? ": " + ChildFailure(*status) : std::string()));
+    }
+    reply[n] = '\0';
+    std::string text(reply, static_cast<size_t>(n));
+    // Reply: "ready NSPID LINE" or "failed WHY".
+    if (text.rfind("ready ", 0) != 0) {
+      return Error("starting " + label + " failed: " + text.substr(text.find(' ') + 1) + " (see " +
+                   (log_directory_ / (label + ".log")).string() + ")");
+    }
+    SpawnedProcess spawned;
+    spawned.label = label;
+    spawned.log_file = log_directory_ / (label + ".log");
+    size_t space = text.find(' ', 6);
+    spawned.ns_pid = static_cast<pid_t>(std::stol(text.substr(6, space - 6)));
+    spawned.ready_line = space == std::string::npos ? "" : text.substr(space + 1);
+    // Map the namespace pid to ours: the child of the init whose innermost NSpid matches.
+    for (pid_t child : cgroup_.Processes()) {
+      Result<std::string> status = ReadFile("/proc/" + std::to_string(child) + "/status");
+      if (!status.ok()) continue;
+      size_t at = status->find("\nNSpid:");
+      if (at == std::string::npos) continue;
+      std::string line = status->substr(at + 7, status->find('\n', at + 1) - at - 7);
+      std::vector<pid_t> ids = ParsePidList(line);
+      // Without a pid namespace NSpid has one entry, and the two pids are the same.
+      if (!ids.empty() && ids.back() == spawned.ns_pid && ids.front() != init_.pid()) {
+        spawned.pid = ids.front();
+        break;
+      }
+    }
+    if (spawned.pid == 0) return Error("could not find " + label + " (pid " +
+                                       std::to_string(spawned.ns_pid) + " in the sandbox)");
+    return spawned;
+  }
+}
+
+}  // namespace wedge::sys

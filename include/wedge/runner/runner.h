@@ -1,0 +1,53 @@
+// Runs scenarios: setup -> trigger -> wait for the stall -> capture -> match -> recover ->
+// teardown -> verdict, and checks afterwards that the host is as it was before.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "wedge/base/result.h"
+#include "wedge/report/report.h"
+#include "wedge/scenario/scenario.h"
+
+namespace wedge::runner {
+
+struct RunOptions {
+  std::filesystem::path state_dir;     // journals, run directories, lock: /run/wedge
+  std::filesystem::path fixtures_dir;  // where wedge-init and wedge-fuse are: next to wedge
+  bool keep_run_directory = false;     // --keep: leave the run directory (fixture logs) behind
+  std::ostream* progress = nullptr;    // one line per phase; null for silence
+};
+
+// The requirements of `scenario` this host does not meet, each with what is missing.
+std::vector<std::string> UnmetRequirements(const scenario::Scenario& scenario);
+
+// Runs one scenario once. Never throws; an internal failure is reported in `result.error`
+// after everything it set up has been undone.
+report::RunResult RunScenario(const scenario::Scenario& scenario, const RunOptions& options);
+
+// What wedge records about the host for the evidence bundle.
+report::HostInfo CollectHostInfo(const RunOptions& options);
+
+// The parts of host state wedge promises to leave as it found them.
+struct HostState {
+  std::set<std::string> d_state_tasks;  // "PID(comm)" of tasks in state D
+  std::set<unsigned> fuse_connections;
+  std::set<std::string> fuse_mounts;    // mount points of fuse filesystems in wedge's namespace
+  bool fusectl_mounted = false;
+  std::set<std::string> wedge_cgroups;  // directories under the pids hierarchy's wedge/
+  std::map<std::string, std::string> sysctls;  // the allowlisted ones
+  std::set<std::string> journals;       // pending journal files
+  bool operator==(const HostState&) const = default;
+};
+HostState CaptureHostState(const std::filesystem::path& state_dir);
+// What differs between `before` and `after`, one line each; empty when the host is clean.
+std::vector<std::string> DescribeLeftovers(const HostState& before, const HostState& after);
+
+// `wedge cleanup`: replays orphan journals and reports what it undid.
+Result<std::vector<std::string>> Cleanup(const std::filesystem::path& state_dir);
+
+}  // namespace wedge::runner

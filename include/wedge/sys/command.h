@@ -1,0 +1,22 @@
+// Running auxiliary commands (version queries, tools) through Boost.Process.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "wedge/base/result.h"
+
+namespace wedge::sys {
+
+struct CommandOutput {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `program` (a path, or a name searched in PATH) with `args`, waiting at most `timeout`;
+// a command still running then is killed and reported as an error.
+Result<CommandOutput> RunCommand(const std::string& program, const std::vector<std::string>& args,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace wedge::sys

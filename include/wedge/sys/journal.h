@@ -1,0 +1,103 @@
+// The journal of host mutations.
+//
+// Every change wedge makes to the host (a directory, a cgroup, a mount, a sysctl, a process) is
+// appended here and fsync'd *before* it is made, with what it takes to undo it. The RAII owners
+// in wedge/sys undo their entry when they go out of scope; whatever a killed wedge left behind,
+// `wedge cleanup` (and every `wedge run`, at start) undoes from the journal, newest first.
+//
+// One journal file per run: STATE_DIR/journal/RUN_ID.jsonl, one JSON object per line. Its
+// owner holds an flock on it for the life of the run, so a journal nobody holds is an orphan.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "wedge/base/result.h"
+#include "wedge/sys/fd.h"
+
+namespace wedge::sys {
+
+// Where wedge keeps journals, run directories and locks: /run/wedge, or $WEDGE_STATE_DIR.
+std::filesystem::path DefaultStateDirectory();
+
+// The kinds of host mutation and the data each entry carries.
+//   "directory": {"path"}                          undo: remove it and its contents
+//   "cgroup":    {"controller", "path", "mount"}   undo: abort the FUSE connections its tasks
+//                                                  mount, SIGKILL its tasks, wait, rmdir
+//   "mount":     {"target", "fstype"}              undo: unmount it if still mounted
+//   "sysctl":    {"name", "path", "old"}           undo: write the old value back
+//   "process":   {"pid", "start_time"}             undo: SIGKILL it if it is still that process
+struct JournalEntry {
+  std::uint64_t seq = 0;
+  std::string kind;
+  nlohmann::json data;
+};
+
+class Journal {
+ public:
+  // Creates STATE_DIR/journal/RUN_ID.jsonl and locks it.
+  static Result<std::unique_ptr<Journal>> Create(const std::filesystem::path& state_dir,
+                                                 const std::string& run_id);
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+  // Undoes whatever is still pending, then removes the file.
+  ~Journal();
+
+  // Appends an entry and makes it durable; call it before making the change.
+  Result<std::uint64_t> Record(std::string_view kind, nlohmann::json data);
+  // Undoes entry `seq` now and records that it is undone. Undoing twice is a no-op.
+  Status Undo(std::uint64_t seq);
+  // Drops entry `seq` without undoing it: the change is meant to stay (e.g. a run directory
+  // kept with --keep). Recorded like an undo so that cleanup leaves it alone too.
+  Status Forget(std::uint64_t seq);
+  // Undoes every pending entry, newest first; carries on past failures and returns the first.
+  Status UndoAll();
+  // Entries not yet undone, oldest first.
+  std::vector<JournalEntry> Pending() const;
+  // One line per undo performed, for the report ("aborted FUSE connection 52", ...).
+  const std::vector<std::string>& undo_log() const { return undo_log_; }
+  const std::filesystem::path& path() const { return path_; }
+  const std::string& run_id() const { return run_id_; }
+
+ private:
+  Journal(std::filesystem::path path, std::string run_id, UniqueFd fd);
+  Status Append(const nlohmann::json& line);
+
+  std::filesystem::path path_;
+  std::string run_id_;
+  UniqueFd fd_;
+  std::vector<JournalEntry> entries_;
+  std::vector<bool> undone_;
+  std::vector<std::string> undo_log_;
+};
+
+// Undoes one entry by kind. Appends what it did to `log`. Safe to repeat.
+Status UndoEntry(const JournalEntry& entry, std::vector<std::string>& log);
+
+// Parses a journal file's text into its pending entries (those without an "undone" line).
+Result<std::vector<JournalEntry>> ParseJournal(std::string_view text);
+
+// Replays every journal under `state_dir` that no live wedge holds, then deletes it.
+// Returns what was undone, one line each; an empty list means the host was clean.
+Result<std::vector<std::string>> RecoverOrphanJournals(const std::filesystem::path& state_dir);
+
+// An exclusive lock on STATE_DIR/run.lock held for the life of a run, so two runs never write
+// the same sysctl or stack. Waits for another holder, telling `notice` once who it waits for.
+class RunLock {
+ public:
+  static Result<RunLock> Acquire(const std::filesystem::path& state_dir,
+                                 const std::function<void(const std::string&)>& notice);
+
+ private:
+  explicit RunLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+}  // namespace wedge::sys

@@ -1,0 +1,79 @@
+// Sandbox: the isolated process tree a scenario runs in.
+//
+// wedge clones an init process (fixtures/sandbox_init.cpp, "wedge-init") into new pid and mount
+// namespaces (and optionally a user namespace), places it in the run's cgroup before it runs
+// anything, applies the scenario's rlimits, and then asks it over a control socket to start
+// fixtures as its children. Killing that init is how a scenario tears the pid namespace down,
+// exactly as `docker kill` tears down a container.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wedge/base/result.h"
+#include "wedge/sys/cgroup.h"
+#include "wedge/sys/fd.h"
+#include "wedge/sys/journal.h"
+#include "wedge/sys/process.h"
+
+namespace wedge::sys {
+
+struct SandboxOptions {
+  bool user_namespace = false;   // uid/gid 0 inside map to 0 outside (one id)
+  bool pid_namespace = true;
+  bool mount_namespace = true;   // made private (MS_REC|MS_PRIVATE) before anything runs
+  std::vector<std::pair<int, rlimit>> rlimits;
+  std::filesystem::path init_binary;  // wedge-init
+  std::filesystem::path log_directory;  // fixtures' stdout and stderr go to LABEL.log here
+};
+
+// A process the init started: its host pid and the line it printed when ready.
+struct SpawnedProcess {
+  std::string label;
+  pid_t pid = 0;     // in wedge's pid namespace
+  pid_t ns_pid = 0;  // in the sandbox's pid namespace
+  std::string ready_line;
+  std::filesystem::path log_file;
+};
+
+class Sandbox {
+ public:
+  // Clones the init into `cgroup` with the namespaces and rlimits of `options`. The init is
+  // journaled as a process as soon as its pid is known, before it is allowed to run.
+  static Result<std::unique_ptr<Sandbox>> Start(Journal& journal, ScopedCgroup& cgroup,
+                                                const SandboxOptions& options);
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+  // Stops whatever still runs (aborting FUSE connections first) and reaps the init.
+  ~Sandbox();
+
+  pid_t init_pid() const { return init_.pid(); }
+  const Pidfd& init() const { return init_; }
+
+  // Starts `argv` (with "--ready-fd N" appended) as a child of the init and waits up to
+  // `timeout_ms` for the line it writes to that fd when it is ready.
+  Result<SpawnedProcess> Spawn(const std::string& label, const std::vector<std::string>& argv,
+                               int timeout_ms);
+  // True once the init has exited (the pid namespace is gone or going).
+  bool InitExited() const { return init_.HasExited(); }
+  // Reaps the init if it has exited; returns its wait status, or nullopt if it still runs.
+  std::optional<int> TryReap();
+
+ private:
+  Sandbox(Journal& journal, ScopedCgroup& cgroup, Pidfd init, UniqueFd control,
+          std::filesystem::path log_directory);
+
+  Journal& journal_;
+  ScopedCgroup& cgroup_;
+  Pidfd init_;
+  UniqueFd control_;
+  std::filesystem::path log_directory_;
+  bool reaped_ = false;
+};
+
+}  // namespace wedge::sys

@@ -1,0 +1,417 @@
+#include "wedge/signature/signature.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace wedge::signature {
+namespace {
+
+using probe::StackFrame;
+using probe::TreeSnapshot;
+
+const std::string kProc = std::string(WEDGE_TEST_DATA_DIR) + "/proc";
+
+// Reads a recorded seed 001 tree and labels its processes as a scenario would.
+TreeSnapshot RecordedSeed001(const std::string& tree, pid_t init, pid_t daemon) {
+  TreeSnapshot snapshot = probe::ReadProcesses({init, daemon}, false, kProc + "/" + tree);
+  EXPECT_EQ(snapshot.processes.size(), 2U);
+  for (probe::ProcessSnapshot& process : snapshot.processes) {
+    process.label = process.pid == init ? "sandbox-init" : "daemon";
+  }
+  return snapshot;
+}
+TreeSnapshot Seed001On618() { return RecordedSeed001("seed001-6.18", 4100, 4117); }
+TreeSnapshot Seed001OnOldKernel() {
+  return RecordedSeed001("seed001-old-kernel", 1528591, 1544450);
+}
+
+TaskExpectation PidnsInit() {
+  TaskExpectation init;
+  init.role = "pidns-init";
+  init.select.process = "sandbox-init";
+  init.select.thread = TaskSelector::Thread::kLeader;
+  init.states = {'S'};
+  init.stack = {"do_wait", "kernel_wait4", "zap_pid_ns_processes", "do_exit"};
+  return init;
+}
+
+TaskExpectation DaemonLeader() {
+  TaskExpectation leader;
+  leader.role = "daemon-leader";
+  leader.select.process = "daemon";
+  leader.select.thread = TaskSelector::Thread::kLeader;
+  leader.states = {'Z'};
+  return leader;
+}
+
+// The frames both kernels show: 6.18 adds __fuse_simple_request and filp_flush in between.
+TaskExpectation StuckThread() {
+  TaskExpectation thread;
+  thread.role = "stuck-thread";
+  thread.select.process = "daemon";
+  thread.select.thread = TaskSelector::Thread::kNonLeader;
+  thread.states = {'D'};
+  thread.stack = {"request_wait_answer", "fuse_flush", "filp_close",
+                  "put_files_struct",    "do_exit",    "get_signal"};
+  thread.shd_pending = {"SIGKILL"};
+  thread.task_flags = {"PF_EXITING"};
+  return thread;
+}
+
+Signature Seed001Bug() {
+  Signature signature;
+  signature.description = "FUSE daemon killed during flush";
+  signature.tasks = {PidnsInit(), DaemonLeader(), StuckThread()};
+  return signature;
+}
+
+ObservedTask Task(std::string process, pid_t tid, bool leader, char state,
+                  std::vector<std::string> stack = {}) {
+  ObservedTask task;
+  task.process = std::move(process);
+  task.pid = leader ? tid : tid - 1;
+  task.tid = tid;
+  task.leader = leader;
+  task.comm = "worker";
+  task.state = state;
+  task.stack = std::move(stack);
+  return task;
+}
+
+TEST(NormalizeFrame, StripsOffsetsAndModules) {
+  EXPECT_EQ(NormalizeFrame("fuse_flush+0x155/0x190"), "fuse_flush");
+  EXPECT_EQ(NormalizeFrame("fuse_flush+0x155/0x190 [fuse]"), "fuse_flush");
+  EXPECT_EQ(NormalizeFrame("request_wait_answer [fuse]"), "request_wait_answer");
+  EXPECT_EQ(NormalizeFrame("[<0>] do_wait+0x5d/0x100"), "do_wait");
+  EXPECT_EQ(NormalizeFrame("[<ffffffffadc4bd50>] pipe_wait+0x70/0xc0"), "pipe_wait");
+  EXPECT_EQ(NormalizeFrame("do_exit"), "do_exit");
+  EXPECT_EQ(NormalizeFrame("__x64_sys_exit_group"), "__x64_sys_exit_group");
+}
+
+TEST(NormalizeFrame, StripsCompilerCloneSuffixesRepeatedly) {
+  EXPECT_EQ(NormalizeFrame("fuse_flush.isra.0"), "fuse_flush");
+  EXPECT_EQ(NormalizeFrame("do_wait.part.12"), "do_wait");
+  EXPECT_EQ(NormalizeFrame("filp_close.constprop.0"), "filp_close");
+  EXPECT_EQ(NormalizeFrame("do_exit.cold"), "do_exit");
+  EXPECT_EQ(NormalizeFrame("do_exit.cold.7"), "do_exit");
+  EXPECT_EQ(NormalizeFrame("foo.llvm.4261947163781268917"), "foo");
+  EXPECT_EQ(NormalizeFrame("foo.isra.0.cold"), "foo");
+  EXPECT_EQ(NormalizeFrame("foo.constprop.0.isra.0+0x10/0x20 [mod]"), "foo");
+  // Dots that are not clone suffixes stay.
+  EXPECT_EQ(NormalizeFrame("foo.bar"), "foo.bar");
+  EXPECT_EQ(NormalizeFrame("foo.isra"), "foo.isra");
+}
+
+TEST(NormalizeStack, ReducesBothKernelsFuseStacksToFunctionNames) {
+  const std::vector<std::string> old_stack = NormalizeStack({
+      StackFrame{"request_wait_answer", "0x12f/0x210", "fuse", ""},
+      StackFrame{"fuse_simple_request.isra.0", "0x109/0x2c0", "fuse", ""},
+      StackFrame{"fuse_flush", "", "", ""},
+  });
+  EXPECT_EQ(old_stack,
+            (std::vector<std::string>{"request_wait_answer", "fuse_simple_request", "fuse_flush"}));
+}
+
+TEST(SignatureMatch, FramesMatchAsOrderedSubsequence) {
+  const std::vector<std::string> on_618 = {
+      "request_wait_answer", "__fuse_simple_request", "fuse_flush", "filp_flush",
+      "filp_close",          "put_files_struct",      "do_exit",    "do_group_exit",
+      "get_signal"};
+  const std::vector<std::string> expected = {"request_wait_answer", "fuse_flush", "filp_close",
+                                             "do_exit"};
+  EXPECT_TRUE(IsOrderedSubsequence(expected, on_618));
+  EXPECT_TRUE(IsOrderedSubsequence({}, on_618));
+  EXPECT_TRUE(IsOrderedSubsequence(on_618, on_618));
+  EXPECT_FALSE(IsOrderedSubsequence({"filp_close", "fuse_flush"}, on_618));
+  EXPECT_FALSE(IsOrderedSubsequence({"fuse_flush", "fuse_flush"}, on_618));
+  EXPECT_FALSE(IsOrderedSubsequence({"request_wait_answer"}, {}));
+}
+
+TEST(Observe, ReducesEveryTaskOfEveryProcess) {
+  const Observation observation = Observe(Seed001On618(), /*all_exited=*/false);
+  ASSERT_EQ(observation.tasks.size(), 3U);
+  const ObservedTask& init = observation.tasks[0];
+  EXPECT_EQ(init.process, "sandbox-init");
+  EXPECT_EQ(init.tid, 4100);
+  EXPECT_TRUE(init.leader);
+  EXPECT_EQ(init.comm, "wedge-init");
+  EXPECT_EQ(init.state, 'S');
+  EXPECT_EQ(init.wchan, "do_wait");
+  EXPECT_EQ(init.stack.front(), "do_wait");
+
+  const ObservedTask& thread = observation.tasks[2];
+  EXPECT_EQ(thread.process, "daemon");
+  EXPECT_EQ(thread.pid, 4117);
+  EXPECT_EQ(thread.tid, 4119);
+  EXPECT_FALSE(thread.leader);
+  EXPECT_EQ(thread.comm, "wedge-fuse");
+  EXPECT_EQ(thread.state, 'D');
+  EXPECT_EQ(
+      thread.stack,
+      (std::vector<std::string>{
+          "request_wait_answer", "__fuse_simple_request", "fuse_flush", "filp_flush", "filp_close",
+          "put_files_struct", "do_exit", "do_group_exit", "get_signal", "arch_do_signal_or_restart",
+          "exit_to_user_mode_loop", "do_syscall_64", "entry_SYSCALL_64_after_hwframe"}));
+  EXPECT_EQ(thread.shd_pending, std::vector<std::string>{"SIGKILL"});
+  EXPECT_TRUE(thread.sig_pending.empty());
+  EXPECT_EQ(thread.task_flags, (std::vector<std::string>{"PF_EXITING", "PF_FORKNOEXEC",
+                                                         "PF_SIGNALED", "PF_RANDOMIZE"}));
+  EXPECT_FALSE(Observe(Seed001On618(), false).all_exited);
+  EXPECT_TRUE(Observe(TreeSnapshot{}, true).all_exited);
+}
+
+TEST(SignatureMatch, Seed001MatchesOnThisKernelAndOnTheOldOne) {
+  for (const TreeSnapshot& tree : {Seed001On618(), Seed001OnOldKernel()}) {
+    const MatchResult result = Match(Seed001Bug(), Observe(tree, false));
+    EXPECT_TRUE(result.matched);
+    EXPECT_TRUE(result.mismatches.empty());
+    ASSERT_EQ(result.bound.size(), 3U);
+    EXPECT_EQ(result.bound[0].first, "pidns-init");
+    EXPECT_EQ(result.bound[1].first, "daemon-leader");
+    EXPECT_EQ(result.bound[2].first, "stuck-thread");
+    EXPECT_EQ(result.bound[2].second.state, 'D');
+    EXPECT_FALSE(result.bound[2].second.leader);
+  }
+}
+
+TEST(SignatureMatch, ReportsStateAndStackDifferencesOfTheClosestTask) {
+  Observation observation = Observe(Seed001On618(), false);
+  ObservedTask& thread = observation.tasks[2];
+  thread.state = 'S';
+  thread.stack = {"futex_wait_queue", "futex_wait", "do_futex"};
+
+  const MatchResult result = Match(Seed001Bug(), observation);
+  EXPECT_FALSE(result.matched);
+  ASSERT_EQ(result.mismatches.size(), 2U);
+  EXPECT_EQ(result.mismatches[0].role, "stuck-thread");
+  EXPECT_EQ(result.mismatches[0].field, "state");
+  EXPECT_EQ(result.mismatches[0].expected, "D");
+  EXPECT_EQ(result.mismatches[0].observed, "S");
+  EXPECT_EQ(result.mismatches[1].field, "stack");
+  EXPECT_EQ(result.mismatches[1].expected,
+            "request_wait_answer <- fuse_flush <- filp_close <- put_files_struct <- do_exit <- "
+            "get_signal");
+  EXPECT_EQ(result.mismatches[1].observed, "futex_wait_queue <- futex_wait <- do_futex");
+  // The closest candidate stays bound, so the report can show it.
+  ASSERT_EQ(result.bound.size(), 3U);
+  EXPECT_EQ(result.bound[2].second.tid, 4119);
+}
+
+TEST(SignatureMatch, ReportsPendingSignalAndFlagDifferences) {
+  Signature signature;
+  TaskExpectation thread = StuckThread();
+  thread.shd_pending = {"KILL", "SIGTERM"};
+  thread.sig_pending = {"SIGKILL"};
+  thread.task_flags = {"PF_EXITING", "PF_KTHREAD"};
+  signature.tasks = {thread};
+
+  const MatchResult result = Match(signature, Observe(Seed001On618(), false));
+  EXPECT_FALSE(result.matched);
+  ASSERT_EQ(result.mismatches.size(), 3U);
+  EXPECT_EQ(result.mismatches[0].field, "shd_pending");
+  EXPECT_EQ(result.mismatches[0].expected, "KILL, SIGTERM");
+  EXPECT_EQ(result.mismatches[0].observed, "SIGKILL");
+  EXPECT_EQ(result.mismatches[1].field, "sig_pending");
+  EXPECT_EQ(result.mismatches[1].observed, "(none)");
+  EXPECT_EQ(result.mismatches[2].field, "task_flags");
+  EXPECT_EQ(result.mismatches[2].expected, "PF_EXITING, PF_KTHREAD");
+  EXPECT_EQ(result.mismatches[2].observed, "PF_EXITING, PF_FORKNOEXEC, PF_SIGNALED, PF_RANDOMIZE");
+}
+
+TEST(SignatureMatch, AcceptsAnyOfSeveralStatesAndSignalNamesWithoutPrefix) {
+  Signature signature;
+  TaskExpectation thread = StuckThread();
+  thread.states = {'S', 'D'};
+  thread.shd_pending = {"KILL"};
+  signature.tasks = {thread};
+  EXPECT_TRUE(Match(signature, Observe(Seed001On618(), false)).matched);
+
+  thread.states = {'R', 'S'};
+  signature.tasks = {thread};
+  const MatchResult result = Match(signature, Observe(Seed001On618(), false));
+  ASSERT_EQ(result.mismatches.size(), 1U);
+  EXPECT_EQ(result.mismatches[0].expected, "R or S");
+  EXPECT_EQ(result.mismatches[0].observed, "D");
+}
+
+TEST(SignatureMatch, ReportsATaskNoSelectorFinds) {
+  Signature signature = Seed001Bug();
+  signature.tasks[0].select.process = "containerd-shim";
+  const MatchResult result = Match(signature, Observe(Seed001On618(), false));
+  EXPECT_FALSE(result.matched);
+  ASSERT_EQ(result.mismatches.size(), 1U);
+  EXPECT_EQ(result.mismatches[0].role, "pidns-init");
+  EXPECT_EQ(result.mismatches[0].field, "task");
+  EXPECT_EQ(result.mismatches[0].expected, "process=containerd-shim thread=leader");
+  EXPECT_EQ(result.mismatches[0].observed, "no such task");
+  EXPECT_EQ(result.bound.size(), 2U);
+}
+
+TEST(SignatureMatch, SelectorsBindByProcessCommAndThread) {
+  Observation observation;
+  observation.tasks = {Task("daemon", 10, true, 'S'), Task("daemon", 11, false, 'S'),
+                       Task("init", 20, true, 'S')};
+  observation.tasks[1].comm = "flusher";
+
+  TaskExpectation by_comm;
+  by_comm.role = "flusher";
+  by_comm.select.comm = "flusher";
+  TaskExpectation non_leader;
+  non_leader.role = "daemon-thread";
+  non_leader.select.process = "daemon";
+  non_leader.select.thread = TaskSelector::Thread::kNonLeader;
+  TaskExpectation init_leader;
+  init_leader.role = "init";
+  init_leader.select.process = "init";
+  init_leader.select.thread = TaskSelector::Thread::kLeader;
+
+  for (const TaskExpectation& expectation : {by_comm, non_leader}) {
+    Signature signature;
+    signature.tasks = {expectation};
+    const MatchResult result = Match(signature, observation);
+    ASSERT_TRUE(result.matched) << expectation.role;
+    EXPECT_EQ(result.bound[0].second.tid, 11);
+  }
+  Signature signature;
+  signature.tasks = {init_leader};
+  const MatchResult result = Match(signature, observation);
+  ASSERT_TRUE(result.matched);
+  EXPECT_EQ(result.bound[0].second.tid, 20);
+}
+
+TEST(SignatureMatch, PrefersTheTaskThatSatisfiesTheExpectation) {
+  Observation observation;
+  observation.tasks = {Task("daemon", 11, false, 'S', {"futex_wait"}),
+                       Task("daemon", 12, false, 'D', {"request_wait_answer", "fuse_flush"}),
+                       Task("daemon", 13, false, 'S', {"do_epoll_wait"})};
+  TaskExpectation stuck;
+  stuck.role = "stuck-thread";
+  stuck.select.process = "daemon";
+  stuck.states = {'D'};
+  stuck.stack = {"fuse_flush"};
+  Signature signature;
+  signature.tasks = {stuck};
+
+  const MatchResult result = Match(signature, observation);
+  EXPECT_TRUE(result.matched);
+  ASSERT_EQ(result.bound.size(), 1U);
+  EXPECT_EQ(result.bound[0].second.tid, 12);
+}
+
+TEST(SignatureMatch, BindsEachExpectationToADistinctTask) {
+  TaskExpectation stuck;
+  stuck.role = "first";
+  stuck.select.process = "daemon";
+  stuck.states = {'D'};
+  TaskExpectation second = stuck;
+  second.role = "second";
+  Signature signature;
+  signature.tasks = {stuck, second};
+
+  Observation one_task;
+  one_task.tasks = {Task("daemon", 11, false, 'D')};
+  const MatchResult failed = Match(signature, one_task);
+  EXPECT_FALSE(failed.matched);
+  ASSERT_EQ(failed.mismatches.size(), 1U);
+  EXPECT_EQ(failed.mismatches[0].role, "second");
+  EXPECT_EQ(failed.mismatches[0].field, "task");
+  EXPECT_EQ(failed.mismatches[0].observed, "every such task is bound to another role");
+
+  Observation two_tasks;
+  two_tasks.tasks = {Task("daemon", 11, false, 'D'), Task("daemon", 12, false, 'D')};
+  const MatchResult matched = Match(signature, two_tasks);
+  EXPECT_TRUE(matched.matched);
+  ASSERT_EQ(matched.bound.size(), 2U);
+  EXPECT_NE(matched.bound[0].second.tid, matched.bound[1].second.tid);
+}
+
+TEST(SignatureMatch, FindsTheBindingAGreedyChoiceWouldMiss) {
+  // "any" would take task 11 first, leaving "stuck" (which only 11 satisfies) without a task.
+  TaskExpectation any;
+  any.role = "any";
+  any.select.process = "daemon";
+  TaskExpectation stuck;
+  stuck.role = "stuck";
+  stuck.select.process = "daemon";
+  stuck.states = {'D'};
+  Signature signature;
+  signature.tasks = {any, stuck};
+  Observation observation;
+  observation.tasks = {Task("daemon", 11, false, 'D'), Task("daemon", 12, false, 'S')};
+
+  const MatchResult result = Match(signature, observation);
+  EXPECT_TRUE(result.matched);
+  ASSERT_EQ(result.bound.size(), 2U);
+  EXPECT_EQ(result.bound[0].first, "any");
+  EXPECT_EQ(result.bound[0].second.tid, 12);
+  EXPECT_EQ(result.bound[1].first, "stuck");
+  EXPECT_EQ(result.bound[1].second.tid, 11);
+}
+
+TEST(SignatureMatch, AllExitedMatchesOnlyWhenEverythingExited) {
+  Signature healthy;
+  healthy.all_exited = true;
+  EXPECT_TRUE(Match(healthy, Observe(TreeSnapshot{}, true)).matched);
+
+  const MatchResult stuck = Match(healthy, Observe(Seed001On618(), false));
+  EXPECT_FALSE(stuck.matched);
+  ASSERT_EQ(stuck.mismatches.size(), 1U);
+  EXPECT_EQ(stuck.mismatches[0].field, "all_exited");
+  EXPECT_EQ(stuck.mismatches[0].expected, "true");
+  EXPECT_EQ(stuck.mismatches[0].observed, "false (3 tasks left)");
+
+  // The bug signature does not match a tree that exited.
+  EXPECT_FALSE(Match(Seed001Bug(), Observe(TreeSnapshot{}, true)).matched);
+}
+
+TEST(SignatureHash, IgnoresPidsOffsetsAndTiming) {
+  const TreeSnapshot first = Seed001On618();
+  TreeSnapshot second = first;
+  second.captured_at_ms += 12345;
+  for (probe::ProcessSnapshot& process : second.processes) {
+    process.pid += 1000;
+    for (probe::TaskSnapshot& task : process.tasks) {
+      task.tid += 1000;
+      task.status.pid += 1000;
+      task.stat.start_time += 777;
+      task.stat.utime += 5;
+      task.status.voluntary_ctxt_switches += 9;
+      for (probe::StackFrame& frame : task.stack) frame.offset = "0x1/0x2";
+    }
+  }
+  const Observation a = Observe(first, false);
+  const Observation b = Observe(second, false);
+  const std::string hash = Hash(Match(Seed001Bug(), a), a);
+  EXPECT_EQ(hash, Hash(Match(Seed001Bug(), b), b));
+  EXPECT_EQ(hash.size(), 16U);
+  EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos) << hash;
+}
+
+TEST(SignatureHash, ChangesWhenAStateChanges) {
+  const Observation a = Observe(Seed001On618(), false);
+  Observation b = a;
+  b.tasks[0].state = 'D';  // the init, stuck uninterruptibly instead
+  Signature signature = Seed001Bug();
+  signature.tasks[0].states = {'S', 'D'};
+  EXPECT_NE(Hash(Match(signature, a), a), Hash(Match(signature, b), b));
+}
+
+TEST(SignatureHash, DiffersBetweenKernelsThatPrintDifferentStacks) {
+  const Observation on_618 = Observe(Seed001On618(), false);
+  const Observation on_old = Observe(Seed001OnOldKernel(), false);
+  EXPECT_NE(Hash(Match(Seed001Bug(), on_618), on_618), Hash(Match(Seed001Bug(), on_old), on_old));
+}
+
+TEST(SignatureHash, HashesAnExitedTreeAsAllExited) {
+  Signature healthy;
+  healthy.all_exited = true;
+  const Observation exited = Observe(TreeSnapshot{}, true);
+  const Observation empty_but_running = Observe(TreeSnapshot{}, false);
+  const std::string hash = Hash(Match(healthy, exited), exited);
+  EXPECT_EQ(hash, "8fb2a205fe7c821a");  // FNV-1a 64 of "all-exited"
+  EXPECT_NE(hash, Hash(Match(healthy, empty_but_running), empty_but_running));
+}
+
+}  // namespace
+}  // namespace wedge::signature
