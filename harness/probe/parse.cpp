@@ -180,33 +180,43 @@ Result<TaskStat> ParseStat(std::string_view text) {
   return stat;
 }
 
+namespace {
+// Bit values of include/linux/sched.h since Linux 5.17 (PF_IO_WORKER at 0x10, PF_VCPU at 0x1);
+// older kernels used some bits differently (0x10 was PF_VCPU, 0x8 PF_EXITPIDONE).
+struct Flag {
+  std::uint32_t bit;
+  const char* name;
+};
+constexpr Flag kTaskFlags[] = {
+    {0x00000001, "PF_VCPU"},           {0x00000002, "PF_IDLE"},
+    {0x00000004, "PF_EXITING"},        {0x00000008, "PF_POSTCOREDUMP"},
+    {0x00000010, "PF_IO_WORKER"},      {0x00000020, "PF_WQ_WORKER"},
+    {0x00000040, "PF_FORKNOEXEC"},     {0x00000080, "PF_MCE_PROCESS"},
+    {0x00000100, "PF_SUPERPRIV"},      {0x00000200, "PF_DUMPCORE"},
+    {0x00000400, "PF_SIGNALED"},       {0x00000800, "PF_MEMALLOC"},
+    {0x00001000, "PF_NPROC_EXCEEDED"}, {0x00002000, "PF_USED_MATH"},
+    {0x00004000, "PF_USER_WORKER"},    {0x00008000, "PF_NOFREEZE"},
+    {0x00020000, "PF_KSWAPD"},         {0x00040000, "PF_MEMALLOC_NOFS"},
+    {0x00080000, "PF_MEMALLOC_NOIO"},  {0x00100000, "PF_LOCAL_THROTTLE"},
+    {0x00200000, "PF_KTHREAD"},        {0x00400000, "PF_RANDOMIZE"},
+    {0x04000000, "PF_NO_SETAFFINITY"}, {0x08000000, "PF_MCE_EARLY"},
+    {0x10000000, "PF_MEMALLOC_PIN"},   {0x80000000, "PF_SUSPEND_TASK"},
+};
+}  // namespace
+
 std::vector<std::string> TaskFlagNames(std::uint32_t flags) {
-  // Bit values of include/linux/sched.h since Linux 5.17 (PF_IO_WORKER at 0x10, PF_VCPU at 0x1);
-  // older kernels used some bits differently (0x10 was PF_VCPU, 0x8 PF_EXITPIDONE).
-  struct Flag {
-    std::uint32_t bit;
-    const char* name;
-  };
-  static constexpr Flag kFlags[] = {
-      {0x00000001, "PF_VCPU"},           {0x00000002, "PF_IDLE"},
-      {0x00000004, "PF_EXITING"},        {0x00000008, "PF_POSTCOREDUMP"},
-      {0x00000010, "PF_IO_WORKER"},      {0x00000020, "PF_WQ_WORKER"},
-      {0x00000040, "PF_FORKNOEXEC"},     {0x00000080, "PF_MCE_PROCESS"},
-      {0x00000100, "PF_SUPERPRIV"},      {0x00000200, "PF_DUMPCORE"},
-      {0x00000400, "PF_SIGNALED"},       {0x00000800, "PF_MEMALLOC"},
-      {0x00001000, "PF_NPROC_EXCEEDED"}, {0x00002000, "PF_USED_MATH"},
-      {0x00004000, "PF_USER_WORKER"},    {0x00008000, "PF_NOFREEZE"},
-      {0x00020000, "PF_KSWAPD"},         {0x00040000, "PF_MEMALLOC_NOFS"},
-      {0x00080000, "PF_MEMALLOC_NOIO"},  {0x00100000, "PF_LOCAL_THROTTLE"},
-      {0x00200000, "PF_KTHREAD"},        {0x00400000, "PF_RANDOMIZE"},
-      {0x04000000, "PF_NO_SETAFFINITY"}, {0x08000000, "PF_MCE_EARLY"},
-      {0x10000000, "PF_MEMALLOC_PIN"},   {0x80000000, "PF_SUSPEND_TASK"},
-  };
   std::vector<std::string> names;
-  for (const Flag& flag : kFlags) {
+  for (const Flag& flag : kTaskFlags) {
     if ((flags & flag.bit) != 0) names.emplace_back(flag.name);
   }
   return names;
+}
+
+std::optional<std::uint32_t> TaskFlagBit(std::string_view name) {
+  for (const Flag& flag : kTaskFlags) {
+    if (name == flag.name) return flag.bit;
+  }
+  return std::nullopt;
 }
 
 std::vector<StackFrame> ParseStack(std::string_view text) {

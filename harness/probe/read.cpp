@@ -86,24 +86,20 @@ int ReadWholeFile(const std::string& path, std::string& out) {
   }
 }
 
-// Reads up to `capacity` bytes of a file into `buffer`. Returns the byte count, or -errno.
+// Reads up to `capacity` bytes of a one-record /proc file into `buffer`. Returns the byte count
+// (== capacity when the file may be longer), or -errno.
 ssize_t ReadIntoBuffer(const char* path, char* buffer, size_t capacity) {
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
-  size_t used = 0;
-  while (used < capacity) {
-    const ssize_t n = read(fd, buffer + used, capacity - used);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      close(fd);
-      return -error;
-    }
-    if (n == 0) break;
-    used += static_cast<size_t>(n);
-  }
+  // stat, status and wchan are single_open seq files: the first read returns the whole text when
+  // it fits, so a short read is the end and the usual read-until-0 costs a syscall for nothing.
+  ssize_t n;
+  do {
+    n = read(fd, buffer, capacity);
+  } while (n < 0 && errno == EINTR);
+  const int error = errno;
   close(fd);
-  return static_cast<ssize_t>(used);
+  return n < 0 ? -error : n;
 }
 
 template <typename T>
@@ -303,7 +299,7 @@ bool ReadOneActivity(std::string_view proc_root, pid_t pid, pid_t tid, TaskActiv
   std::string large_status;
   std::string_view status_text(status, static_cast<size_t>(status_size));
   if (static_cast<size_t>(status_size) == sizeof(status)) {
-    // The switch counts are the last lines; a status this large (huge Mems_allowed) is rare.
+    // The switch counts are the last lines; a status this large (long Mems_allowed) is rare.
     if (ReadWholeFile(path, large_status) != 0) return false;
     status_text = large_status;
   }

@@ -39,8 +39,8 @@ report::HostInfo CollectHostInfo(const RunOptions& options) {
   host.rlimits["RLIMIT_NOFILE"] = RlimitText(RLIMIT_NOFILE);
   host.rlimits["RLIMIT_NPROC"] = RlimitText(RLIMIT_NPROC);
   host.wedge_version = WEDGE_VERSION;
-  host.binaries.push_back({"wedge-init", (options.fixtures_dir / "wedge-init").string(),
-                           WEDGE_VERSION});
+  host.binaries.push_back(
+      {"wedge-init", (options.fixtures_dir / "wedge-init").string(), WEDGE_VERSION});
   host.binaries.push_back({"wedge-fuse", (options.fixtures_dir / "wedge-fuse").string(),
                            std::string("libfuse ") + WEDGE_LIBFUSE_VERSION});
   if (Result<sys::CommandOutput> fusermount = sys::RunCommand("fusermount3", {"--version"});

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <iostream>
 #include <map>
 #include <sstream>
 
@@ -26,6 +28,16 @@ using scenario::Scenario;
 using scenario::Step;
 using scenario::Verdict;
 
+// Fault tests of wedge itself need it to be at an exact point when they kill or interrupt it.
+// With WEDGE_FAULT_STOP_AT=PHASE, wedge announces the point and stops itself (SIGSTOP) as it
+// enters PHASE; the test then sends SIGKILL, or SIGINT followed by SIGCONT.
+void StopAtFaultPoint(const std::string& phase) {
+  const char* stop_at = std::getenv("WEDGE_FAULT_STOP_AT");
+  if (stop_at == nullptr || phase != stop_at) return;
+  std::cout << "fault point: stopped before " << phase << std::endl;
+  ::raise(SIGSTOP);
+}
+
 // Phases are timed and announced; a failing phase ends the run with `error` set.
 class PhaseClock {
  public:
@@ -34,6 +46,7 @@ class PhaseClock {
 
   void Begin(const std::string& phase, const std::string& what) {
     End();
+    StopAtFaultPoint(phase);
     phase_ = phase;
     started_ = sys::MonotonicMillis();
     Say(what);
@@ -61,8 +74,7 @@ std::string NewRunId(const std::string& scenario_name) {
   return scenario_name + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
 }
 
-std::vector<std::string> FixtureArgv(const scenario::Fixture& fixture,
-                                     const RunOptions& options,
+std::vector<std::string> FixtureArgv(const scenario::Fixture& fixture, const RunOptions& options,
                                      const std::filesystem::path& run_dir) {
   const auto& fuse = fixture.fuse_daemon;
   std::vector<std::string> argv = {(options.fixtures_dir / "wedge-fuse").string(), "--mountpoint",
@@ -97,7 +109,7 @@ std::vector<pid_t> ScenarioProcesses(const sys::Sandbox& sandbox, const sys::Sco
 
 struct StallOutcome {
   enum class Kind { kStalled, kAllExited, kTimedOut, kInterrupted } kind = Kind::kTimedOut;
-  std::int64_t after_ms = 0;  // from the end of the trigger to the decision
+  std::int64_t after_ms = 0;        // from the end of the trigger to the decision
   std::int64_t quiet_since_ms = 0;  // when the activity stopped changing
 };
 
@@ -164,14 +176,16 @@ std::vector<std::string> UnmetRequirements(const Scenario& scenario) {
       case scenario::Requirement::kFuseDevice: {
         struct stat st {};
         if (::stat("/dev/fuse", &st) != 0 || !S_ISCHR(st.st_mode)) {
-          unmet.push_back("fuse-device: /dev/fuse is missing (modprobe fuse; apt-get install fuse3)");
+          unmet.push_back(
+              "fuse-device: /dev/fuse is missing (modprobe fuse; apt-get install fuse3)");
         }
         break;
       }
       case scenario::Requirement::kFusectl: {
         Result<std::string> filesystems = sys::ReadFile("/proc/filesystems");
         if (!filesystems.ok() || filesystems->find("\tfusectl\n") == std::string::npos) {
-          unmet.push_back("fusectl: the kernel has no fusectl filesystem to abort FUSE connections");
+          unmet.push_back(
+              "fusectl: the kernel has no fusectl filesystem to abort FUSE connections");
         }
         break;
       }
@@ -183,8 +197,9 @@ std::vector<std::string> UnmetRequirements(const Scenario& scenario) {
         break;
       case scenario::Requirement::kKernelStacks:
         if (!sys::ReadFile("/proc/self/stack").ok()) {
-          unmet.push_back("kernel-stacks: /proc/PID/stack is not readable (needs root and "
-                          "CONFIG_STACKTRACE)");
+          unmet.push_back(
+              "kernel-stacks: /proc/PID/stack is not readable (needs root and "
+              "CONFIG_STACKTRACE)");
         }
         break;
     }
@@ -235,8 +250,8 @@ report::RunResult RunScenario(const Scenario& scenario, const RunOptions& option
     std::unique_ptr<sys::ScopedMount> fusectl;
     if (std::find(scenario.requires_.begin(), scenario.requires_.end(),
                   scenario::Requirement::kFusectl) != scenario.requires_.end()) {
-      WEDGE_ASSIGN_OR_RETURN(fusectl, sys::ScopedMount::EnsureMounted(*journal, "fusectl",
-                                                                      sys::kFusectlDirectory));
+      WEDGE_ASSIGN_OR_RETURN(
+          fusectl, sys::ScopedMount::EnsureMounted(*journal, "fusectl", sys::kFusectlDirectory));
       if (fusectl->mounted_by_wedge()) clock.Say("mounted fusectl on /sys/fs/fuse/connections");
     }
     std::vector<std::unique_ptr<sys::ScopedSysctl>> sysctls;
@@ -245,9 +260,9 @@ report::RunResult RunScenario(const Scenario& scenario, const RunOptions& option
       clock.Say("sysctl " + name + " = " + value + " (was " + sysctl->old_value() + ")");
       sysctls.push_back(std::move(sysctl));
     }
-    WEDGE_ASSIGN_OR_RETURN(std::unique_ptr<sys::ScopedCgroup> cgroup,
-                           sys::ScopedCgroup::Create(*journal, "wedge/" + run_id,
-                                                     scenario.isolation.pids_max));
+    WEDGE_ASSIGN_OR_RETURN(
+        std::unique_ptr<sys::ScopedCgroup> cgroup,
+        sys::ScopedCgroup::Create(*journal, "wedge/" + run_id, scenario.isolation.pids_max));
     sys::SandboxOptions sandbox_options;
     sandbox_options.user_namespace = scenario.isolation.user_namespace;
     sandbox_options.pid_namespace = scenario.isolation.pid_namespace;
@@ -272,9 +287,9 @@ report::RunResult RunScenario(const Scenario& scenario, const RunOptions& option
         case Step::Action::kSpawn: {
           const scenario::Fixture* fixture = scenario.FindFixture(step.fixture);
           if (fixture == nullptr) return Error("no fixture named " + step.fixture);
-          WEDGE_ASSIGN_OR_RETURN(sys::SpawnedProcess spawned,
-                                 sandbox->Spawn(step.name, FixtureArgv(*fixture, options, run_dir),
-                                                10000));
+          WEDGE_ASSIGN_OR_RETURN(
+              sys::SpawnedProcess spawned,
+              sandbox->Spawn(step.name, FixtureArgv(*fixture, options, run_dir), 10000));
           labels[spawned.pid] = spawned.label;
           pids_by_label[spawned.label] = spawned.pid;
           clock.Say("started " + step.name + " (" + fixture->name + ") as pid " +
@@ -322,8 +337,9 @@ report::RunResult RunScenario(const Scenario& scenario, const RunOptions& option
           clock.Begin("capture", "capturing the signature");
           std::vector<pid_t> pids = ScenarioProcesses(*sandbox, *cgroup, labels);
           const bool all_exited = outcome.kind == StallOutcome::Kind::kAllExited;
-          probe::TreeSnapshot snapshot = probe::ReadProcesses(all_exited ? std::vector<pid_t>{} : pids,
-                                                              /*peek_pipes=*/true);
+          probe::TreeSnapshot snapshot =
+              probe::ReadProcesses(all_exited ? std::vector<pid_t>{} : pids,
+                                   /*peek_pipes=*/true);
           for (auto& process : snapshot.processes) {
             if (auto label = labels.find(process.pid); label != labels.end()) {
               process.label = label->second;
@@ -383,7 +399,8 @@ report::RunResult RunScenario(const Scenario& scenario, const RunOptions& option
       }
       ::usleep(1000);
     }
-    result.recovery.push_back("sandbox gone " + std::to_string(sys::MonotonicMillis() - recover_start) +
+    result.recovery.push_back("sandbox gone " +
+                              std::to_string(sys::MonotonicMillis() - recover_start) +
                               " ms after recovery began");
     for (const auto& line : result.recovery) clock.Say(line);
 
@@ -450,7 +467,8 @@ HostState CaptureHostState(const std::filesystem::path& state_dir) {
     for (const auto& entry : std::filesystem::recursive_directory_iterator(*pids / "wedge", ec)) {
       if (entry.is_directory()) state.wedge_cgroups.insert(entry.path().string());
     }
-    if (std::filesystem::exists(*pids / "wedge")) state.wedge_cgroups.insert((*pids / "wedge").string());
+    if (std::filesystem::exists(*pids / "wedge"))
+      state.wedge_cgroups.insert((*pids / "wedge").string());
   }
   for (const auto& name : scenario::AllowedSysctls()) {
     if (Result<std::string> value = sys::ReadSysctl(name); value.ok()) state.sysctls[name] = *value;
@@ -478,7 +496,8 @@ std::vector<std::string> DescribeLeftovers(const HostState& before, const HostSt
     if (!before.fuse_mounts.contains(m)) lines.push_back("FUSE mount " + m);
   }
   if (after.fusectl_mounted != before.fusectl_mounted) {
-    lines.push_back(std::string("fusectl ") + (after.fusectl_mounted ? "left mounted" : "unmounted"));
+    lines.push_back(std::string("fusectl ") +
+                    (after.fusectl_mounted ? "left mounted" : "unmounted"));
   }
   for (const auto& cg : after.wedge_cgroups) {
     if (!before.wedge_cgroups.contains(cg)) lines.push_back("cgroup " + cg);

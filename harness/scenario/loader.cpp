@@ -7,12 +7,10 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdint>
-#include <initializer_list>
 #include <limits>
-#include <optional>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -21,6 +19,8 @@
 #include <vector>
 
 #include "wedge/base/result.h"
+#include "wedge/probe/signals.h"
+#include "wedge/probe/task.h"
 #include "wedge/scenario/scenario.h"
 
 namespace wedge::scenario {
@@ -249,7 +249,8 @@ class DocumentBuilder final : public nlohmann::json_sax<Json> {
     Frame& frame = frames_.back();
     if (frame.value->contains(key)) {
       failure_ = Failure{frame.pointer + "/" + EscapePointerToken(key),
-                         "duplicate key " + Quote(key) + " (each key may appear once)", {}};
+                         "duplicate key " + Quote(key) + " (each key may appear once)",
+                         {}};
       return false;
     }
     frame.key = std::move(key);
@@ -270,9 +271,9 @@ class DocumentBuilder final : public nlohmann::json_sax<Json> {
       static constexpr char kHex[] = "0123456789ABCDEF";
       auto byte = static_cast<unsigned char>(text_[*bad_byte]);
       std::string hex = {kHex[byte >> 4], kHex[byte & 0xF]};
-      failure_ = Failure{NextPointer(),
-                         "invalid UTF-8 (byte 0x" + hex + "): scenario files must be UTF-8",
-                         *bad_byte};
+      failure_ =
+          Failure{NextPointer(), "invalid UTF-8 (byte 0x" + hex + "): scenario files must be UTF-8",
+                  *bad_byte};
     } else {
       failure_ = Failure{NextPointer(), "invalid JSON: " + ParserDetail(error.what()), offset};
     }
@@ -330,7 +331,8 @@ class DocumentBuilder final : public nlohmann::json_sax<Json> {
   bool Open(Json container) {
     std::string pointer = NextPointer();
     if (frames_.size() >= kMaxDepth) {
-      failure_ = Failure{pointer, "nesting deeper than " + std::to_string(kMaxDepth) + " levels", {}};
+      failure_ =
+          Failure{pointer, "nesting deeper than " + std::to_string(kMaxDepth) + " levels", {}};
       return false;
     }
     // Elements of an array are only appended to the innermost open container, so this pointer
@@ -358,23 +360,6 @@ class DocumentBuilder final : public nlohmann::json_sax<Json> {
 template <typename T>
 using NameTable = std::vector<std::pair<std::string_view, T>>;
 
-const NameTable<int>& Signals() {
-  static const NameTable<int> kSignals = {
-      {"SIGHUP", SIGHUP},       {"SIGINT", SIGINT},       {"SIGQUIT", SIGQUIT},
-      {"SIGILL", SIGILL},       {"SIGTRAP", SIGTRAP},     {"SIGABRT", SIGABRT},
-      {"SIGBUS", SIGBUS},       {"SIGFPE", SIGFPE},       {"SIGKILL", SIGKILL},
-      {"SIGUSR1", SIGUSR1},     {"SIGSEGV", SIGSEGV},     {"SIGUSR2", SIGUSR2},
-      {"SIGPIPE", SIGPIPE},     {"SIGALRM", SIGALRM},     {"SIGTERM", SIGTERM},
-      {"SIGSTKFLT", SIGSTKFLT}, {"SIGCHLD", SIGCHLD},     {"SIGCONT", SIGCONT},
-      {"SIGSTOP", SIGSTOP},     {"SIGTSTP", SIGTSTP},     {"SIGTTIN", SIGTTIN},
-      {"SIGTTOU", SIGTTOU},     {"SIGURG", SIGURG},       {"SIGXCPU", SIGXCPU},
-      {"SIGXFSZ", SIGXFSZ},     {"SIGVTALRM", SIGVTALRM}, {"SIGPROF", SIGPROF},
-      {"SIGWINCH", SIGWINCH},   {"SIGIO", SIGIO},         {"SIGPWR", SIGPWR},
-      {"SIGSYS", SIGSYS},
-  };
-  return kSignals;
-}
-
 const NameTable<int>& ResourceLimits() {
   static const NameTable<int> kLimits = {
       {"RLIMIT_AS", RLIMIT_AS},
@@ -395,20 +380,6 @@ const NameTable<int>& ResourceLimits() {
       {"RLIMIT_STACK", RLIMIT_STACK},
   };
   return kLimits;
-}
-
-// include/linux/sched.h; what /proc/PID/stat field 9 can hold.
-const std::vector<std::string_view>& TaskFlags() {
-  static const std::vector<std::string_view> kFlags = {
-      "PF_VCPU",          "PF_IDLE",           "PF_EXITING",        "PF_POSTCOREDUMP",
-      "PF_IO_WORKER",     "PF_WQ_WORKER",      "PF_FORKNOEXEC",     "PF_MCE_PROCESS",
-      "PF_SUPERPRIV",     "PF_DUMPCORE",       "PF_SIGNALED",       "PF_MEMALLOC",
-      "PF_NPROC_EXCEEDED", "PF_USED_MATH",     "PF_USER_WORKER",    "PF_NOFREEZE",
-      "PF_KSWAPD",        "PF_MEMALLOC_NOFS",  "PF_MEMALLOC_NOIO",  "PF_LOCAL_THROTTLE",
-      "PF_KTHREAD",       "PF_RANDOMIZE",      "PF_NO_SETAFFINITY", "PF_MCE_EARLY",
-      "PF_MEMALLOC_PIN",  "PF_SUSPEND_TASK",
-  };
-  return kFlags;
 }
 
 constexpr std::string_view kStateLetters = "RSDTtZXI";
@@ -520,12 +491,10 @@ bool ReadBool(const Node& node) {
 
 std::int64_t ReadInteger(const Node& node, std::int64_t min, std::int64_t max) {
   const Json& value = node.json();
-  std::string expected =
-      "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  std::string expected = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
   if (value.is_number_unsigned()) {
     auto number = value.get<std::uint64_t>();
-    if (number > static_cast<std::uint64_t>(max) ||
-        static_cast<std::int64_t>(number) < min) {
+    if (number > static_cast<std::uint64_t>(max) || static_cast<std::int64_t>(number) < min) {
       FailExpected(node, expected);
     }
     return static_cast<std::int64_t>(number);
@@ -553,6 +522,17 @@ T ReadChoice(const Node& node, const NameTable<T>& table) {
   FailExpected(node, OneOf(table));
 }
 
+// A string that must be one of `keywords`.
+std::string ReadKeyword(const Node& node, const std::vector<std::string_view>& keywords) {
+  if (node.json().is_string()) {
+    const std::string& text = node.json().get_ref<const std::string&>();
+    if (std::find(keywords.begin(), keywords.end(), text) != keywords.end()) return text;
+  }
+  std::vector<std::string> quoted;
+  for (std::string_view keyword : keywords) quoted.push_back(Quote(keyword));
+  FailExpected(node, "one of " + Join(quoted, ", "));
+}
+
 struct ArrayShape {
   std::string_view plural;    // "state letters (R S D T t Z X I)"
   std::string_view singular;  // "state letter"
@@ -575,8 +555,8 @@ class Uniqueness {
   void Add(const Node& node, const std::string& key, std::string_view what = "") {
     auto [it, inserted] = first_.emplace(key, node.pointer);
     if (!inserted) {
-      Fail(node.pointer, "duplicate " + std::string(what) + (what.empty() ? "" : " ") +
-                             Quote(key) + " (already at " + it->second + ")");
+      Fail(node.pointer, "duplicate " + std::string(what) + (what.empty() ? "" : " ") + Quote(key) +
+                             " (already at " + it->second + ")");
     }
   }
 
@@ -587,7 +567,9 @@ class Uniqueness {
 std::string ReadSignalName(const Node& node) {
   if (node.json().is_string()) {
     const std::string& name = node.json().get_ref<const std::string&>();
-    if (Lookup(Signals(), name)) return name;
+    // Full names only ("SIGKILL"), in the probe's spelling, so that scenarios read alike.
+    std::optional<int> number = probe::SignalNumber(name);
+    if (number && probe::SignalName(*number) == name) return name;
   }
   FailExpected(node, "a signal name such as \"SIGKILL\"");
 }
@@ -624,8 +606,8 @@ bool PathsOverlap(std::string_view a, std::string_view b) {
 }
 
 const std::vector<std::string> kTopLevelKeys = {
-    "wedge_scenario", "name",  "summary",  "references", "requires",   "isolation",
-    "fixtures",       "steps", "stall",    "recovery",   "signatures", "expect",
+    "wedge_scenario", "name",  "summary", "references", "requires",   "isolation",
+    "fixtures",       "steps", "stall",   "recovery",   "signatures", "expect",
 };
 
 class Validator {
@@ -658,22 +640,20 @@ class Validator {
     Node node = Required(root_, "wedge_scenario");
     const Json& value = node.json();
     if (value.is_number_integer() && value != 1) {
-      Fail(node.pointer, "unsupported format version " + value.dump() +
-                             ": this wedge reads version 1");
+      Fail(node.pointer,
+           "unsupported format version " + value.dump() + ": this wedge reads version 1");
     }
     if (!value.is_number_integer()) FailExpected(node, "the format version 1");
   }
 
   void ReadReferences(const Node& node) {
-    static const NameTable<int> kKinds = {
-        {"commit", 0}, {"issue", 0}, {"pull-request", 0}, {"report", 0}, {"mailing-list", 0}};
+    static const std::vector<std::string_view> kKinds = {"commit", "issue", "pull-request",
+                                                         "report", "mailing-list"};
     for (const Node& element : ReadArray(node, {"reference objects", "reference", true})) {
       ExpectObject(element, "a reference object");
       CheckKeys(element, {"kind", "id", "url", "note"});
       Reference reference;
-      Node kind = Required(element, "kind");
-      ReadChoice(kind, kKinds);
-      reference.kind = kind.json().get<std::string>();
+      reference.kind = ReadKeyword(Required(element, "kind"), kKinds);
       Node id = Required(element, "id");
       reference.id = ReadText(id);
       if (reference.kind == "commit" &&
@@ -710,18 +690,18 @@ class Validator {
     CheckKeys(node, {"namespaces", "cgroup", "sysctls", "rlimits"});
     Isolation& isolation = scenario_.isolation;
     if (auto namespaces = Optional(node, "namespaces")) {
-      static const NameTable<int> kNamespaces = {{"user", 0}, {"pid", 0}, {"mount", 0}};
+      static const NameTable<bool Isolation::*> kNamespaces = {
+          {"user", &Isolation::user_namespace},
+          {"pid", &Isolation::pid_namespace},
+          {"mount", &Isolation::mount_namespace},
+      };
       namespaces_pointer_ = namespaces->pointer;
       isolation.user_namespace = isolation.pid_namespace = isolation.mount_namespace = false;
       Uniqueness unique;
       for (const Node& element :
            ReadArray(*namespaces, {"namespace names (\"user\", \"pid\", \"mount\")", "", true})) {
-        ReadChoice(element, kNamespaces);
-        const std::string& name = element.json().get_ref<const std::string&>();
-        unique.Add(element, name);
-        if (name == "user") isolation.user_namespace = true;
-        if (name == "pid") isolation.pid_namespace = true;
-        if (name == "mount") isolation.mount_namespace = true;
+        isolation.*ReadChoice(element, kNamespaces) = true;
+        unique.Add(element, element.json().get<std::string>());
       }
     }
     if (auto cgroup = Optional(node, "cgroup")) {
@@ -743,8 +723,9 @@ class Validator {
         }
         std::string_view expected = "the value as a string of 1 to 19 decimal digits such as \"1\"";
         const std::string& text = ReadString(entry, expected);
-        bool digits = !text.empty() && text.size() <= 19 &&
-                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+        bool digits =
+            !text.empty() && text.size() <= 19 &&
+            std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
         if (!digits) FailExpected(entry, expected);
         isolation.sysctls[name] = text;
       }
@@ -871,9 +852,8 @@ class Validator {
       Fail(name.pointer, "\"sandbox-init\" is wedge's own init process; choose another name");
     }
     if (auto it = spawned_by_.find(step.name); it != spawned_by_.end()) {
-      Fail(name.pointer,
-           "duplicate process name " + Quote(step.name) + " (already spawned by " + it->second +
-               ")");
+      Fail(name.pointer, "duplicate process name " + Quote(step.name) + " (already spawned by " +
+                             it->second + ")");
     }
     Node fixture = Required(element, "fixture");
     step.fixture = ReadString(fixture, "a fixture name");
@@ -882,8 +862,7 @@ class Validator {
       for (const Fixture& defined_fixture : scenario_.fixtures) {
         defined.push_back(Quote(defined_fixture.name));
       }
-      Fail(fixture.pointer, "no fixture named " + Quote(step.fixture) +
-                                " in /fixtures; defined: " +
+      Fail(fixture.pointer, "no fixture named " + Quote(step.fixture) + " in /fixtures; defined: " +
                                 (defined.empty() ? "(none)" : Join(defined, ", ")));
     }
     if (auto it = fixture_spawned_by_.find(step.fixture); it != fixture_spawned_by_.end()) {
@@ -908,7 +887,7 @@ class Validator {
       Fail(target.pointer, "no process named " + Quote(step.target) +
                                " is spawned before this step; known: " + KnownLabels());
     }
-    step.signal = *Lookup(Signals(), ReadSignalName(Required(element, "signal")));
+    step.signal = *probe::SignalNumber(ReadSignalName(Required(element, "signal")));
   }
 
   std::string KnownLabels() const {
@@ -977,7 +956,8 @@ class Validator {
     result.description = ReadText(Required(node, "description"));
     if (auto all_exited = Optional(node, "all_exited")) {
       if (!ReadBool(*all_exited)) {
-        Fail(all_exited->pointer, "\"all_exited\" may only be true; omit it and list tasks instead");
+        Fail(all_exited->pointer,
+             "\"all_exited\" may only be true; omit it and list tasks instead");
       }
       if (node.Has("tasks")) {
         Fail(node.pointer, "a signature has either \"tasks\" or \"all_exited\": true, not both");
@@ -1038,10 +1018,7 @@ class Validator {
       for (const Node& element : ReadArray(*flags, {"PF_* flag names", "flag name", false})) {
         std::string_view expected = "a task flag name such as \"PF_EXITING\"";
         const std::string& flag = ReadString(element, expected);
-        const std::vector<std::string_view>& known = TaskFlags();
-        if (std::find(known.begin(), known.end(), flag) == known.end()) {
-          FailExpected(element, expected);
-        }
+        if (!probe::TaskFlagBit(flag)) FailExpected(element, expected);
         unique.Add(element, flag);
         task.task_flags.push_back(flag);
       }
@@ -1125,9 +1102,9 @@ class Validator {
     auto require = [&](Requirement requirement, const std::string& needed_by) {
       const std::vector<Requirement>& listed = scenario_.requires_;
       if (std::find(listed.begin(), listed.end(), requirement) != listed.end()) return;
-      Fail(root_.Has("requires") ? "/requires" : "",
-           "missing requirement " + Quote(RequirementName(requirement)) + ", needed by " +
-               needed_by);
+      Fail(root_.Has("requires") ? "/requires" : "", "missing requirement " +
+                                                         Quote(RequirementName(requirement)) +
+                                                         ", needed by " + needed_by);
     };
     for (const Fixture& fixture : scenario_.fixtures) {
       require(Requirement::kFuseDevice,
@@ -1139,7 +1116,8 @@ class Validator {
       }
     }
     if (scenario_.isolation.pids_max) require(Requirement::kPidsCgroup, pids_max_pointer_);
-    if (uses_stacks_) require(Requirement::kKernelStacks, "the expected stack at " + stack_pointer_);
+    if (uses_stacks_)
+      require(Requirement::kKernelStacks, "the expected stack at " + stack_pointer_);
   }
 
   Node root_;

@@ -123,9 +123,8 @@ Status ScopedCgroup::Attach(pid_t pid) {
     return Error("cgroup_add_controller('pids') failed");
   }
   if (int rc = cgroup_attach_task_pid(group.get(), pid); rc != 0) {
-    return CgroupError("cgroup_attach_task_pid('" + relative_path_ + "', " + std::to_string(pid) +
-                           ")",
-                       rc);
+    return CgroupError(
+        "cgroup_attach_task_pid('" + relative_path_ + "', " + std::to_string(pid) + ")", rc);
   }
   return OkStatus();
 }
@@ -159,9 +158,8 @@ Status DestroyCgroup(const std::filesystem::path& directory, std::vector<std::st
   std::int64_t deadline = MonotonicMillis() + 5000;
   while (!(pids = processes()).empty()) {
     if (MonotonicMillis() > deadline) {
-      return Error("cgroup " + directory.string() + " still holds " +
-                   std::to_string(pids.size()) + " process(es) after SIGKILL (first: " +
-                   std::to_string(pids.front()) + ")");
+      return Error("cgroup " + directory.string() + " still holds " + std::to_string(pids.size()) +
+                   " process(es) after SIGKILL (first: " + std::to_string(pids.front()) + ")");
     }
     AbortFuseConnectionsOf(pids, log);
     ::usleep(2000);

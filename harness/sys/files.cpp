@@ -27,7 +27,8 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
 }
 
 Status WriteExisting(const std::filesystem::path& path, std::string_view contents) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  // O_TRUNC as a shell's `echo >` does: /proc and /sys ignore it, regular files need it.
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError("open('" + path.string() + "', O_WRONLY)");
   ssize_t n = ::write(fd.get(), contents.data(), contents.size());
   if (n < 0) return ErrnoError("write('" + path.string() + "', '" + std::string(contents) + "')");

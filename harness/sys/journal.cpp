@@ -42,8 +42,8 @@ Status UndoEntry(const JournalEntry& entry, std::vector<std::string>& log) {
   try {
     if (entry.kind == "directory") return RemoveRunDirectory(d.at("path").get<std::string>(), log);
     if (entry.kind == "cgroup") {
-      std::filesystem::path directory = std::filesystem::path(d.at("mount").get<std::string>()) /
-                                        d.at("path").get<std::string>();
+      std::filesystem::path directory =
+          std::filesystem::path(d.at("mount").get<std::string>()) / d.at("path").get<std::string>();
       return DestroyCgroup(directory, log);
     }
     if (entry.kind == "mount") {
@@ -104,11 +104,13 @@ Result<std::unique_ptr<Journal>> Journal::Create(const std::filesystem::path& st
                                                  const std::string& run_id) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir / "journal", ec);
-  if (ec) return Error("create_directories('" + (state_dir / "journal").string() + "'): " + ec.message());
+  if (ec)
+    return Error("create_directories('" + (state_dir / "journal").string() + "'): " + ec.message());
   std::filesystem::path path = state_dir / "journal" / (run_id + ".jsonl");
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600));
   if (!fd.valid()) return ErrnoError("open('" + path.string() + "', O_CREAT|O_EXCL)");
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return ErrnoError("flock('" + path.string() + "')");
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
+    return ErrnoError("flock('" + path.string() + "')");
   return std::unique_ptr<Journal>(new Journal(std::move(path), run_id, std::move(fd)));
 }
 
@@ -217,8 +219,8 @@ Result<RunLock> RunLock::Acquire(const std::filesystem::path& state_dir,
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) return ErrnoError("flock('" + path.string() + "')");
     Result<std::string> holder = ReadFile(path);
-    notice("another wedge run (pid " + (holder.ok() ? TrimTrailing(*holder) : "?") +
-           ") holds " + path.string() + "; waiting for it to finish");
+    notice("another wedge run (pid " + (holder.ok() ? TrimTrailing(*holder) : "?") + ") holds " +
+           path.string() + "; waiting for it to finish");
     while (::flock(fd.get(), LOCK_EX) != 0) {
       if (errno != EINTR) return ErrnoError("flock('" + path.string() + "')");
       if (Interrupted()) return Error("interrupted while waiting for " + path.string());

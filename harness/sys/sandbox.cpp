@@ -49,15 +49,22 @@ constexpr int kControlFd = 3;
 std::string ChildFailure(int status) {
   if (WIFEXITED(status)) {
     switch (WEXITSTATUS(status)) {
-      case 120: return "the sandbox child lost its parent before starting";
-      case 121: return "mount('/', MS_REC|MS_PRIVATE) failed in the sandbox";
-      case 122: return "setrlimit failed in the sandbox";
-      case 123: return "dup2 of the control socket failed in the sandbox";
-      case 124: return "execv of wedge-init failed in the sandbox";
-      default: return "wedge-init exited with status " + std::to_string(WEXITSTATUS(status));
+      case 120:
+        return "the sandbox child lost its parent before starting";
+      case 121:
+        return "mount('/', MS_REC|MS_PRIVATE) failed in the sandbox";
+      case 122:
+        return "setrlimit failed in the sandbox";
+      case 123:
+        return "dup2 of the control socket failed in the sandbox";
+      case 124:
+        return "execv of wedge-init failed in the sandbox";
+      default:
+        return "wedge-init exited with status " + std::to_string(WEXITSTATUS(status));
     }
   }
-  if (WIFSIGNALED(status)) return "wedge-init was killed by signal " + std::to_string(WTERMSIG(status));
+  if (WIFSIGNALED(status))
+    return "wedge-init was killed by signal " + std::to_string(WTERMSIG(status));
   return "wedge-init ended with wait status " + std::to_string(status);
 }
 
@@ -83,8 +90,8 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& 
   std::string init_path = options.init_binary.string();
   std::string control_arg = std::to_string(kControlFd);
   std::string log_arg = options.log_directory.string();
-  const char* argv[] = {init_path.c_str(), "--control-fd", control_arg.c_str(), "--log-dir",
-                        log_arg.c_str(), nullptr};
+  const char* argv[] = {init_path.c_str(), "--control-fd",  control_arg.c_str(),
+                        "--log-dir",       log_arg.c_str(), nullptr};
 
   std::uint64_t flags = CLONE_PIDFD;
   if (options.user_namespace) flags |= CLONE_NEWUSER;
@@ -183,8 +190,8 @@ Result<SpawnedProcess> Sandbox::Spawn(const std::string& label,
     if (Interrupted()) return Error("interrupted while waiting for " + label + " to be ready");
     int left = static_cast<int>(deadline - MonotonicMillis());
     if (left <= 0) {
-      return Error(label + " was not ready within " + std::to_string(timeout_ms) +
-                   " ms (see " + (log_directory_ / (label + ".log")).string() + ")");
+      return Error(label + " was not ready within " + std::to_string(timeout_ms) + " ms (see " +
+                   (log_directory_ / (label + ".log")).string() + ")");
     }
     pollfd pfd{control_.get(), POLLIN, 0};
     int ready = ::poll(&pfd, 1, std::min(left, 50));
@@ -224,8 +231,9 @@ Result<SpawnedProcess> Sandbox::Spawn(const std::string& label,
         break;
       }
     }
-    if (spawned.pid == 0) return Error("could not find " + label + " (pid " +
-                                       std::to_string(spawned.ns_pid) + " in the sandbox)");
+    if (spawned.pid == 0)
+      return Error("could not find " + label + " (pid " + std::to_string(spawned.ns_pid) +
+                   " in the sandbox)");
     return spawned;
   }
 }

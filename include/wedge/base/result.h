@@ -36,7 +36,7 @@ std::string ErrnoName(int errno_value);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : state_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : state_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(state_); }
@@ -60,7 +60,8 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+  Result(Error error)
+      : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
@@ -81,9 +82,9 @@ inline Status OkStatus() { return Status(); }
 #define WEDGE_CONCAT_(a, b) WEDGE_CONCAT_INNER_(a, b)
 
 // Returns the error of `expr` (a Status or Result) from the enclosing function.
-#define WEDGE_RETURN_IF_ERROR(expr)                       \
-  do {                                                    \
-    auto&& wedge_status_ = (expr);                        \
+#define WEDGE_RETURN_IF_ERROR(expr)                        \
+  do {                                                     \
+    auto&& wedge_status_ = (expr);                         \
     if (!wedge_status_.ok()) return wedge_status_.error(); \
   } while (false)
 

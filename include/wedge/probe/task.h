@@ -52,6 +52,8 @@ Result<TaskStat> ParseStat(std::string_view text);
 
 // Names of the PF_* bits wedge knows (PF_EXITING, PF_KTHREAD, ...) set in `flags`.
 std::vector<std::string> TaskFlagNames(std::uint32_t flags);
+// The bit of a PF_* flag name, or nullopt for a name wedge does not know.
+std::optional<std::uint32_t> TaskFlagBit(std::string_view name);
 
 // One line of /proc/PID/task/TID/stack: "[<0>] fuse_flush+0x155/0x190 [fuse]".
 struct StackFrame {
@@ -77,11 +79,11 @@ Result<SyscallState> ParseSyscall(std::string_view text);
 // One open file descriptor: the link target and what /proc/PID/fdinfo/FD says.
 struct FileDescriptor {
   int fd = -1;
-  std::string target;                     // readlink of /proc/PID/fd/FD, e.g. "pipe:[12345]"
+  std::string target;                       // readlink of /proc/PID/fd/FD, e.g. "pipe:[12345]"
   std::optional<std::uint64_t> pipe_inode;  // set when target is "pipe:[N]"
-  std::uint64_t pos = 0;                  // fdinfo "pos:"
-  std::uint32_t flags = 0;                // fdinfo "flags:" (octal in the file)
-  std::optional<int> pipe_unread_bytes;   // FIONREAD on a pidfd_getfd copy, when taken
+  std::uint64_t pos = 0;                    // fdinfo "pos:"
+  std::uint32_t flags = 0;                  // fdinfo "flags:" (octal in the file)
+  std::optional<int> pipe_unread_bytes;     // FIONREAD on a pidfd_getfd copy, when taken
 };
 // Parses "pipe:[12345]" to 12345.
 std::optional<std::uint64_t> ParsePipeInode(std::string_view link_target);
@@ -95,7 +97,7 @@ struct TaskSnapshot {
   TaskStat stat;
   std::string wchan;  // "0" or empty when running
   std::vector<StackFrame> stack;
-  std::string stack_text;  // raw, for the evidence bundle
+  std::string stack_text;               // raw, for the evidence bundle
   std::optional<SyscallState> syscall;  // unreadable for zombies
   std::string syscall_text;
 };
@@ -118,7 +120,9 @@ struct TreeSnapshot {
 // Reads one task of a live process. `proc_root` is "/proc" except in tests.
 Result<TaskSnapshot> ReadTask(pid_t pid, pid_t tid, std::string_view proc_root = "/proc");
 // Reads a process, all of its tasks and its fd table. With `peek_pipes`, also measures unread
-// bytes of each pipe fd through a pidfd_getfd copy (FIONREAD; nothing is consumed).
+// bytes of each pipe fd through a pidfd_getfd copy (FIONREAD; nothing is consumed); peeking uses
+// the live pid, so it is skipped unless `proc_root` is "/proc". Threads that exit meanwhile are
+// left out; the process itself being gone is an error.
 Result<ProcessSnapshot> ReadProcess(pid_t pid, bool peek_pipes = false,
                                     std::string_view proc_root = "/proc");
 // The children of `pid` (all its threads), from /proc/PID/task/TID/children.
@@ -134,7 +138,7 @@ TreeSnapshot ReadProcesses(const std::vector<pid_t>& pids, bool peek_pipes = fal
 struct TaskActivity {
   pid_t tid = 0;
   char state = '?';
-  std::uint64_t cpu_ticks = 0;  // utime + stime
+  std::uint64_t cpu_ticks = 0;         // utime + stime
   std::uint64_t context_switches = 0;  // voluntary + nonvoluntary
   std::string wchan;
   bool operator==(const TaskActivity&) const = default;

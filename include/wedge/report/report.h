@@ -5,12 +5,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "wedge/base/result.h"
 #include "wedge/probe/task.h"
@@ -21,17 +20,17 @@ namespace wedge::report {
 
 // A program a run used, as the report records it.
 struct BinaryVersion {
-  std::string name;     // "wedge-fuse", "fusermount3", "kernel"
+  std::string name;  // "wedge-fuse", "fusermount3", "kernel"
   std::string path;
   std::string version;  // first line of its --version, or the package version
 };
 
 // The host a run happened on: what decides whether a bug can fire.
 struct HostInfo {
-  std::string kernel_release;  // uname -r
-  std::string kernel_version;  // uname -v
-  std::string machine;         // uname -m
-  std::string cgroup_mode;     // "v1", "hybrid" or "v2"
+  std::string kernel_release;                  // uname -r
+  std::string kernel_version;                  // uname -v
+  std::string machine;                         // uname -m
+  std::string cgroup_mode;                     // "v1", "hybrid" or "v2"
   std::map<std::string, std::string> sysctls;  // the allowlisted ones, as found
   std::map<std::string, std::string> rlimits;  // "RLIMIT_NOFILE" -> "20000:20000" (wedge's own)
   std::vector<BinaryVersion> binaries;
@@ -59,10 +58,10 @@ struct RunResult {
   std::vector<PhaseTiming> phases;
   std::int64_t duration_ms = 0;
   std::int64_t stall_detected_after_ms = -1;  // from the last trigger step; -1 if none
-  std::vector<std::string> recovery;   // what recovery did, one line each
-  bool host_clean = false;             // the post-teardown check passed
-  std::vector<std::string> host_leftovers;  // what the check found, if anything
-  std::optional<std::string> error;    // an internal error that ended the run early
+  std::vector<std::string> recovery;          // what recovery did, one line each
+  bool host_clean = false;                    // the post-teardown check passed
+  std::vector<std::string> host_leftovers;    // what the check found, if anything
+  std::optional<std::string> error;           // an internal error that ended the run early
 
   bool AsExpected() const { return !error && verdict == expected && host_clean; }
 };

@@ -36,11 +36,11 @@ report::HostInfo CollectHostInfo(const RunOptions& options);
 struct HostState {
   std::set<std::string> d_state_tasks;  // "PID(comm)" of tasks in state D
   std::set<unsigned> fuse_connections;
-  std::set<std::string> fuse_mounts;    // mount points of fuse filesystems in wedge's namespace
+  std::set<std::string> fuse_mounts;  // mount points of fuse filesystems in wedge's namespace
   bool fusectl_mounted = false;
-  std::set<std::string> wedge_cgroups;  // directories under the pids hierarchy's wedge/
+  std::set<std::string> wedge_cgroups;         // directories under the pids hierarchy's wedge/
   std::map<std::string, std::string> sysctls;  // the allowlisted ones
-  std::set<std::string> journals;       // pending journal files
+  std::set<std::string> journals;              // pending journal files
   bool operator==(const HostState&) const = default;
 };
 HostState CaptureHostState(const std::filesystem::path& state_dir);

@@ -39,7 +39,7 @@ struct Isolation {
   bool user_namespace = false;  // map root in the sandbox to root outside (uid/gid 0 -> 0, 1 id)
   bool pid_namespace = true;
   bool mount_namespace = true;
-  std::optional<std::int64_t> pids_max;       // the sandbox cgroup's pids.max
+  std::optional<std::int64_t> pids_max;        // the sandbox cgroup's pids.max
   std::map<std::string, std::string> sysctls;  // "fs.pipe-user-pages-soft" -> "1" (allowlisted)
   std::vector<Rlimit> rlimits;
 };

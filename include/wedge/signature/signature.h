@@ -35,11 +35,11 @@ struct TaskSelector {
 struct TaskExpectation {
   std::string role;  // "pidns-init", "daemon-leader", "stuck-thread"
   TaskSelector select;
-  std::set<char> states;                // any of these, e.g. {'D'}
-  std::vector<std::string> stack;       // normalised frames, innermost first, as a subsequence
-  std::vector<std::string> shd_pending; // signal names that must be in ShdPnd
-  std::vector<std::string> sig_pending; // signal names that must be in SigPnd
-  std::vector<std::string> task_flags;  // PF_* names that must be set, e.g. "PF_EXITING"
+  std::set<char> states;                 // any of these, e.g. {'D'}
+  std::vector<std::string> stack;        // normalised frames, innermost first, as a subsequence
+  std::vector<std::string> shd_pending;  // signal names that must be in ShdPnd
+  std::vector<std::string> sig_pending;  // signal names that must be in SigPnd
+  std::vector<std::string> task_flags;   // PF_* names that must be set, e.g. "PF_EXITING"
 };
 
 // A signature: either a set of tasks that must all be found as described, or (for a healthy
@@ -74,14 +74,17 @@ Observation Observe(const probe::TreeSnapshot& snapshot, bool all_exited);
 // One difference between what a signature expects and what was observed.
 struct Mismatch {
   std::string role;
-  std::string field;  // "task", "state", "stack", "shd_pending", "sig_pending", "task_flags", "all_exited"
+  std::string
+      field;  // "task", "state", "stack", "shd_pending", "sig_pending", "task_flags", "all_exited"
   std::string expected;
   std::string observed;
 };
 struct MatchResult {
   bool matched = false;
   std::vector<Mismatch> mismatches;
-  // For each expectation that found its task: the role and the task it was bound to.
+  // For each expectation that found its task, in signature order: the role and the task it was
+  // bound to. An expectation no task satisfies is bound to its closest candidate (fewest
+  // mismatches), whose differences are in `mismatches`; one no selector finds is left out.
   std::vector<std::pair<std::string, ObservedTask>> bound;
 };
 // Every expectation must bind to a distinct task that satisfies it.

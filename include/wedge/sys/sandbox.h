@@ -24,11 +24,11 @@
 namespace wedge::sys {
 
 struct SandboxOptions {
-  bool user_namespace = false;   // uid/gid 0 inside map to 0 outside (one id)
+  bool user_namespace = false;  // uid/gid 0 inside map to 0 outside (one id)
   bool pid_namespace = true;
-  bool mount_namespace = true;   // made private (MS_REC|MS_PRIVATE) before anything runs
+  bool mount_namespace = true;  // made private (MS_REC|MS_PRIVATE) before anything runs
   std::vector<std::pair<int, rlimit>> rlimits;
-  std::filesystem::path init_binary;  // wedge-init
+  std::filesystem::path init_binary;    // wedge-init
   std::filesystem::path log_directory;  // fixtures' stdout and stderr go to LABEL.log here
 };
 

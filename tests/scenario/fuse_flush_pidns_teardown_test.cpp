@@ -1,0 +1,158 @@
+// Scenario tests for the FUSE flush deadlock of pid-namespace teardown (Netflix report;
+// kernel commits 5a8bee63b10f and its revert 91ec6c85599b). They run the real wedge binary as
+// root against the real kernel, and check the host afterwards independently of wedge's own check.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <boost/process.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "host_check.h"
+
+namespace wedge {
+namespace {
+
+namespace bp = boost::process;
+namespace fs = std::filesystem;
+
+const fs::path kScenarios = fs::path(WEDGE_SOURCE_DIR) / "scenarios";
+
+struct WedgeRun {
+  int exit_code = -1;
+  std::string output;
+};
+
+WedgeRun RunWedge(const std::vector<std::string>& args) {
+  bp::ipstream out;
+  bp::child child(WEDGE_BINARY, bp::args(args), (bp::std_out & bp::std_err) > out);
+  WedgeRun run;
+  for (std::string line; std::getline(out, line);) run.output += line + "\n";
+  child.wait();
+  run.exit_code = child.exit_code();
+  return run;
+}
+
+// Runs wedge stopped at the fault point before `phase` (WEDGE_FAULT_STOP_AT), then sends it
+// `signo` (and SIGCONT, so a caught signal is handled): the point is exact, not a race with
+// wedge's progress output.
+WedgeRun SignalWedgeAt(const std::vector<std::string>& args, const std::string& phase, int signo) {
+  bp::ipstream out;
+  bp::environment env = boost::this_process::environment();
+  env["WEDGE_FAULT_STOP_AT"] = phase;
+  bp::child child(WEDGE_BINARY, bp::args(args), env, (bp::std_out & bp::std_err) > out);
+  WedgeRun run;
+  bool sent = false;
+  for (std::string line; std::getline(out, line);) {
+    run.output += line + "\n";
+    if (!sent && line == "fault point: stopped before " + phase) {
+      // The line is written just before SIGSTOP: wait until wedge is actually stopped.
+      for (int i = 0; i < 5000; ++i) {
+        std::ifstream stat("/proc/" + std::to_string(child.id()) + "/stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        size_t close = text.rfind(')');
+        if (close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'T') break;
+        ::usleep(1000);
+      }
+      ::kill(child.id(), signo);
+      ::kill(child.id(), SIGCONT);
+      sent = true;
+    }
+  }
+  child.wait();
+  int status = child.native_exit_code();
+  run.exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  return run;
+}
+
+nlohmann::json ReadJson(const fs::path& file) {
+  std::ifstream in(file);
+  return nlohmann::json::parse(in);
+}
+
+class FuseFlushPidnsTeardown : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "scenario tests run as root";
+    before_ = testing::HostNow();
+    report_ =
+        fs::temp_directory_path() / ("wedge-scenario-test-" + std::to_string(::getpid()) + ".json");
+  }
+  void TearDown() override { fs::remove(report_); }
+
+  runner::HostState before_;
+  fs::path report_;
+};
+
+TEST_F(FuseFlushPidnsTeardown, ReproducesAndRecoversLeavingTheHostClean) {
+  WedgeRun run = RunWedge({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string(),
+                           "--json", report_.string()});
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  nlohmann::json report = ReadJson(report_);
+  ASSERT_EQ(report["results"].size(), 1u);
+  const nlohmann::json& result = report["results"][0];
+  EXPECT_EQ(result["verdict"], "reproduced") << run.output;
+  EXPECT_EQ(result["host_clean"], true) << run.output;
+  // The evidence holds the raw stack of the stuck thread, offsets and all.
+  bool found_flush = false;
+  for (const auto& process : result["evidence"]["processes"]) {
+    for (const auto& task : process["tasks"]) {
+      if (task["stack_text"].get<std::string>().find("fuse_flush+0x") != std::string::npos) {
+        found_flush = true;
+      }
+    }
+  }
+  EXPECT_TRUE(found_flush) << result["evidence"].dump(2);
+  EXPECT_NE(run.output.find("aborted FUSE connection"), std::string::npos) << run.output;
+  testing::ExpectHostUnchanged(before_);
+}
+
+TEST_F(FuseFlushPidnsTeardown, WithoutAHeldFileTheNamespaceTearsDownCleanly) {
+  WedgeRun run =
+      RunWedge({"run", (kScenarios / "fuse-flush-pidns-teardown-no-holder.json").string(), "--json",
+                report_.string()});
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(ReadJson(report_)["results"][0]["verdict"], "not-reproduced") << run.output;
+  testing::ExpectHostUnchanged(before_);
+}
+
+TEST_F(FuseFlushPidnsTeardown, GivesTheSameSignatureHashEveryRun) {
+  std::set<std::string> hashes;
+  for (int i = 0; i < 3; ++i) {
+    WedgeRun run = RunWedge({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string(),
+                             "--json", report_.string()});
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    hashes.insert(ReadJson(report_)["results"][0]["signature_hash"].get<std::string>());
+  }
+  EXPECT_EQ(hashes.size(), 1u);
+  testing::ExpectHostUnchanged(before_);
+}
+
+TEST_F(FuseFlushPidnsTeardown, CleanupUndoesARunKilledWhileTheDeadlockHolds) {
+  // SIGKILL wedge while the deadlock holds: a D-state thread, an open FUSE connection, a
+  // cgroup, fusectl mounted, a run directory. `wedge cleanup` must undo all of it.
+  WedgeRun killed = SignalWedgeAt({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string()},
+                                  "recover", SIGKILL);
+  EXPECT_EQ(killed.exit_code, 128 + SIGKILL) << killed.output;
+  EXPECT_FALSE(runner::DescribeLeftovers(before_, testing::HostNow()).empty())
+      << "the killed run should have left its deadlock behind for cleanup to undo";
+  WedgeRun cleanup = RunWedge({"cleanup"});
+  EXPECT_EQ(cleanup.exit_code, 0) << cleanup.output;
+  EXPECT_NE(cleanup.output.find("aborted FUSE connection"), std::string::npos) << cleanup.output;
+  testing::ExpectHostUnchanged(before_);
+}
+
+TEST_F(FuseFlushPidnsTeardown, SigintStopsTheRunWithRecoveryAndTeardown) {
+  WedgeRun run = SignalWedgeAt({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string()},
+                               "stall", SIGINT);
+  EXPECT_EQ(run.exit_code, 128 + SIGINT) << run.output;
+  EXPECT_NE(run.output.find("stopped by SIGINT"), std::string::npos) << run.output;
+  testing::ExpectHostUnchanged(before_);
+}
+
+}  // namespace
+}  // namespace wedge

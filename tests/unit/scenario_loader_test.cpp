@@ -1,0 +1,745 @@
+// Tests of the scenario loader: the real scenario files, the documented defaults, and a corpus
+// of malformed files (tests/data/scenarios/malformed), each refused at an exact JSON pointer.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "wedge/scenario/scenario.h"
+
+namespace wedge::scenario {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kScenarioDir = fs::path(WEDGE_SOURCE_DIR) / "scenarios";
+const fs::path kMalformedDir = fs::path(WEDGE_TEST_DATA_DIR) / "scenarios" / "malformed";
+
+std::string ReadText(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Fails the test, printing the error, unless `result` holds a scenario.
+const Scenario& ExpectScenario(const std::variant<Scenario, LoadError>& result) {
+  if (const auto* error = std::get_if<LoadError>(&result)) {
+    ADD_FAILURE() << error->ToString();
+    static const Scenario kEmpty;
+    return kEmpty;
+  }
+  return std::get<Scenario>(result);
+}
+
+LoadError ExpectError(const std::variant<Scenario, LoadError>& result) {
+  if (const auto* error = std::get_if<LoadError>(&result)) return *error;
+  ADD_FAILURE() << "loaded, but an error was expected";
+  return LoadError{};
+}
+
+std::variant<Scenario, LoadError> Parse(std::string_view text) {
+  return ParseScenario(text, "test.json");
+}
+
+// The smallest valid scenario: everything optional omitted.
+constexpr std::string_view kMinimal = R"({
+  "wedge_scenario": 1,
+  "name": "minimal",
+  "summary": "nothing but the required keys",
+  "steps": [{"action": "wait-for-stall"}],
+  "signatures": {
+    "bug": {"description": "init still there",
+            "tasks": [{"role": "init", "select": {"process": "sandbox-init"}}]},
+    "healthy": {"description": "all gone", "all_exited": true}
+  },
+  "expect": {"verdict": "not-reproduced", "reason": "nothing can hang"}
+})";
+
+// kMinimal with `isolation` replaced by `isolation_json`.
+std::string MinimalWithIsolation(std::string_view isolation_json) {
+  std::string text(kMinimal);
+  text.insert(text.find("\"steps\""), "\"isolation\": " + std::string(isolation_json) + ",\n  ");
+  return text;
+}
+
+bool IsValidUtf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t length = byte < 0x80    ? 1
+                         : byte >= 0xF0 ? 4
+                         : byte >= 0xE0 ? 3
+                         : byte >= 0xC2 ? 2
+                                        : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+// A scratch directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "wedge-scenario-test-XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+  fs::path Write(const std::string& name, std::string_view text) const {
+    fs::path file = path_ / name;
+    std::ofstream(file, std::ios::binary) << text;
+    return file;
+  }
+
+ private:
+  fs::path path_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The real scenario files.
+
+TEST(FuseFlushPidnsTeardown, LoadsEveryPinnedKnob) {
+  auto result = LoadScenarioFile(kScenarioDir / "fuse-flush-pidns-teardown.json");
+  const Scenario& scenario = ExpectScenario(result);
+  EXPECT_EQ(scenario.file, kScenarioDir / "fuse-flush-pidns-teardown.json");
+  EXPECT_EQ(scenario.name, "fuse-flush-pidns-teardown");
+  ASSERT_EQ(scenario.references.size(), 3u);
+  EXPECT_EQ(scenario.references[0].kind, "report");
+  EXPECT_EQ(scenario.references[1].kind, "commit");
+  EXPECT_EQ(scenario.references[1].id, "5a8bee63b10f");
+  EXPECT_EQ(scenario.references[2].id, "91ec6c85599b");
+  EXPECT_EQ(
+      scenario.requires_,
+      (std::vector<Requirement>{Requirement::kRoot, Requirement::kFuseDevice, Requirement::kFusectl,
+                                Requirement::kPidsCgroup, Requirement::kKernelStacks}));
+
+  const Isolation& isolation = scenario.isolation;
+  EXPECT_FALSE(isolation.user_namespace);
+  EXPECT_TRUE(isolation.pid_namespace);
+  EXPECT_TRUE(isolation.mount_namespace);
+  EXPECT_EQ(isolation.pids_max, 64);
+  EXPECT_TRUE(isolation.sysctls.empty());
+  ASSERT_EQ(isolation.rlimits.size(), 1u);
+  EXPECT_EQ(isolation.rlimits[0].name, "RLIMIT_NOFILE");
+  EXPECT_EQ(isolation.rlimits[0].resource, RLIMIT_NOFILE);
+  EXPECT_EQ(isolation.rlimits[0].soft, 1024u);
+  EXPECT_EQ(isolation.rlimits[0].hard, 4096u);
+
+  const Fixture* daemon = scenario.FindFixture("daemon");
+  ASSERT_NE(daemon, nullptr);
+  EXPECT_EQ(daemon->kind, Fixture::Kind::kFuseDaemon);
+  EXPECT_EQ(daemon->fuse_daemon.mountpoint, "mnt");
+  EXPECT_EQ(daemon->fuse_daemon.file, "held");
+  EXPECT_TRUE(daemon->fuse_daemon.holder_thread);
+  EXPECT_EQ(daemon->fuse_daemon.flush, FuseDaemonFixture::Flush::kReply);
+
+  ASSERT_EQ(scenario.steps.size(), 3u);
+  EXPECT_EQ(scenario.steps[0].action, Step::Action::kSpawn);
+  EXPECT_EQ(scenario.steps[0].name, "daemon");
+  EXPECT_EQ(scenario.steps[0].fixture, "daemon");
+  EXPECT_EQ(scenario.steps[1].action, Step::Action::kKill);
+  EXPECT_EQ(scenario.steps[1].target, "sandbox-init");
+  EXPECT_EQ(scenario.steps[1].signal, SIGKILL);
+  EXPECT_EQ(scenario.steps[2].action, Step::Action::kWaitForStall);
+
+  EXPECT_EQ(scenario.stall.poll_interval_ms, 2);
+  EXPECT_EQ(scenario.stall.settle_ms, 100);
+  EXPECT_EQ(scenario.stall.timeout_ms, 10000);
+  ASSERT_EQ(scenario.recovery.size(), 2u);
+  EXPECT_EQ(scenario.recovery[0].action, RecoveryStep::Action::kAbortFuseConnections);
+  EXPECT_EQ(scenario.recovery[1].action, RecoveryStep::Action::kKillSandbox);
+
+  const signature::Signature& bug = scenario.bug;
+  EXPECT_FALSE(bug.all_exited);
+  ASSERT_EQ(bug.tasks.size(), 3u);
+  EXPECT_EQ(bug.tasks[0].role, "pidns-init");
+  EXPECT_EQ(bug.tasks[0].select.process, "sandbox-init");
+  EXPECT_EQ(bug.tasks[0].select.thread, signature::TaskSelector::Thread::kLeader);
+  EXPECT_EQ(bug.tasks[0].states, std::set<char>{'S'});
+  EXPECT_EQ(bug.tasks[0].stack, (std::vector<std::string>{"do_wait", "kernel_wait4",
+                                                          "zap_pid_ns_processes", "do_exit"}));
+  EXPECT_EQ(bug.tasks[1].states, std::set<char>{'Z'});
+  const signature::TaskExpectation& stuck = bug.tasks[2];
+  EXPECT_EQ(stuck.role, "stuck-thread");
+  EXPECT_EQ(stuck.select.process, "daemon");
+  EXPECT_EQ(stuck.select.comm, "fuse-holder");
+  EXPECT_EQ(stuck.select.thread, signature::TaskSelector::Thread::kNonLeader);
+  EXPECT_EQ(stuck.states, std::set<char>{'D'});
+  EXPECT_EQ(stuck.stack, (std::vector<std::string>{"request_wait_answer", "fuse_flush",
+                                                   "filp_close", "put_files_struct", "do_exit"}));
+  EXPECT_EQ(stuck.shd_pending, std::vector<std::string>{"SIGKILL"});
+  EXPECT_TRUE(stuck.sig_pending.empty());
+  EXPECT_EQ(stuck.task_flags, std::vector<std::string>{"PF_EXITING"});
+  EXPECT_TRUE(scenario.healthy.all_exited);
+  EXPECT_TRUE(scenario.healthy.tasks.empty());
+
+  EXPECT_EQ(scenario.expected, Verdict::kReproduced);
+  EXPECT_NE(scenario.expected_reason.find("91ec6c85599b"), std::string::npos);
+}
+
+TEST(FuseFlushPidnsTeardown, NoHolderVariantDiffersOnlyInTheHolderAndTheVerdict) {
+  auto main_result = LoadScenarioFile(kScenarioDir / "fuse-flush-pidns-teardown.json");
+  auto control_result = LoadScenarioFile(kScenarioDir / "fuse-flush-pidns-teardown-no-holder.json");
+  const Scenario& main = ExpectScenario(main_result);
+  const Scenario& control = ExpectScenario(control_result);
+  EXPECT_EQ(control.name, "fuse-flush-pidns-teardown-no-holder");
+  ASSERT_NE(control.FindFixture("daemon"), nullptr);
+  EXPECT_FALSE(control.FindFixture("daemon")->fuse_daemon.holder_thread);
+  EXPECT_EQ(control.expected, Verdict::kNotReproduced);
+  EXPECT_TRUE(control.healthy.all_exited);
+  // Everything else is pinned the same, so the verdicts can be compared.
+  EXPECT_EQ(control.isolation.pids_max, main.isolation.pids_max);
+  EXPECT_EQ(control.isolation.rlimits.size(), main.isolation.rlimits.size());
+  EXPECT_EQ(control.steps.size(), main.steps.size());
+  EXPECT_EQ(control.bug.tasks.size(), main.bug.tasks.size());
+  EXPECT_EQ(control.requires_, main.requires_);
+}
+
+TEST(ScenarioDirectory, EveryScenarioLoadsAndIsNamedAfterItsFile) {
+  std::vector<fs::path> files = ExpandScenarioPaths(kScenarioDir);
+  ASSERT_GE(files.size(), 2u);
+  std::set<std::string> names;
+  for (const fs::path& file : files) {
+    auto result = LoadScenarioFile(file);
+    const Scenario& scenario = ExpectScenario(result);
+    EXPECT_EQ(scenario.name, file.stem().string());
+    EXPECT_TRUE(names.insert(scenario.name).second) << "duplicate name " << scenario.name;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Good files: defaults and value mappings.
+
+TEST(ScenarioLoader, AppliesTheDocumentedDefaults) {
+  auto result = Parse(kMinimal);
+  const Scenario& scenario = ExpectScenario(result);
+  EXPECT_EQ(scenario.file, fs::path("test.json"));
+  EXPECT_TRUE(scenario.references.empty());
+  EXPECT_TRUE(scenario.requires_.empty());
+  EXPECT_FALSE(scenario.isolation.user_namespace);
+  EXPECT_TRUE(scenario.isolation.pid_namespace);
+  EXPECT_TRUE(scenario.isolation.mount_namespace);
+  EXPECT_FALSE(scenario.isolation.pids_max.has_value());
+  EXPECT_TRUE(scenario.isolation.sysctls.empty());
+  EXPECT_TRUE(scenario.isolation.rlimits.empty());
+  EXPECT_TRUE(scenario.fixtures.empty());
+  EXPECT_EQ(scenario.stall.poll_interval_ms, 2);
+  EXPECT_EQ(scenario.stall.settle_ms, 100);
+  EXPECT_EQ(scenario.stall.timeout_ms, 10000);
+  EXPECT_TRUE(scenario.recovery.empty());
+  ASSERT_EQ(scenario.bug.tasks.size(), 1u);
+  const signature::TaskExpectation& init = scenario.bug.tasks[0];
+  EXPECT_EQ(init.select.thread, signature::TaskSelector::Thread::kAny);
+  EXPECT_TRUE(init.select.comm.empty());
+  EXPECT_TRUE(init.states.empty());
+  EXPECT_TRUE(init.stack.empty());
+  EXPECT_EQ(scenario.expected, Verdict::kNotReproduced);
+}
+
+TEST(ScenarioLoader, AppliesFuseDaemonDefaults) {
+  std::string text(kMinimal);
+  text.insert(text.find("\"steps\""),
+              R"("requires": ["fuse-device", "fusectl"],
+  "recovery": ["abort-fuse-connections"],
+  "fixtures": {"fs": {"kind": "fuse-daemon"}},
+  )");
+  text.insert(text.find("{\"action\": \"wait-for-stall\"}"),
+              R"({"action": "spawn", "name": "fs", "fixture": "fs"}, )");
+  auto result = Parse(text);
+  const Scenario& scenario = ExpectScenario(result);
+  const Fixture* fixture = scenario.FindFixture("fs");
+  ASSERT_NE(fixture, nullptr);
+  EXPECT_EQ(fixture->name, "fs");
+  EXPECT_EQ(fixture->fuse_daemon.mountpoint, "mnt");
+  EXPECT_EQ(fixture->fuse_daemon.file, "held");
+  EXPECT_TRUE(fixture->fuse_daemon.holder_thread);
+  EXPECT_EQ(fixture->fuse_daemon.flush, FuseDaemonFixture::Flush::kReply);
+}
+
+TEST(ScenarioLoader, NamespaceListIsExact) {
+  auto result = Parse(MinimalWithIsolation(R"({"namespaces": ["user"]})"));
+  const Scenario& scenario = ExpectScenario(result);
+  EXPECT_TRUE(scenario.isolation.user_namespace);
+  EXPECT_FALSE(scenario.isolation.pid_namespace);
+  EXPECT_FALSE(scenario.isolation.mount_namespace);
+
+  auto none = Parse(MinimalWithIsolation(R"({"namespaces": []})"));
+  EXPECT_FALSE(ExpectScenario(none).isolation.pid_namespace);
+}
+
+TEST(ScenarioLoader, ReadsUnlimitedAsRlimInfinityAndMapsNamesToResources) {
+  auto result = Parse(MinimalWithIsolation(R"({"rlimits": {
+      "RLIMIT_STACK": {"soft": 8388608, "hard": "unlimited"},
+      "RLIMIT_CORE": {"soft": "unlimited", "hard": "unlimited"},
+      "RLIMIT_NPROC": {"soft": 0, "hard": 9223372036854775807}}})"));
+  const Scenario& scenario = ExpectScenario(result);
+  ASSERT_EQ(scenario.isolation.rlimits.size(), 3u);
+  // Applied in name order.
+  const Rlimit& core = scenario.isolation.rlimits[0];
+  const Rlimit& nproc = scenario.isolation.rlimits[1];
+  const Rlimit& stack = scenario.isolation.rlimits[2];
+  EXPECT_EQ(core.name, "RLIMIT_CORE");
+  EXPECT_EQ(core.resource, RLIMIT_CORE);
+  EXPECT_EQ(core.soft, RLIM_INFINITY);
+  EXPECT_EQ(core.hard, RLIM_INFINITY);
+  EXPECT_EQ(nproc.resource, RLIMIT_NPROC);
+  EXPECT_EQ(nproc.soft, 0u);
+  EXPECT_EQ(nproc.hard, 9223372036854775807u);
+  EXPECT_EQ(stack.resource, RLIMIT_STACK);
+  EXPECT_EQ(stack.soft, 8388608u);
+  EXPECT_EQ(stack.hard, RLIM_INFINITY);
+}
+
+TEST(ScenarioLoader, AcceptsEveryAllowlistedSysctl) {
+  std::string sysctls;
+  for (const std::string& name : AllowedSysctls()) {
+    sysctls += (sysctls.empty() ? "" : ", ") + ("\"" + name + "\": \"16\"");
+  }
+  auto result = Parse(MinimalWithIsolation("{\"sysctls\": {" + sysctls + "}}"));
+  const Scenario& scenario = ExpectScenario(result);
+  EXPECT_EQ(scenario.isolation.sysctls.size(), AllowedSysctls().size());
+  EXPECT_EQ(scenario.isolation.sysctls.at("fs.pipe-user-pages-soft"), "16");
+}
+
+TEST(ScenarioLoader, MapsSignalNamesToNumbers) {
+  for (auto [name, number] : std::vector<std::pair<std::string, int>>{
+           {"SIGTERM", SIGTERM}, {"SIGSTOP", SIGSTOP}, {"SIGSYS", SIGSYS}, {"SIGUSR2", SIGUSR2}}) {
+    std::string text(kMinimal);
+    text.insert(text.find("{\"action\": \"wait-for-stall\"}"),
+                R"({"action": "kill", "target": "sandbox-init", "signal": ")" + name + "\"}, ");
+    auto result = Parse(text);
+    const Scenario& scenario = ExpectScenario(result);
+    ASSERT_EQ(scenario.steps.size(), 2u) << name;
+    EXPECT_EQ(scenario.steps[0].signal, number) << name;
+  }
+}
+
+TEST(ScenarioLoader, ToleratesAUtf8ByteOrderMark) {
+  std::string text = "\xEF\xBB\xBF" + std::string(kMinimal);
+  auto result = Parse(text);
+  EXPECT_EQ(ExpectScenario(result).name, "minimal");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refusals that need more than a file of the corpus.
+
+TEST(ScenarioLoader, RefusesTextLargerThanOneMiB) {
+  std::string text(kMinimal);
+  text.append((1 << 20) + 1 - text.size(), ' ');
+  LoadError error = ExpectError(Parse(text));
+  EXPECT_EQ(error.pointer, "");
+  EXPECT_EQ(error.message, "file is too large: 1048577 bytes, the limit is 1048576 (1 MiB)");
+}
+
+TEST(ScenarioLoader, AcceptsTextOfExactlyOneMiB) {
+  std::string text(kMinimal);
+  text.append((1 << 20) - text.size(), ' ');
+  auto result = Parse(text);
+  EXPECT_EQ(ExpectScenario(result).name, "minimal");
+}
+
+TEST(ScenarioLoader, RefusesAFileLargerThanOneMiBBeforeParsingIt) {
+  TempDir dir;
+  fs::path file = dir.Write("big.json", std::string(3 << 20, '['));
+  LoadError error = ExpectError(LoadScenarioFile(file));
+  EXPECT_EQ(error.file, file.string());
+  EXPECT_EQ(error.pointer, "");
+  EXPECT_EQ(error.message, "file is too large: 3145728 bytes, the limit is 1048576 (1 MiB)");
+}
+
+TEST(ScenarioLoader, RefusesAbsurdNestingWithoutOverflowingTheStack) {
+  std::string text(500000, '[');
+  text.append(500000, ']');
+  LoadError error = ExpectError(Parse(text));
+  EXPECT_EQ(error.message, "nesting deeper than 64 levels");
+  std::string pointer;
+  for (int i = 0; i < 64; ++i) pointer += "/0";
+  EXPECT_EQ(error.pointer, pointer);
+}
+
+TEST(ScenarioLoader, ReportsAMissingFileWithTheCallAndErrno) {
+  LoadError error = ExpectError(LoadScenarioFile("/nonexistent/wedge/s.json"));
+  EXPECT_EQ(error.file, "/nonexistent/wedge/s.json");
+  EXPECT_EQ(error.pointer, "");
+  EXPECT_EQ(error.message, "open('/nonexistent/wedge/s.json'): ENOENT (No such file or directory)");
+  EXPECT_EQ(error.ToString(),
+            "/nonexistent/wedge/s.json: (document): open('/nonexistent/wedge/s.json'): ENOENT "
+            "(No such file or directory)");
+}
+
+TEST(ScenarioLoader, RefusesADirectory) {
+  TempDir dir;
+  LoadError error = ExpectError(LoadScenarioFile(dir.path()));
+  EXPECT_EQ(error.message, "expected a regular file, got a directory");
+}
+
+TEST(ScenarioLoader, RefusesAFifoWithoutWaitingForAWriter) {
+  TempDir dir;
+  fs::path fifo = dir.path() / "pipe.json";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  LoadError error = ExpectError(LoadScenarioFile(fifo));
+  EXPECT_EQ(error.message, "expected a regular file, got a FIFO");
+}
+
+TEST(ScenarioLoader, ReportsTheSameErrorForAFileAndItsText) {
+  fs::path file = kMalformedDir / "kill-unknown-signal.json";
+  LoadError from_file = ExpectError(LoadScenarioFile(file));
+  LoadError from_text = ExpectError(ParseScenario(ReadText(file), file));
+  EXPECT_EQ(from_file.ToString(), from_text.ToString());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The malformed corpus: one file per refusal, each with its exact pointer.
+
+struct MalformedCase {
+  std::string_view file;     // in tests/data/scenarios/malformed, without ".json"
+  std::string pointer;       // exact
+  std::string_view message;  // a stable part of the message; all of it unless it quotes the parser
+  int line = 0;              // syntax and encoding errors only
+  int column = 0;
+};
+
+std::ostream& operator<<(std::ostream& out, const MalformedCase& malformed) {
+  return out << malformed.file;
+}
+
+std::string DeepPointer() {
+  std::string pointer = "/references";
+  for (int i = 0; i < 63; ++i) pointer += "/0";
+  return pointer;
+}
+
+const std::vector<MalformedCase>& MalformedCases() {
+  static const std::string kDeepPointer = DeepPointer();
+  static const std::vector<MalformedCase> kCases = {
+      {"cgroup-unknown-key", "/isolation/cgroup/memory.max",
+       "unknown key \"memory.max\"; allowed: pids.max"},
+      {"duplicate-key", "/name", "duplicate key \"name\" (each key may appear once)"},
+      {"expect-bad-verdict", "/expect/verdict",
+       "expected one of \"reproduced\", \"not-reproduced\", \"unexplained\", got \"passed\""},
+      {"expect-missing-reason", "/expect", "missing required key \"reason\""},
+      {"file-empty", "/fixtures/daemon/file",
+       "expected a relative path inside the run directory, got \"\" (empty)"},
+      {"file-trailing-slash", "/fixtures/daemon/file",
+       "expected a relative path inside the run directory, got \"held/\" (empty component)"},
+      {"fixture-bad-name", "/fixtures/Daemon",
+       "expected a fixture name matching ^[a-z0-9][a-z0-9-]{0,63}$, got \"Daemon\""},
+      {"fixture-missing-kind", "/fixtures/daemon", "missing required key \"kind\""},
+      {"fixture-never-spawned", "/fixtures/spare",
+       "fixture \"spare\" is never spawned: add a spawn step or remove the fixture"},
+      {"fixture-unknown-key", "/fixtures/daemon/threads",
+       "unknown key \"threads\" for a \"fuse-daemon\" fixture; allowed: kind, mountpoint, file, "
+       "holder_thread, flush"},
+      {"fixture-unknown-kind", "/fixtures/daemon/kind",
+       "expected one of \"fuse-daemon\", got \"nfs-server\""},
+      {"flush-unknown", "/fixtures/daemon/flush",
+       "expected one of \"reply\", \"never\", got \"sometimes\""},
+      {"holder-thread-string", "/fixtures/daemon/holder_thread",
+       "expected true or false, got \"yes\""},
+      {"invalid-utf8", "/summary", "invalid UTF-8 (byte 0xFF): scenario files must be UTF-8", 4,
+       22},
+      {"isolation-unknown-key", "/isolation/namespace",
+       "unknown key \"namespace\"; allowed: namespaces, cgroup, sysctls, rlimits"},
+      {"key-needing-pointer-escape", "/isolation/sysctls/net~1ipv4~0x",
+       "sysctl \"net/ipv4~x\" is not in the allowlist: fs.pipe-user-pages-soft, "
+       "fs.pipe-user-pages-hard, fs.pipe-max-size"},
+      {"kill-before-spawn", "/steps/0/target",
+       "no process named \"daemon\" is spawned before this step; known: \"sandbox-init\""},
+      {"kill-missing-signal", "/steps/1", "missing required key \"signal\""},
+      {"kill-signal-number", "/steps/1/signal",
+       "expected a signal name such as \"SIGKILL\", got 9"},
+      {"kill-unknown-signal", "/steps/1/signal",
+       "expected a signal name such as \"SIGKILL\", got \"SIGFOO\""},
+      {"kill-unknown-target", "/steps/1/target",
+       "no process named \"dockerd\" is spawned before this step; known: \"sandbox-init\", "
+       "\"daemon\""},
+      {"mountpoint-absolute", "/fixtures/daemon/mountpoint",
+       "expected a relative path inside the run directory, got \"/mnt\" (absolute)"},
+      {"mountpoint-dotdot", "/fixtures/daemon/mountpoint",
+       "expected a relative path inside the run directory, got \"mnt/../../etc\" (\"..\" "
+       "component)"},
+      {"mountpoint-empty-component", "/fixtures/daemon/mountpoint",
+       "expected a relative path inside the run directory, got \"mnt//fuse\" (empty component)"},
+      {"mountpoints-overlap", "/fixtures/second/mountpoint",
+       "mountpoint \"mnt/inner\" overlaps the mountpoint \"mnt\" of fixture \"daemon\""},
+      {"name-missing", "", "missing required key \"name\""},
+      {"name-uppercase", "/name",
+       "expected a scenario name matching ^[a-z0-9][a-z0-9-]{0,63}$, got \"Fuse_Flush\""},
+      {"namespace-duplicate", "/isolation/namespaces/2",
+       "duplicate \"pid\" (already at /isolation/namespaces/0)"},
+      {"namespace-pid-needed-for-kill", "/steps/1/target",
+       "killing \"sandbox-init\" needs the pid namespace: add \"pid\" to /isolation/namespaces"},
+      {"namespace-unknown", "/isolation/namespaces/2",
+       "expected one of \"user\", \"pid\", \"mount\", got \"net\""},
+      {"nesting-too-deep", kDeepPointer, "nesting deeper than 64 levels"},
+      {"not-an-object", "", "expected the scenario to be a JSON object, got an array"},
+      {"number-overflow", "/wedge_scenario", "invalid JSON: number overflow parsing '1e400'", 1,
+       24},
+      {"pids-max-float", "/isolation/cgroup/pids.max",
+       "expected an integer from 1 to 4194304, got 64.5"},
+      {"pids-max-string", "/isolation/cgroup/pids.max",
+       "expected an integer from 1 to 4194304, got \"64\""},
+      {"pids-max-too-large", "/isolation/cgroup/pids.max",
+       "expected an integer from 1 to 4194304, got 4194305"},
+      {"pids-max-zero", "/isolation/cgroup/pids.max",
+       "expected an integer from 1 to 4194304, got 0"},
+      {"recovery-duplicate", "/recovery/2", "duplicate \"kill-sandbox\" (already at /recovery/1)"},
+      {"recovery-unknown", "/recovery/2",
+       "expected one of \"abort-fuse-connections\", \"kill-sandbox\", got \"reboot\""},
+      {"recovery-without-fuse-abort", "/recovery",
+       "recovery must include \"abort-fuse-connections\" for the fuse-daemon fixture at "
+       "/fixtures/daemon: a task stuck in a FUSE request ignores SIGKILL"},
+      {"reference-bad-kind", "/references/0/kind",
+       "expected one of \"commit\", \"issue\", \"pull-request\", \"report\", \"mailing-list\", got "
+       "\"blog\""},
+      {"reference-bad-url", "/references/0/url",
+       "expected an http:// or https:// URL, got \"netflixtechblog.com/x\""},
+      {"reference-commit-not-hex", "/references/1/id",
+       "expected a commit id of 7 to 40 lower-case hex digits, got \"fuse-flush-fix\""},
+      {"requirement-duplicate", "/requires/5", "duplicate \"root\" (already at /requires/0)"},
+      {"requirement-implied-missing", "/requires",
+       "missing requirement \"fusectl\", needed by the recovery action \"abort-fuse-connections\""},
+      {"requirement-unknown", "/requires/5",
+       "expected one of \"root\", \"fuse-device\", \"fusectl\", \"pids-cgroup\", "
+       "\"kernel-stacks\", got \"kvm\""},
+      {"rlimit-above-int64", "/isolation/rlimits/RLIMIT_NOFILE/hard",
+       "expected an integer from 0 to 9223372036854775807 or \"unlimited\", got "
+       "9223372036854775808"},
+      {"rlimit-infinity-word", "/isolation/rlimits/RLIMIT_NOFILE/hard",
+       "expected an integer from 0 to 9223372036854775807 or \"unlimited\", got \"infinity\""},
+      {"rlimit-missing-hard", "/isolation/rlimits/RLIMIT_NOFILE", "missing required key \"hard\""},
+      {"rlimit-negative", "/isolation/rlimits/RLIMIT_NOFILE/hard",
+       "expected an integer from 0 to 9223372036854775807 or \"unlimited\", got -1"},
+      {"rlimit-soft-above-hard", "/isolation/rlimits/RLIMIT_NOFILE/soft",
+       "soft limit 8192 is above the hard limit 4096"},
+      {"rlimit-soft-unlimited-above-hard", "/isolation/rlimits/RLIMIT_NOFILE/soft",
+       "soft limit \"unlimited\" is above the hard limit 4096"},
+      {"rlimit-unknown", "/isolation/rlimits/RLIMIT_FILES",
+       "unknown resource limit \"RLIMIT_FILES\"; expected one of RLIMIT_AS, RLIMIT_CORE, "
+       "RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_LOCKS, RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE, "
+       "RLIMIT_NICE, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_RSS, RLIMIT_RTPRIO, RLIMIT_RTTIME, "
+       "RLIMIT_SIGPENDING, RLIMIT_STACK"},
+      {"select-bad-thread", "/signatures/bug/tasks/0/select/thread",
+       "expected one of \"any\", \"leader\", \"non-leader\", got \"main\""},
+      {"select-comm-too-long", "/signatures/bug/tasks/2/select/comm",
+       "expected a comm of 1 to 15 bytes (the kernel keeps 15), got \"fuse-holder-thread\""},
+      {"select-unknown-key", "/signatures/bug/tasks/2/select/pid",
+       "unknown key \"pid\"; allowed: process, comm, thread"},
+      {"select-unknown-process", "/signatures/bug/tasks/0/select/process",
+       "no process named \"containerd-shim\"; known: \"sandbox-init\", \"daemon\""},
+      {"shd-pending-short-name", "/signatures/bug/tasks/2/shd_pending/0",
+       "expected a signal name such as \"SIGKILL\", got \"KILL\""},
+      {"signature-all-exited-false", "/signatures/healthy/all_exited",
+       "\"all_exited\" may only be true; omit it and list tasks instead"},
+      {"signature-missing-description", "/signatures/healthy",
+       "missing required key \"description\""},
+      {"signature-no-tasks-no-all-exited", "/signatures/healthy",
+       "missing required key \"tasks\" (or \"all_exited\": true)"},
+      {"signature-tasks-and-all-exited", "/signatures/bug",
+       "a signature has either \"tasks\" or \"all_exited\": true, not both"},
+      {"signature-tasks-empty", "/signatures/bug/tasks",
+       "expected at least one task expectation, got []"},
+      {"signatures-both-all-exited", "/signatures/healthy",
+       "the bug and healthy signatures cannot both be all_exited: no run could tell them apart"},
+      {"signatures-missing-healthy", "/signatures", "missing required key \"healthy\""},
+      {"spawn-duplicate-name", "/steps/1/name",
+       "duplicate process name \"daemon\" (already spawned by /steps/0)"},
+      {"spawn-fixture-twice", "/steps/1/fixture",
+       "fixture \"daemon\" is already spawned by /steps/0 (a fixture runs once)"},
+      {"spawn-named-sandbox-init", "/steps/0/name",
+       "\"sandbox-init\" is wedge's own init process; choose another name"},
+      {"spawn-unknown-fixture", "/steps/0/fixture",
+       "no fixture named \"deamon\" in /fixtures; defined: \"daemon\""},
+      {"stack-empty", "/signatures/bug/tasks/0/stack", "expected at least one frame, got []"},
+      {"stack-frame-with-offset", "/signatures/bug/tasks/2/stack/2",
+       "expected a normalised kernel function name such as \"fuse_flush\" (no offset, module or "
+       ".isra/.part suffix), got \"fuse_flush+0x16f/0x1b0\""},
+      {"stall-poll-too-large", "/stall/poll_interval_ms",
+       "expected an integer from 1 to 1000, got 5000"},
+      {"stall-settle-below-poll", "/stall/settle_ms",
+       "settle_ms (100) must be at least poll_interval_ms (500)"},
+      {"stall-timeout-below-settle", "/stall/timeout_ms",
+       "timeout_ms (1000) must be at least settle_ms (5000)"},
+      {"stall-unknown-key", "/stall/settle",
+       "unknown key \"settle\"; allowed: poll_interval_ms, settle_ms, timeout_ms"},
+      {"state-duplicate", "/signatures/bug/tasks/0/state/2",
+       "duplicate \"S\" (already at /signatures/bug/tasks/0/state/0)"},
+      {"state-not-array", "/signatures/bug/tasks/2/state",
+       "expected an array of state letters (R S D T t Z X I), got \"D\""},
+      {"state-unknown-letter", "/signatures/bug/tasks/2/state/1",
+       "expected a state letter, one of R S D T t Z X I, got \"Q\""},
+      {"step-key-of-other-action", "/steps/1/fixture",
+       "unknown key \"fixture\" for a \"kill\" step; allowed: action, target, signal"},
+      {"step-not-object", "/steps/1", "expected a step object, got \"kill sandbox-init\""},
+      {"step-unknown-action", "/steps/1/action",
+       "expected one of \"spawn\", \"kill\", \"wait-for-stall\", got \"exec\""},
+      {"steps-empty", "/steps", "expected at least one step, got []"},
+      {"steps-missing", "", "missing required key \"steps\""},
+      {"summary-empty", "/summary", "expected a non-empty string, got \"\""},
+      {"syntax-comment", "",
+       "invalid JSON: syntax error while parsing object key - invalid literal", 2, 3},
+      {"syntax-empty-file", "",
+       "invalid JSON: syntax error while parsing value - unexpected end of input", 1, 1},
+      {"syntax-missing-comma", "",
+       "invalid JSON: syntax error while parsing object - unexpected string literal", 4, 11},
+      {"syntax-trailing-comma", "/steps/1",
+       "invalid JSON: syntax error while parsing value - unexpected ']'", 5, 3},
+      {"syntax-truncated", "/fixtures/daemon",
+       "invalid JSON: syntax error while parsing object key - unexpected end of input", 48, 1},
+      {"syntax-unescaped-newline", "/summary",
+       "invalid JSON: syntax error while parsing value - invalid string: control character U+000A "
+       "(LF) must be escaped to \\u000A or \\n",
+       3, 18},
+      {"sysctl-not-allowed", "/isolation/sysctls/kernel.panic",
+       "sysctl \"kernel.panic\" is not in the allowlist: fs.pipe-user-pages-soft, "
+       "fs.pipe-user-pages-hard, fs.pipe-max-size"},
+      {"sysctl-value-not-digits", "/isolation/sysctls/fs.pipe-max-size",
+       "expected the value as a string of 1 to 19 decimal digits such as \"1\", got \"1M\""},
+      {"sysctl-value-number", "/isolation/sysctls/fs.pipe-user-pages-soft",
+       "expected the value as a string of 1 to 19 decimal digits such as \"1\", got 1"},
+      {"task-duplicate-role", "/signatures/bug/tasks/2/role",
+       "duplicate role \"daemon-leader\" (already at /signatures/bug/tasks/1/role)"},
+      {"task-flag-unknown", "/signatures/bug/tasks/2/task_flags/0",
+       "expected a task flag name such as \"PF_EXITING\", got \"PF_STUCK\""},
+      {"task-unknown-key", "/signatures/bug/tasks/2/wchan",
+       "unknown key \"wchan\"; allowed: role, select, state, stack, shd_pending, sig_pending, "
+       "task_flags"},
+      {"trailing-content", "", "invalid JSON: syntax error while parsing value - unexpected '{'", 2,
+       1},
+      {"unknown-top-level-key", "/stepz",
+       "unknown key \"stepz\"; allowed: wedge_scenario, name, summary, references, requires, "
+       "isolation, fixtures, steps, stall, recovery, signatures, expect"},
+      {"version-missing", "", "missing required key \"wedge_scenario\""},
+      {"version-string", "/wedge_scenario", "expected the format version 1, got \"1\""},
+      {"version-unsupported", "/wedge_scenario",
+       "unsupported format version 2: this wedge reads version 1"},
+      {"wait-for-stall-missing", "/steps",
+       "the last step must be {\"action\": \"wait-for-stall\"}"},
+      {"wait-for-stall-not-last", "/steps/1",
+       "\"wait-for-stall\" must be the last step (exactly one per scenario)"},
+  };
+  return kCases;
+}
+
+class MalformedScenario : public ::testing::TestWithParam<MalformedCase> {};
+
+TEST_P(MalformedScenario, IsRefusedAtItsPointerWithItsMessage) {
+  const MalformedCase& expected = GetParam();
+  fs::path file = kMalformedDir / (std::string(expected.file) + ".json");
+  LoadError error = ExpectError(LoadScenarioFile(file));
+  EXPECT_EQ(error.file, file.string());
+  EXPECT_EQ(error.pointer, expected.pointer);
+  EXPECT_NE(error.message.find(expected.message), std::string::npos)
+      << "message: " << error.message << "\nexpected to contain: " << expected.message;
+  EXPECT_EQ(error.line, expected.line);
+  EXPECT_EQ(error.column, expected.column);
+  // Errors end up in JSON reports and terminals: they must be UTF-8 whatever the file held.
+  EXPECT_TRUE(IsValidUtf8(error.ToString())) << error.ToString();
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, MalformedScenario, ::testing::ValuesIn(MalformedCases()),
+                         [](const ::testing::TestParamInfo<MalformedCase>& param_info) {
+                           std::string name(param_info.param.file);
+                           for (char& c : name) {
+                             if (c == '-') c = '_';
+                           }
+                           return name;
+                         });
+
+TEST(MalformedCorpus, EveryFileHasAnExpectationAndEveryExpectationAFile) {
+  std::set<std::string> files;
+  for (const fs::path& file : ExpandScenarioPaths(kMalformedDir)) files.insert(file.stem());
+  std::set<std::string> expected;
+  for (const MalformedCase& malformed : MalformedCases()) {
+    EXPECT_TRUE(expected.insert(std::string(malformed.file)).second) << malformed.file;
+  }
+  EXPECT_EQ(files, expected);
+  EXPECT_GE(files.size(), 25u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LoadError, names, paths.
+
+TEST(LoadError, ToStringNamesFilePointerAndMessage) {
+  LoadError error{"s.json", "/steps/1/signal",
+                  "expected a signal name such as \"SIGKILL\", got \"SIGFOO\"", 0, 0};
+  EXPECT_EQ(error.ToString(),
+            "s.json: /steps/1/signal: expected a signal name such as \"SIGKILL\", got \"SIGFOO\"");
+}
+
+TEST(LoadError, ToStringShowsTheEmptyPointerAsDocument) {
+  LoadError error{"s.json", "", "missing required key \"steps\"", 0, 0};
+  EXPECT_EQ(error.ToString(), "s.json: (document): missing required key \"steps\"");
+}
+
+TEST(LoadError, ToStringPutsLineAndColumnAfterTheFile) {
+  LoadError error{"s.json", "/name", "invalid JSON: x", 4, 11};
+  EXPECT_EQ(error.ToString(), "s.json:4:11: /name: invalid JSON: x");
+}
+
+TEST(ScenarioNames, VerdictNames) {
+  EXPECT_EQ(VerdictName(Verdict::kReproduced), "reproduced");
+  EXPECT_EQ(VerdictName(Verdict::kNotReproduced), "not-reproduced");
+  EXPECT_EQ(VerdictName(Verdict::kUnexplained), "unexplained");
+}
+
+TEST(ScenarioNames, RequirementNames) {
+  EXPECT_EQ(RequirementName(Requirement::kRoot), "root");
+  EXPECT_EQ(RequirementName(Requirement::kFuseDevice), "fuse-device");
+  EXPECT_EQ(RequirementName(Requirement::kFusectl), "fusectl");
+  EXPECT_EQ(RequirementName(Requirement::kPidsCgroup), "pids-cgroup");
+  EXPECT_EQ(RequirementName(Requirement::kKernelStacks), "kernel-stacks");
+}
+
+TEST(AllowedSysctls, AreThePipeLimits) {
+  EXPECT_EQ(AllowedSysctls(),
+            (std::vector<std::string>{"fs.pipe-user-pages-soft", "fs.pipe-user-pages-hard",
+                                      "fs.pipe-max-size"}));
+}
+
+TEST(Scenario, FindFixtureReturnsNullForAnUnknownName) {
+  Scenario scenario;
+  scenario.fixtures.push_back(Fixture{"daemon", Fixture::Kind::kFuseDaemon, {}});
+  EXPECT_EQ(scenario.FindFixture("daemon"), &scenario.fixtures[0]);
+  EXPECT_EQ(scenario.FindFixture("other"), nullptr);
+}
+
+TEST(ExpandScenarioPaths, ListsTheJsonFilesOfADirectorySortedByName) {
+  TempDir dir;
+  dir.Write("b.json", "{}");
+  dir.Write("a.json", "{}");
+  dir.Write(".hidden.json", "{}");
+  dir.Write("notes.txt", "");
+  fs::create_directory(dir.path() / "sub.json");
+  dir.Write("sub.json/c.json", "{}");
+  EXPECT_EQ(ExpandScenarioPaths(dir.path()),
+            (std::vector<fs::path>{dir.path() / "a.json", dir.path() / "b.json"}));
+}
+
+TEST(ExpandScenarioPaths, ReturnsAFileArgumentAsIs) {
+  EXPECT_EQ(ExpandScenarioPaths("some/file.json"), std::vector<fs::path>{"some/file.json"});
+  fs::path real = kScenarioDir / "fuse-flush-pidns-teardown.json";
+  EXPECT_EQ(ExpandScenarioPaths(real), std::vector<fs::path>{real});
+}
+
+}  // namespace
+}  // namespace wedge::scenario
