@@ -16,25 +16,11 @@
 #include <string_view>
 #include <utility>
 
+#include "wedge/base/unique_fd.h"
 #include "wedge/probe/task.h"
 
 namespace wedge::probe {
 namespace {
-
-// Owns one file descriptor; closes it on destruction.
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // Owns one DIR stream.
 class ScopedDir {
@@ -72,7 +58,7 @@ std::string TaskDir(std::string_view proc_root, pid_t pid, pid_t tid) {
 // Reads a whole file into `out`. Returns 0 or the errno of the failing call.
 int ReadWholeFile(const std::string& path, std::string& out) {
   out.clear();
-  ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return errno;
   char buffer[4096];
   while (true) {
@@ -178,11 +164,11 @@ void PeekPipes(pid_t pid, std::vector<FileDescriptor>& fds) {
   // buffered in the pipe without consuming anything. Closing the copy is the only side effect:
   // if the target closed its own descriptor meanwhile, the pipe end is released a moment later.
   // https://man7.org/linux/man-pages/man2/pidfd_getfd.2.html
-  ScopedFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   if (pidfd.get() < 0) return;
   for (FileDescriptor& fd : fds) {
     if (!fd.pipe_inode) continue;
-    ScopedFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd.fd, 0)));
+    UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd.fd, 0)));
     if (copy.get() < 0) continue;
     int unread = 0;
     if (ioctl(copy.get(), FIONREAD, &unread) == 0) fd.pipe_unread_bytes = unread;

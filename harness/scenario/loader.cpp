@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "wedge/base/result.h"
+#include "wedge/base/unique_fd.h"
 #include "wedge/probe/signals.h"
 #include "wedge/probe/task.h"
 #include "wedge/scenario/scenario.h"
@@ -1137,21 +1138,6 @@ std::string TooLargeMessage(std::uint64_t size) {
          std::to_string(kMaxFileBytes) + " (1 MiB)";
 }
 
-// Closes a file descriptor when it goes out of scope.
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 std::string FileTypeName(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
   if (S_ISFIFO(mode)) return "a FIFO";
@@ -1203,7 +1189,7 @@ std::variant<Scenario, LoadError> LoadScenarioFile(const std::filesystem::path& 
     return LoadError{file.string(), "", std::move(message), 0, 0};
   };
   // O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it.
-  ScopedFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (fd.get() < 0) return failed(ErrnoError("open('" + file.string() + "')").message());
   struct stat status {};
   if (fstat(fd.get(), &status) != 0) {

@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-#include "wedge/sys/fd.h"
+#include "wedge/base/unique_fd.h"
 
 namespace wedge::sys {
 

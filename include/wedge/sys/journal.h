@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "wedge/base/result.h"
-#include "wedge/sys/fd.h"
+#include "wedge/base/unique_fd.h"
 
 namespace wedge::sys {
 

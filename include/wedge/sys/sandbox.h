@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "wedge/base/result.h"
+#include "wedge/base/unique_fd.h"
 #include "wedge/sys/cgroup.h"
-#include "wedge/sys/fd.h"
 #include "wedge/sys/journal.h"
 #include "wedge/sys/process.h"
 

@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace wedge::sys {
+namespace wedge {
 
 // Move-only owner of a file descriptor; closes it in the destructor.
 class UniqueFd {
@@ -35,4 +35,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace wedge::sys
+}  // namespace wedge
