@@ -2,6 +2,7 @@
 // them. See README.md and docs/scenario-format.md.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -32,8 +33,11 @@ constexpr int kInternalError = 4;
 constexpr const char* kUsageText = R"(usage:
   wedge list [DIR]                  scenarios, one line each, and whether this host can run them
   wedge validate FILE...            check scenario files; errors name the file and JSON pointer
-  wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep]
-                                    run scenarios (default: the scenarios directory)
+  wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep] [--with NAME=PATH]...
+            [--expect VERDICT]      run scenarios (default: the scenarios directory);
+                                    --with picks a binary (docker, dockerd, containerd, runc,
+                                    containerd-shim-runc-v2); --expect overrides the verdict
+                                    the scenario files expect (e.g. for a patched binary)
   wedge snapshot PID [--json FILE]  capture the signature of a live process tree
   wedge cleanup                     undo whatever an interrupted run left on the host
 
@@ -116,22 +120,28 @@ struct Flags {
   std::optional<std::string> json;
   std::optional<std::string> junit;
   bool keep = false;
+  std::vector<std::string> with;
+  std::optional<std::string> expect;
 };
 
 std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow_junit_keep) {
   Flags flags;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (arg == "--json" || arg == "--junit") {
+    if (arg == "--json" || arg == "--junit" || arg == "--with" || arg == "--expect") {
       if (i + 1 >= args.size()) {
-        Usage(arg + " needs a file name");
+        Usage(arg + " needs a value");
         return std::nullopt;
       }
-      if (arg == "--junit" && !allow_junit_keep) {
-        Usage("--junit is only for run");
+      if (arg != "--json" && !allow_junit_keep) {
+        Usage(arg + " is only for run");
         return std::nullopt;
       }
-      (arg == "--json" ? flags.json : flags.junit) = args[++i];
+      const std::string& value = args[++i];
+      if (arg == "--json") flags.json = value;
+      if (arg == "--junit") flags.junit = value;
+      if (arg == "--with") flags.with.push_back(value);
+      if (arg == "--expect") flags.expect = value;
     } else if (arg == "--keep" && allow_junit_keep) {
       flags.keep = true;
     } else if (arg.rfind("--", 0) == 0) {
@@ -166,6 +176,23 @@ int Run(const std::vector<std::string>& args) {
   options.fixtures_dir = FixturesDirectory();
   options.keep_run_directory = flags->keep;
   options.progress = &std::cout;
+  for (const auto& assignment : flags->with) {
+    if (auto status = options.binaries.Override(assignment); !status.ok()) {
+      return Usage("--with " + assignment + ": " + status.error().message());
+    }
+  }
+  if (flags->expect) {
+    for (auto verdict :
+         {wedge::scenario::Verdict::kReproduced, wedge::scenario::Verdict::kNotReproduced,
+          wedge::scenario::Verdict::kUnexplained}) {
+      if (wedge::scenario::VerdictName(verdict) == *flags->expect)
+        options.expect_override = verdict;
+    }
+    if (!options.expect_override) {
+      return Usage("--expect takes reproduced, not-reproduced or unexplained, not '" +
+                   *flags->expect + "'");
+    }
+  }
 
   wedge::sys::InstallInterruptHandlers();
   auto lock = wedge::sys::RunLock::Acquire(options.state_dir, [](const std::string& notice) {
@@ -185,15 +212,33 @@ int Run(const std::vector<std::string>& args) {
 
   wedge::report::Report report;
   report.host = wedge::runner::CollectHostInfo(options);
+  const bool uses_stack = std::any_of(scenarios->begin(), scenarios->end(),
+                                      [](const Scenario& s) { return s.stack.required; });
+  if (uses_stack) {
+    for (const auto& [name, version] : options.binaries.Versions()) {
+      report.host.binaries.push_back({name, options.binaries.Path(name).string(), version});
+    }
+  }
   std::cout << "wedge " << report.host.wedge_version << " on Linux " << report.host.kernel_release
             << " (" << report.host.machine << ", cgroup " << report.host.cgroup_mode << ")\n";
-  for (const auto& scenario : *scenarios) {
-    if (wedge::sys::Interrupted()) break;
-    wedge::report::RunResult result = wedge::runner::RunScenario(scenario, options);
-    wedge::report::PrintResult(std::cout, scenario, result);
-    report.results.push_back(std::move(result));
+  bool suite_clean = true;
+  {
+    const wedge::runner::HostState before = wedge::runner::CaptureHostState(options.state_dir);
+    wedge::runner::Suite suite(options);
+    for (const auto& scenario : *scenarios) {
+      if (wedge::sys::Interrupted()) break;
+      wedge::report::RunResult result = wedge::runner::RunScenario(scenario, suite);
+      wedge::report::PrintResult(std::cout, scenario, result);
+      report.results.push_back(std::move(result));
+    }
+    // The shared stack outlives single scenarios: its teardown is checked here.
+    for (const auto& line : suite.TearDown()) std::cout << "suite teardown: " << line << "\n";
+    std::vector<std::string> leftovers = wedge::runner::DescribeLeftovers(
+        before, wedge::runner::CaptureHostState(options.state_dir));
+    for (const auto& line : leftovers) std::cout << "suite teardown left behind: " << line << "\n";
+    suite_clean = leftovers.empty();
   }
-  int status = kAllAsExpected;
+  int status = suite_clean ? kAllAsExpected : kExpectationFailed;
   if (flags->json) {
     if (auto written = wedge::report::WriteJson(report, *flags->json); !written.ok()) {
       std::cerr << "wedge: " << written.error().message() << "\n";

@@ -126,6 +126,47 @@ void PrintRole(std::ostream& out, const signature::TaskExpectation& expectation,
   PrintRows(out, rows, "      ");
 }
 
+std::string EndedText(const signature::ObservedCommand& command) {
+  if (command.timed_out) return "timed out";
+  if (command.killed_by) return "killed by " + *command.killed_by;
+  if (command.exit_code) return "exit " + std::to_string(*command.exit_code);
+  return "?";
+}
+
+void PrintCommand(std::ostream& out, const signature::CommandExpectation& expectation,
+                  const signature::Observation& observation) {
+  const signature::ObservedCommand* observed = nullptr;
+  for (const auto& command : observation.commands) {
+    if (command.command == expectation.command) observed = &command;
+  }
+  out << "    command " << expectation.command;
+  if (observed != nullptr) out << ": " << observed->binary;
+  out << '\n';
+  std::vector<Row> rows;
+  std::string expected_end = expectation.killed_by ? "killed by " + *expectation.killed_by
+                             : expectation.exit_code
+                                 ? "exit " + std::to_string(*expectation.exit_code)
+                                 : "(any)";
+  rows.push_back(
+      {"ended", expected_end, observed != nullptr ? EndedText(*observed) : "did not run"});
+  if (expectation.refused_syscall || (observed != nullptr && observed->refused_syscall)) {
+    std::string seen = "-";
+    if (observed != nullptr && observed->refused_syscall) {
+      seen = *observed->refused_syscall + " (" +
+             std::to_string(observed->refused_syscall_number.value_or(-1)) + ")";
+    }
+    rows.push_back({"refused", expectation.refused_syscall.value_or("(any)"), seen});
+  }
+  for (const std::string& text : expectation.output_contains) {
+    bool found = observed != nullptr && observed->output.find(text) != std::string::npos;
+    rows.push_back({"output has", text, found ? "yes" : "no"});
+  }
+  PrintRows(out, rows, "      ");
+  if (observed != nullptr && !observed->audit_record.empty()) {
+    out << "      kernel: " << observed->audit_record << '\n';
+  }
+}
+
 void PrintSignature(std::ostream& out, std::string_view name, const signature::Signature& expected,
                     const signature::MatchResult& match,
                     const signature::Observation& observation) {
@@ -150,6 +191,9 @@ void PrintSignature(std::ostream& out, std::string_view name, const signature::S
       if (role == expectation.role) observed = &task;
     }
     PrintRole(out, expectation, observed);
+  }
+  for (const signature::CommandExpectation& expectation : expected.commands) {
+    PrintCommand(out, expectation, observation);
   }
   for (const signature::Mismatch& mismatch : match.mismatches) {
     out << "    mismatch " << internal::FormatMismatch(mismatch) << '\n';
@@ -187,6 +231,11 @@ void PrintResult(std::ostream& out, const scenario::Scenario& scenario, const Ru
     PrintSignature(out, "healthy", scenario.healthy, result.healthy_match, result.observation);
   }
 
+  for (const PreconditionResult& precondition : result.preconditions) {
+    out << "  precondition " << precondition.name << ": " << (precondition.held ? "held" : "FAILED")
+        << " (" << precondition.detail << ")\n";
+    if (!precondition.held) out << "    the bug needs it: " << precondition.why << '\n';
+  }
   out << "  signature hash: " << (result.signature_hash.empty() ? "(none)" : result.signature_hash)
       << '\n';
   if (result.recovery.empty()) {

@@ -165,10 +165,36 @@ json ToJson(const probe::TreeSnapshot& snapshot) {
   return json{{"captured_at_ms", snapshot.captured_at_ms}, {"processes", std::move(processes)}};
 }
 
+json ObservedCommandJson(const signature::ObservedCommand& command) {
+  auto optional = [](const auto& value) { return value ? json(*value) : json(nullptr); };
+  return json{{"command", command.command},
+              {"binary", command.binary},
+              {"argv", command.argv},
+              {"exit_code", optional(command.exit_code)},
+              {"killed_by", optional(command.killed_by)},
+              {"refused_syscall", optional(command.refused_syscall)},
+              {"refused_syscall_number", optional(command.refused_syscall_number)},
+              {"audit_record", command.audit_record},
+              {"output", command.output},
+              {"timed_out", command.timed_out},
+              {"duration_ms", command.duration_ms}};
+}
+
 json ToJson(const RunResult& result) {
   json signature = json::object();
   for (const auto& [role, task] : internal::VerdictMatch(result).bound) {
     signature[role] = ObservedTaskJson(task);
+  }
+  json commands = json::array();
+  for (const signature::ObservedCommand& command : result.observation.commands) {
+    commands.push_back(ObservedCommandJson(command));
+  }
+  json preconditions = json::array();
+  for (const PreconditionResult& precondition : result.preconditions) {
+    preconditions.push_back({{"name", precondition.name},
+                             {"held", precondition.held},
+                             {"detail", precondition.detail},
+                             {"why", precondition.why}});
   }
   json phases = json::array();
   for (const PhaseTiming& phase : result.phases) {
@@ -184,6 +210,9 @@ json ToJson(const RunResult& result) {
       {"signature_hash", result.signature_hash},
       {"signature", std::move(signature)},
       {"all_exited", result.observation.all_exited},
+      {"commands", std::move(commands)},
+      {"preconditions", std::move(preconditions)},
+      {"binaries", result.binaries},
       {"diff",
        {{"bug", MismatchesJson(result.bug_match.mismatches)},
         {"healthy", MismatchesJson(result.healthy_match.mismatches)}}},

@@ -1,6 +1,7 @@
 #include "wedge/runner/runner.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "command_step.h"
 #include "wedge/probe/task.h"
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/files.h"
@@ -156,12 +158,6 @@ StallOutcome WaitForStall(const scenario::StallDetection& stall, const sys::Sand
   }
 }
 
-Verdict Decide(const signature::MatchResult& bug, const signature::MatchResult& healthy) {
-  if (bug.matched) return Verdict::kReproduced;
-  if (healthy.matched) return Verdict::kNotReproduced;
-  return Verdict::kUnexplained;
-}
-
 std::string SignalNameOf(int signo) { return probe::SignalName(signo); }
 
 }  // namespace
@@ -195,6 +191,17 @@ std::vector<std::string> UnmetRequirements(const Scenario& scenario) {
                           pids.error().message() + ")");
         }
         break;
+      case scenario::Requirement::kSeccomp: {
+        Result<std::string> status = sys::ReadFile("/proc/self/status");
+        Result<std::string> actions = sys::ReadFile("/proc/sys/kernel/seccomp/actions_avail");
+        if (!status.ok() || status->find("\nSeccomp:") == std::string::npos || !actions.ok() ||
+            actions->find("kill_process") == std::string::npos) {
+          unmet.push_back(
+              "seccomp: the kernel lacks seccomp filters with kill_process "
+              "(CONFIG_SECCOMP_FILTER)");
+        }
+        break;
+      }
       case scenario::Requirement::kKernelStacks:
         if (!sys::ReadFile("/proc/self/stack").ok()) {
           unmet.push_back(
@@ -207,19 +214,128 @@ std::vector<std::string> UnmetRequirements(const Scenario& scenario) {
   return unmet;
 }
 
-report::RunResult RunScenario(const Scenario& scenario, const RunOptions& options) {
+namespace {
+
+bool NeedsSandbox(const Scenario& scenario) {
+  return std::any_of(scenario.steps.begin(), scenario.steps.end(),
+                     [](const Step& step) { return step.action != Step::Action::kRunCommand; });
+}
+
+// The rlimit a command step runs with: pinned by the step, else inherited from wedge.
+rlimit EffectiveRlimit(const Scenario& scenario, const std::string& command, int resource) {
+  for (const Step& step : scenario.steps) {
+    if (step.action != Step::Action::kRunCommand || step.name != command) continue;
+    for (const auto& limit : step.confinement.rlimits) {
+      if (limit.resource == resource) return rlimit{limit.soft, limit.hard};
+    }
+  }
+  rlimit own{};
+  ::getrlimit(resource, &own);
+  return own;
+}
+
+std::string RlimitValue(rlim_t value) {
+  return value == RLIM_INFINITY ? "unlimited" : std::to_string(value);
+}
+
+std::vector<report::PreconditionResult> CheckPreconditions(const Scenario& scenario) {
+  std::vector<report::PreconditionResult> results;
+  for (const scenario::Precondition& precondition : scenario.preconditions) {
+    report::PreconditionResult result;
+    result.name = precondition.name;
+    result.why = precondition.why;
+    switch (precondition.kind) {
+      case scenario::Precondition::Kind::kRlimitSoftBelowHard: {
+        rlimit limit = EffectiveRlimit(scenario, precondition.command, precondition.resource);
+        result.held = limit.rlim_cur < limit.rlim_max;
+        result.detail = precondition.rlimit + " of " + precondition.command + " is " +
+                        RlimitValue(limit.rlim_cur) + ":" + RlimitValue(limit.rlim_max) +
+                        (result.held ? " (soft below hard)" : " (soft not below hard)");
+        break;
+      }
+    }
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
+}  // namespace
+
+Suite::Suite(RunOptions options) : options_(std::move(options)) {}
+
+Suite::~Suite() { TearDown(); }
+
+Result<stack::DockerStack*> Suite::SharedStack() {
+  if (stack_) return stack_.get();
+  if (!journal_) {
+    WEDGE_ASSIGN_OR_RETURN(journal_, sys::Journal::Create(options_.state_dir, NewRunId("suite")));
+  }
+  const std::filesystem::path run_dir = options_.state_dir / "runs" / journal_->run_id();
+  WEDGE_RETURN_IF_ERROR(journal_->Record("directory", {{"path", run_dir}}));
+  std::error_code ec;
+  std::filesystem::create_directories(run_dir, ec);
+  if (ec) return Error("create_directories('" + run_dir.string() + "'): " + ec.message());
+  stack::StackOptions stack_options;
+  stack_options.binaries = options_.binaries;
+  stack_options.run_directory = run_dir;
+  stack_options.fixtures_dir = options_.fixtures_dir;
+  WEDGE_ASSIGN_OR_RETURN(stack_, stack::DockerStack::Start(*journal_, stack_options));
+  WEDGE_RETURN_IF_ERROR(stack_->EnsureBusyboxImage());
+  return stack_.get();
+}
+
+std::vector<std::string> Suite::TearDown() {
+  std::vector<std::string> lines;
+  if (stack_) {
+    if (Status stopped = stack_->Stop(); !stopped.ok()) {
+      lines.push_back("stopping the shared stack: " + stopped.error().message());
+    }
+    stack_.reset();
+    lines.push_back("stopped the shared private docker stack");
+  }
+  if (journal_) {
+    if (Status undone = journal_->UndoAll(); !undone.ok()) {
+      lines.push_back("undoing the suite's journal: " + undone.error().message());
+    }
+    for (const auto& line : journal_->undo_log()) lines.push_back(line);
+    journal_.reset();
+  }
+  return lines;
+}
+
+report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
+  const RunOptions& options = suite.options();
   report::RunResult result;
   result.scenario = scenario.name;
   result.file = scenario.file.string();
-  result.expected = scenario.expected;
+  result.expected = options.expect_override.value_or(scenario.expected);
   const std::int64_t run_start = sys::MonotonicMillis();
   PhaseClock clock(result, options, scenario.name);
+
+  // A shared stack outlives this scenario: start it before the host baseline is taken, so the
+  // scenario is judged on what it changed; the suite checks the stack's own teardown.
+  stack::DockerStack* shared_stack = nullptr;
+  if (scenario.stack.required && !scenario.stack.fresh) {
+    clock.Begin("stack", "starting the shared private docker stack");
+    Result<stack::DockerStack*> started = suite.SharedStack();
+    clock.End();
+    if (!started.ok()) {
+      result.error = "starting the private docker stack: " + started.error().message();
+      result.reason = "the run failed: " + *result.error;
+      result.duration_ms = sys::MonotonicMillis() - run_start;
+      clock.Say("error: " + *result.error);
+      return result;
+    }
+    shared_stack = *started;
+    clock.Say("shared stack: " + shared_stack->docker_host() + " (up in " +
+              std::to_string(shared_stack->startup_ms()) + " ms)");
+  }
   const HostState before = CaptureHostState(options.state_dir);
 
   // Everything below is owned by RAII objects declared in mutation order, so they are undone
   // in reverse order on every path out of this block: success, error or interruption.
   auto run = [&]() -> Status {
-    clock.Begin("setup", "setting up: journal, run directory, cgroup, sandbox");
+    clock.Begin("setup", "setting up");
     const std::string run_id = NewRunId(scenario.name);
     WEDGE_ASSIGN_OR_RETURN(std::unique_ptr<sys::Journal> journal,
                            sys::Journal::Create(options.state_dir, run_id));
@@ -260,27 +376,58 @@ report::RunResult RunScenario(const Scenario& scenario, const RunOptions& option
       clock.Say("sysctl " + name + " = " + value + " (was " + sysctl->old_value() + ")");
       sysctls.push_back(std::move(sysctl));
     }
-    WEDGE_ASSIGN_OR_RETURN(
-        std::unique_ptr<sys::ScopedCgroup> cgroup,
-        sys::ScopedCgroup::Create(*journal, "wedge/" + run_id, scenario.isolation.pids_max));
-    sys::SandboxOptions sandbox_options;
-    sandbox_options.user_namespace = scenario.isolation.user_namespace;
-    sandbox_options.pid_namespace = scenario.isolation.pid_namespace;
-    sandbox_options.mount_namespace = scenario.isolation.mount_namespace;
-    for (const auto& limit : scenario.isolation.rlimits) {
-      sandbox_options.rlimits.push_back({limit.resource, rlimit{limit.soft, limit.hard}});
+    std::unique_ptr<sys::ScopedCgroup> cgroup;
+    std::unique_ptr<sys::Sandbox> sandbox;
+    std::map<pid_t, std::string> labels;
+    if (NeedsSandbox(scenario)) {
+      // A sibling of a fresh stack's wedge/RUN/stack, so the sandbox's pids.max never limits
+      // the daemons.
+      WEDGE_ASSIGN_OR_RETURN(cgroup,
+                             sys::ScopedCgroup::Create(*journal, "wedge/" + run_id + "/sandbox",
+                                                       scenario.isolation.pids_max));
+      sys::SandboxOptions sandbox_options;
+      sandbox_options.user_namespace = scenario.isolation.user_namespace;
+      sandbox_options.pid_namespace = scenario.isolation.pid_namespace;
+      sandbox_options.mount_namespace = scenario.isolation.mount_namespace;
+      for (const auto& limit : scenario.isolation.rlimits) {
+        sandbox_options.rlimits.push_back({limit.resource, rlimit{limit.soft, limit.hard}});
+      }
+      sandbox_options.init_binary = options.fixtures_dir / "wedge-init";
+      sandbox_options.log_directory = run_dir;
+      WEDGE_ASSIGN_OR_RETURN(sandbox, sys::Sandbox::Start(*journal, *cgroup, sandbox_options));
+      labels[sandbox->init_pid()] = "sandbox-init";
+      clock.Say("sandbox init is pid " + std::to_string(sandbox->init_pid()) + " in cgroup " +
+                cgroup->directory().string());
     }
-    sandbox_options.init_binary = options.fixtures_dir / "wedge-init";
-    sandbox_options.log_directory = run_dir;
-    WEDGE_ASSIGN_OR_RETURN(std::unique_ptr<sys::Sandbox> sandbox,
-                           sys::Sandbox::Start(*journal, *cgroup, sandbox_options));
-    std::map<pid_t, std::string> labels = {{sandbox->init_pid(), "sandbox-init"}};
-    clock.Say("sandbox init is pid " + std::to_string(sandbox->init_pid()) + " in cgroup " +
-              cgroup->directory().string());
+    std::unique_ptr<stack::DockerStack> fresh_stack;
+    stack::DockerStack* docker_stack = shared_stack;
+    if (scenario.stack.required && scenario.stack.fresh) {
+      stack::StackOptions stack_options;
+      stack_options.binaries = options.binaries;
+      stack_options.run_directory = run_dir;
+      stack_options.fixtures_dir = options.fixtures_dir;
+      WEDGE_ASSIGN_OR_RETURN(fresh_stack, stack::DockerStack::Start(*journal, stack_options));
+      if (scenario.stack.busybox_image) WEDGE_RETURN_IF_ERROR(fresh_stack->EnsureBusyboxImage());
+      docker_stack = fresh_stack.get();
+      clock.Say("fresh private docker stack up in " + std::to_string(docker_stack->startup_ms()) +
+                " ms");
+    }
+    if (docker_stack != nullptr) {
+      for (const auto& [name, path] : options.binaries.paths) result.binaries[name] = path;
+    }
+    result.preconditions = CheckPreconditions(scenario);
+    for (const auto& precondition : result.preconditions) {
+      clock.Say("precondition " + precondition.name + ": " +
+                (precondition.held ? "holds" : "does not hold") + " (" + precondition.detail + ")");
+    }
 
     clock.Begin("trigger", "triggering");
-    std::map<std::string, pid_t> pids_by_label = {{"sandbox-init", sandbox->init_pid()}};
+    std::map<std::string, pid_t> pids_by_label;
+    if (sandbox) pids_by_label["sandbox-init"] = sandbox->init_pid();
     std::int64_t trigger_end = sys::MonotonicMillis();
+    std::optional<StallOutcome> stall;
+    probe::TreeSnapshot snapshot;
+    std::vector<signature::ObservedCommand> commands;
     for (const Step& step : scenario.steps) {
       if (sys::Interrupted()) return Error("interrupted by " + SignalNameOf(sys::Interrupted()));
       switch (step.action) {
@@ -310,103 +457,142 @@ report::RunResult RunScenario(const Scenario& scenario, const RunOptions& option
           trigger_end = sys::MonotonicMillis();
           break;
         }
+        case Step::Action::kRunCommand: {
+          if (docker_stack == nullptr) return Error(step.name + " needs the private docker stack");
+          const std::filesystem::path& binary = options.binaries.Path(step.binary);
+          std::map<std::string, std::string> env = docker_stack->ClientEnvironment();
+          env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+          clock.Say("running " + step.name + ": " + binary.string() + " " +
+                    (step.args.empty() ? "" : step.args.front() + " ..."));
+          WEDGE_ASSIGN_OR_RETURN(signature::ObservedCommand command,
+                                 RunCommandStep(step, binary, env, *journal));
+          std::string ended = command.timed_out ? "timed out"
+                              : command.killed_by
+                                  ? "killed by " + *command.killed_by
+                                  : "exit " + std::to_string(command.exit_code.value_or(-1));
+          if (command.refused_syscall) {
+            ended += " (seccomp refused " + *command.refused_syscall + ", nr " +
+                     std::to_string(command.refused_syscall_number.value_or(-1)) + ")";
+          }
+          clock.Say(step.name + " ended: " + ended + " after " +
+                    std::to_string(command.duration_ms) + " ms");
+          commands.push_back(std::move(command));
+          trigger_end = sys::MonotonicMillis();
+          break;
+        }
         case Step::Action::kWaitForStall: {
           clock.Begin("stall", "waiting for the stall (settle " +
                                    std::to_string(scenario.stall.settle_ms) + " ms, poll every " +
                                    std::to_string(scenario.stall.poll_interval_ms) + " ms)");
-          StallOutcome outcome = WaitForStall(scenario.stall, *sandbox, *cgroup, labels);
+          stall = WaitForStall(scenario.stall, *sandbox, *cgroup, labels);
           result.stall_detected_after_ms = sys::MonotonicMillis() - trigger_end;
-          switch (outcome.kind) {
+          switch (stall->kind) {
             case StallOutcome::Kind::kInterrupted:
               return Error("interrupted by " + SignalNameOf(sys::Interrupted()));
             case StallOutcome::Kind::kStalled:
               clock.Say("stalled: nothing changed for " + std::to_string(scenario.stall.settle_ms) +
-                        " ms (quiet " + std::to_string(outcome.quiet_since_ms) +
+                        " ms (quiet " + std::to_string(stall->quiet_since_ms) +
                         " ms after the trigger)");
               break;
             case StallOutcome::Kind::kAllExited:
               clock.Say("every process of the sandbox exited after " +
-                        std::to_string(outcome.after_ms) + " ms");
+                        std::to_string(stall->after_ms) + " ms");
               break;
             case StallOutcome::Kind::kTimedOut:
               clock.Say("neither stalled nor exited within " +
                         std::to_string(scenario.stall.timeout_ms) + " ms");
               break;
           }
-
           clock.Begin("capture", "capturing the signature");
-          std::vector<pid_t> pids = ScenarioProcesses(*sandbox, *cgroup, labels);
-          const bool all_exited = outcome.kind == StallOutcome::Kind::kAllExited;
-          probe::TreeSnapshot snapshot =
-              probe::ReadProcesses(all_exited ? std::vector<pid_t>{} : pids,
-                                   /*peek_pipes=*/true);
+          if (stall->kind != StallOutcome::Kind::kAllExited) {
+            snapshot = probe::ReadProcesses(ScenarioProcesses(*sandbox, *cgroup, labels),
+                                            /*peek_pipes=*/true);
+          }
           for (auto& process : snapshot.processes) {
             if (auto label = labels.find(process.pid); label != labels.end()) {
               process.label = label->second;
             }
           }
-          result.observation = signature::Observe(snapshot, all_exited);
-          result.evidence = std::move(snapshot);
-          result.bug_match = signature::Match(scenario.bug, result.observation);
-          result.healthy_match = signature::Match(scenario.healthy, result.observation);
-          result.verdict = Decide(result.bug_match, result.healthy_match);
-          const signature::MatchResult& decisive =
-              result.verdict == Verdict::kNotReproduced ? result.healthy_match : result.bug_match;
-          result.signature_hash = signature::Hash(decisive, result.observation);
-          switch (result.verdict) {
-            case Verdict::kReproduced:
-              result.reason = "the bug signature matched: " + scenario.bug.description;
-              break;
-            case Verdict::kNotReproduced:
-              result.reason = "the healthy signature matched: " + scenario.healthy.description;
-              break;
-            case Verdict::kUnexplained:
-              result.reason = outcome.kind == StallOutcome::Kind::kTimedOut
-                                  ? "the sandbox neither stalled nor exited within " +
-                                        std::to_string(scenario.stall.timeout_ms) + " ms"
-                                  : "neither the bug nor the healthy signature matched";
-              break;
-          }
-          clock.Say("verdict: " + std::string(scenario::VerdictName(result.verdict)));
           break;
         }
       }
     }
 
-    clock.Begin("recover", "recovering");
-    const std::int64_t recover_start = sys::MonotonicMillis();
-    for (const auto& step : scenario.recovery) {
-      std::vector<pid_t> pids = ScenarioProcesses(*sandbox, *cgroup, labels);
-      switch (step.action) {
-        case scenario::RecoveryStep::Action::kAbortFuseConnections: {
-          std::vector<unsigned> aborted = sys::AbortFuseConnectionsOf(pids, result.recovery);
-          if (aborted.empty()) result.recovery.push_back("no FUSE connection left to abort");
+    clock.Begin("match", "matching the signatures");
+    const bool all_exited = stall && stall->kind == StallOutcome::Kind::kAllExited;
+    result.observation = signature::Observe(snapshot, all_exited);
+    result.observation.commands = std::move(commands);
+    result.evidence = std::move(snapshot);
+    result.bug_match = signature::Match(scenario.bug, result.observation);
+    result.healthy_match = signature::Match(scenario.healthy, result.observation);
+    const report::PreconditionResult* failed_precondition = nullptr;
+    for (const auto& precondition : result.preconditions) {
+      if (!precondition.held && failed_precondition == nullptr) failed_precondition = &precondition;
+    }
+    if (result.bug_match.matched) {
+      result.verdict = Verdict::kReproduced;
+      result.reason = "the bug signature matched: " + scenario.bug.description;
+    } else if (failed_precondition != nullptr) {
+      // Honest about why: this configuration cannot show the bug, whatever else happened.
+      result.verdict = Verdict::kNotReproduced;
+      result.reason = "precondition " + failed_precondition->name +
+                      " failed: " + failed_precondition->detail +
+                      "; the bug needs it: " + failed_precondition->why;
+    } else if (result.healthy_match.matched) {
+      result.verdict = Verdict::kNotReproduced;
+      result.reason = "the healthy signature matched: " + scenario.healthy.description;
+    } else {
+      result.verdict = Verdict::kUnexplained;
+      result.reason = stall && stall->kind == StallOutcome::Kind::kTimedOut
+                          ? "the sandbox neither stalled nor exited within " +
+                                std::to_string(scenario.stall.timeout_ms) + " ms"
+                          : "neither the bug nor the healthy signature matched";
+    }
+    const signature::MatchResult& decisive =
+        result.verdict == Verdict::kNotReproduced ? result.healthy_match : result.bug_match;
+    result.signature_hash = signature::Hash(decisive, result.observation);
+    clock.Say("verdict: " + std::string(scenario::VerdictName(result.verdict)));
+
+    if (sandbox) {
+      clock.Begin("recover", "recovering");
+      const std::int64_t recover_start = sys::MonotonicMillis();
+      for (const auto& step : scenario.recovery) {
+        std::vector<pid_t> pids = ScenarioProcesses(*sandbox, *cgroup, labels);
+        switch (step.action) {
+          case scenario::RecoveryStep::Action::kAbortFuseConnections: {
+            std::vector<unsigned> aborted = sys::AbortFuseConnectionsOf(pids, result.recovery);
+            if (aborted.empty()) result.recovery.push_back("no FUSE connection left to abort");
+            break;
+          }
+          case scenario::RecoveryStep::Action::kKillSandbox:
+            for (pid_t pid : pids) ::kill(pid, SIGKILL);
+            result.recovery.push_back("sent SIGKILL to " + std::to_string(pids.size()) +
+                                      " process(es) of the sandbox");
+            break;
+        }
+      }
+      // Recovery is done when the init is reaped and the cgroup is empty; bounded, observed.
+      const std::int64_t deadline = sys::MonotonicMillis() + 5000;
+      while (!(sandbox->TryReap() && cgroup->Processes().empty())) {
+        if (sys::MonotonicMillis() > deadline) {
+          result.recovery.push_back("the sandbox did not exit within 5 s of recovery");
           break;
         }
-        case scenario::RecoveryStep::Action::kKillSandbox:
-          for (pid_t pid : pids) ::kill(pid, SIGKILL);
-          result.recovery.push_back("sent SIGKILL to " + std::to_string(pids.size()) +
-                                    " process(es) of the sandbox");
-          break;
+        ::usleep(1000);
       }
+      result.recovery.push_back("sandbox gone " +
+                                std::to_string(sys::MonotonicMillis() - recover_start) +
+                                " ms after recovery began");
+      for (const auto& line : result.recovery) clock.Say(line);
     }
-    // Recovery is done when the init is reaped and the cgroup is empty; bounded, observed.
-    const std::int64_t deadline = sys::MonotonicMillis() + 5000;
-    while (!(sandbox->TryReap() && cgroup->Processes().empty())) {
-      if (sys::MonotonicMillis() > deadline) {
-        result.recovery.push_back("the sandbox did not exit within 5 s of recovery");
-        break;
-      }
-      ::usleep(1000);
-    }
-    result.recovery.push_back("sandbox gone " +
-                              std::to_string(sys::MonotonicMillis() - recover_start) +
-                              " ms after recovery began");
-    for (const auto& line : result.recovery) clock.Say(line);
 
     clock.Begin("teardown", "tearing down");
+    if (fresh_stack) {
+      WEDGE_RETURN_IF_ERROR(fresh_stack->Stop());
+      fresh_stack.reset();
+    }
     sandbox.reset();
-    WEDGE_RETURN_IF_ERROR(cgroup->Remove());
+    if (cgroup) WEDGE_RETURN_IF_ERROR(cgroup->Remove());
     cgroup.reset();
     sysctls.clear();
     fusectl.reset();
@@ -436,6 +622,17 @@ report::RunResult RunScenario(const Scenario& scenario, const RunOptions& option
   return result;
 }
 
+namespace {
+bool IsKernelThread(const std::string& stat, size_t comm_end) {
+  std::istringstream fields(stat.substr(comm_end + 2));
+  std::string state, ppid, pgrp, session, tty, tpgid;
+  unsigned long flags = 0;
+  fields >> state >> ppid >> pgrp >> session >> tty >> tpgid >> flags;
+  constexpr unsigned long kPfKthread = 0x00200000;
+  return (flags & kPfKthread) != 0;
+}
+}  // namespace
+
 HostState CaptureHostState(const std::filesystem::path& state_dir) {
   HostState state;
   std::error_code ec;
@@ -447,7 +644,9 @@ HostState CaptureHostState(const std::filesystem::path& state_dir) {
       if (!stat.ok()) continue;
       size_t close = stat->rfind(')');
       if (close == std::string::npos || close + 2 >= stat->size()) continue;
-      if ((*stat)[close + 2] == 'D') {
+      // Kernel threads are not wedge's to leave behind: a netns cleanup worker, for one, is
+      // briefly in D after a stack stops (PF_KTHREAD, stat field 9).
+      if ((*stat)[close + 2] == 'D' && !IsKernelThread(*stat, close)) {
         size_t open = stat->find('(');
         state.d_state_tasks.insert(task.path().filename().string() + "(" +
                                    stat->substr(open + 1, close - open - 1) + ")");
@@ -455,20 +654,37 @@ HostState CaptureHostState(const std::filesystem::path& state_dir) {
     }
   }
   state.fuse_connections = sys::ListFuseConnections();
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    Result<std::string> comm = sys::ReadFile(entry.path() / "comm");
+    if (!comm.ok()) continue;
+    const std::string name = sys::TrimTrailing(*comm);
+    if (name == "dockerd" || name == "containerd" || name.rfind("containerd-shim", 0) == 0 ||
+        name == "runc" || name.rfind("runc:[", 0) == 0) {
+      state.stack_processes.insert(pid + "(" + name + ")");
+    }
+  }
   state.fusectl_mounted = sys::IsMountedAs(sys::kFusectlDirectory, "fusectl");
   if (Result<std::string> mounts = sys::ReadFile("/proc/self/mounts"); mounts.ok()) {
     std::istringstream lines(*mounts);
     std::string source, target, type, rest;
     while (lines >> source >> target >> type && std::getline(lines, rest)) {
       if (type == "fuse" || type.rfind("fuse.", 0) == 0) state.fuse_mounts.insert(target);
+      state.mounts.insert(target + " (" + type + ")");
     }
   }
-  if (Result<std::filesystem::path> pids = sys::PidsHierarchy(); pids.ok()) {
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(*pids / "wedge", ec)) {
-      if (entry.is_directory()) state.wedge_cgroups.insert(entry.path().string());
+  // wedge's cgroups (wedge/...) and its containers' (wedge-docker-...), in every hierarchy.
+  for (const auto& hierarchy : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+    std::error_code inner;
+    for (const auto& top : std::filesystem::directory_iterator(hierarchy.path(), inner)) {
+      const std::string name = top.path().filename().string();
+      if (!top.is_directory(inner) || name.rfind("wedge", 0) != 0) continue;
+      state.wedge_cgroups.insert(top.path().string());
+      for (const auto& entry : std::filesystem::recursive_directory_iterator(top.path(), inner)) {
+        if (entry.is_directory(inner)) state.wedge_cgroups.insert(entry.path().string());
+      }
     }
-    if (std::filesystem::exists(*pids / "wedge"))
-      state.wedge_cgroups.insert((*pids / "wedge").string());
   }
   for (const auto& name : scenario::AllowedSysctls()) {
     if (Result<std::string> value = sys::ReadSysctl(name); value.ok()) state.sysctls[name] = *value;
@@ -507,6 +723,12 @@ std::vector<std::string> DescribeLeftovers(const HostState& before, const HostSt
     if (was != before.sysctls.end() && was->second != value) {
       lines.push_back("sysctl " + name + " is " + value + ", was " + was->second);
     }
+  }
+  for (const auto& process : after.stack_processes) {
+    if (!before.stack_processes.contains(process)) lines.push_back("stack process " + process);
+  }
+  for (const auto& mount : after.mounts) {
+    if (!before.mounts.contains(mount)) lines.push_back("mount " + mount);
   }
   for (const auto& journal : after.journals) {
     if (!before.journals.contains(journal)) {

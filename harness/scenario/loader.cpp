@@ -134,6 +134,23 @@ bool IsLowerHex(std::string_view text) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+// A syscall name as the kernel's tables spell it: "setrlimit", "_llseek", "epoll_wait2".
+bool IsSyscallName(std::string_view text) {
+  return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// A systemd syscall group: "@system-service", "@resources".
+bool IsSyscallGroup(std::string_view text) {
+  if (text.size() < 2 || text.size() > 65 || text[0] != '@') return false;
+  text.remove_prefix(1);
+  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  return lower_or_digit(text[0]) && std::all_of(text.begin(), text.end(), [&](char c) {
+           return lower_or_digit(c) || c == '-';
+         });
+}
+
 // Offset of the first byte that is not part of a well-formed UTF-8 sequence (RFC 3629: no
 // overlong forms, no surrogates, nothing above U+10FFFF).
 std::optional<std::size_t> FirstInvalidUtf8(std::string_view text) {
@@ -401,6 +418,7 @@ const NameTable<Requirement>& Requirements() {
       {RequirementName(Requirement::kFusectl), Requirement::kFusectl},
       {RequirementName(Requirement::kPidsCgroup), Requirement::kPidsCgroup},
       {RequirementName(Requirement::kKernelStacks), Requirement::kKernelStacks},
+      {RequirementName(Requirement::kSeccomp), Requirement::kSeccomp},
   };
   return kRequirements;
 }
@@ -607,9 +625,26 @@ bool PathsOverlap(std::string_view a, std::string_view b) {
 }
 
 const std::vector<std::string> kTopLevelKeys = {
-    "wedge_scenario", "name",  "summary", "references", "requires",   "isolation",
-    "fixtures",       "steps", "stall",   "recovery",   "signatures", "expect",
+    "wedge_scenario", "name",  "summary",       "references", "requires", "isolation",  "fixtures",
+    "stack",          "steps", "preconditions", "stall",      "recovery", "signatures", "expect",
 };
+
+// The binaries a run-command step may run, by their name in the stack's binaries table.
+const std::vector<std::string_view> kCommandBinaries = {"docker", "dockerd", "containerd", "runc",
+                                                        "containerd-shim-runc-v2"};
+constexpr std::size_t kMaxArguments = 256;
+constexpr std::size_t kMaxArgumentBytes = 4096;
+constexpr std::size_t kMaxFilterLineBytes = 4096;
+
+std::string RlimitValueText(std::uint64_t value) {
+  return value == static_cast<std::uint64_t>(RLIM_INFINITY) ? "unlimited" : std::to_string(value);
+}
+
+std::string RlimitNames() {
+  std::vector<std::string> names;
+  for (const auto& limit : ResourceLimits()) names.emplace_back(limit.first);
+  return Join(names, ", ");
+}
 
 class Validator {
  public:
@@ -625,12 +660,21 @@ class Validator {
     if (auto node = Optional(root_, "requires")) ReadRequirements(*node);
     if (auto node = Optional(root_, "isolation")) ReadIsolation(*node);
     if (auto node = Optional(root_, "fixtures")) ReadFixtures(*node);
+    if (auto node = Optional(root_, "stack")) ReadStack(*node);
     ReadSteps(Required(root_, "steps"));
-    if (auto node = Optional(root_, "stall")) ReadStall(*node);
+    if (auto node = Optional(root_, "preconditions")) ReadPreconditions(*node);
+    if (auto node = Optional(root_, "stall")) {
+      if (!has_wait_for_stall_) {
+        Fail(node->pointer,
+             "\"stall\" configures the \"wait-for-stall\" step, and /steps has none: remove it");
+      }
+      ReadStall(*node);
+    }
     if (auto node = Optional(root_, "recovery")) ReadRecovery(*node);
     ReadSignatures(Required(root_, "signatures"));
     ReadExpect(Required(root_, "expect"));
     CheckFixturesSpawned();
+    CheckStackUsed();
     CheckRecovery();
     CheckRequirements();
     return std::move(scenario_);
@@ -731,31 +775,34 @@ class Validator {
         isolation.sysctls[name] = text;
       }
     }
-    if (auto rlimits = Optional(node, "rlimits")) {
-      ExpectObject(*rlimits);
-      for (const auto& [name, value] : rlimits->json().items()) {
-        Node entry = rlimits->Child(name);
-        std::optional<int> resource = Lookup(ResourceLimits(), name);
-        if (!resource) {
-          std::vector<std::string> names;
-          for (const auto& limit : ResourceLimits()) names.emplace_back(limit.first);
-          Fail(entry.pointer,
-               "unknown resource limit " + Quote(name) + "; expected one of " + Join(names, ", "));
-        }
-        ExpectObject(entry, "an object {\"soft\": N, \"hard\": N}");
-        CheckKeys(entry, {"soft", "hard"});
-        Rlimit rlimit{name, *resource, 0, 0};
-        Node soft = Required(entry, "soft");
-        Node hard = Required(entry, "hard");
-        rlimit.soft = ReadRlimitValue(soft);
-        rlimit.hard = ReadRlimitValue(hard);
-        if (rlimit.soft > rlimit.hard) {
-          Fail(soft.pointer, "soft limit " + soft.json().dump() + " is above the hard limit " +
-                                 hard.json().dump());
-        }
-        isolation.rlimits.push_back(std::move(rlimit));
+    if (auto rlimits = Optional(node, "rlimits")) isolation.rlimits = ReadRlimits(*rlimits);
+  }
+
+  // An object RLIMIT_* -> {"soft", "hard"}, in name order.
+  static std::vector<Rlimit> ReadRlimits(const Node& node) {
+    ExpectObject(node);
+    std::vector<Rlimit> rlimits;
+    for (const auto& [name, value] : node.json().items()) {
+      Node entry = node.Child(name);
+      std::optional<int> resource = Lookup(ResourceLimits(), name);
+      if (!resource) {
+        Fail(entry.pointer,
+             "unknown resource limit " + Quote(name) + "; expected one of " + RlimitNames());
       }
+      ExpectObject(entry, "an object {\"soft\": N, \"hard\": N}");
+      CheckKeys(entry, {"soft", "hard"});
+      Rlimit rlimit{name, *resource, 0, 0};
+      Node soft = Required(entry, "soft");
+      Node hard = Required(entry, "hard");
+      rlimit.soft = ReadRlimitValue(soft);
+      rlimit.hard = ReadRlimitValue(hard);
+      if (rlimit.soft > rlimit.hard) {
+        Fail(soft.pointer,
+             "soft limit " + soft.json().dump() + " is above the hard limit " + hard.json().dump());
+      }
+      rlimits.push_back(std::move(rlimit));
     }
+    return rlimits;
   }
 
   static std::uint64_t ReadRlimitValue(const Node& node) {
@@ -810,12 +857,23 @@ class Validator {
     }
   }
 
+  void ReadStack(const Node& node) {
+    ExpectObject(node);
+    CheckKeys(node, {"fresh", "busybox_image"});
+    StackRequirement& stack = scenario_.stack;
+    stack.required = true;
+    if (auto fresh = Optional(node, "fresh")) stack.fresh = ReadBool(*fresh);
+    if (auto busybox = Optional(node, "busybox_image")) stack.busybox_image = ReadBool(*busybox);
+  }
+
   void ReadSteps(const Node& node) {
     static const NameTable<Step::Action> kActions = {
         {"spawn", Step::Action::kSpawn},
         {"kill", Step::Action::kKill},
         {"wait-for-stall", Step::Action::kWaitForStall},
+        {"run-command", Step::Action::kRunCommand},
     };
+    std::string first_process_step;  // the first spawn or kill, which needs a wait-for-stall
     std::vector<Node> elements = ReadArray(node, {"step objects", "step", false});
     for (std::size_t i = 0; i < elements.size(); ++i) {
       const Node& element = elements[i];
@@ -826,24 +884,217 @@ class Validator {
         case Step::Action::kSpawn:
           CheckKeys(element, {"action", "name", "fixture"}, "for a \"spawn\" step");
           ReadSpawn(element, step);
+          if (first_process_step.empty()) first_process_step = element.pointer;
           break;
         case Step::Action::kKill:
           CheckKeys(element, {"action", "target", "signal"}, "for a \"kill\" step");
           ReadKill(element, step);
+          if (first_process_step.empty()) first_process_step = element.pointer;
           break;
         case Step::Action::kWaitForStall:
           CheckKeys(element, {"action"}, "for a \"wait-for-stall\" step");
           if (i + 1 != elements.size()) {
             Fail(element.pointer,
-                 "\"wait-for-stall\" must be the last step (exactly one per scenario)");
+                 "\"wait-for-stall\" must be the last step (at most one per scenario)");
           }
+          has_wait_for_stall_ = true;
+          break;
+        case Step::Action::kRunCommand:
+          CheckKeys(element, {"action", "name", "binary", "args", "confinement", "timeout_ms"},
+                    "for a \"run-command\" step");
+          ReadRunCommand(element, step);
+          commands_[step.name] = CommandStep{element.pointer, scenario_.steps.size()};
           break;
       }
       scenario_.steps.push_back(std::move(step));
     }
-    if (scenario_.steps.back().action != Step::Action::kWaitForStall) {
-      Fail(node.pointer, "the last step must be {\"action\": \"wait-for-stall\"}");
+    // Only a scenario of run-command steps may end without a wait-for-stall: what spawn and kill
+    // steps do is only ever observed by the stall capture.
+    if (!has_wait_for_stall_ && !first_process_step.empty()) {
+      Fail(node.pointer,
+           "the last step must be {\"action\": \"wait-for-stall\"}: the spawn and kill steps "
+           "(first at " +
+               first_process_step +
+               ") are observed by it (only a scenario of run-command steps may omit it)");
     }
+  }
+
+  // Names of spawns and run-command steps share one namespace: reports list them side by side.
+  void CheckStepNameUnused(const Node& name, const std::string& step_name) const {
+    if (auto it = spawned_by_.find(step_name); it != spawned_by_.end()) {
+      Fail(name.pointer, "duplicate name " + Quote(step_name) +
+                             " (already used by the spawn step " + it->second + ")");
+    }
+    if (auto it = commands_.find(step_name); it != commands_.end()) {
+      Fail(name.pointer, "duplicate name " + Quote(step_name) +
+                             " (already used by the run-command step " + it->second.pointer + ")");
+    }
+  }
+
+  void ReadRunCommand(const Node& element, Step& step) {
+    if (!scenario_.stack.required) {
+      Fail(element.pointer,
+           "a \"run-command\" step runs against the private docker stack: add \"stack\": {} at "
+           "the top level");
+    }
+    Node name = Required(element, "name");
+    step.name = ReadName(name, "a command name");
+    if (step.name == kSandboxInit) {
+      Fail(name.pointer, "\"sandbox-init\" is wedge's own init process; choose another name");
+    }
+    CheckStepNameUnused(name, step.name);
+    step.binary = ReadKeyword(Required(element, "binary"), kCommandBinaries);
+    if (auto args = Optional(element, "args")) {
+      std::vector<Node> elements = ReadArray(*args, {"argument strings", "argument", true});
+      if (elements.size() > kMaxArguments) {
+        Fail(args->pointer, "expected at most " + std::to_string(kMaxArguments) +
+                                " arguments, got " + std::to_string(elements.size()));
+      }
+      std::string expected = "an argument string of at most " + std::to_string(kMaxArgumentBytes) +
+                             " bytes without NUL";
+      for (const Node& arg : elements) {
+        const std::string& text = ReadString(arg, expected);
+        // argv strings end at the first NUL: the command would see another argument.
+        if (text.size() > kMaxArgumentBytes || text.find('\0') != std::string::npos) {
+          FailExpected(arg, expected);
+        }
+        step.args.push_back(text);
+      }
+    }
+    if (auto confinement = Optional(element, "confinement")) {
+      step.confinement = ReadConfinement(*confinement);
+    }
+    if (auto timeout = Optional(element, "timeout_ms")) {
+      step.timeout_ms = static_cast<int>(ReadInteger(*timeout, 100, 600000));
+    }
+  }
+
+  CommandConfinement ReadConfinement(const Node& node) {
+    ExpectObject(node, "a confinement object");
+    CheckKeys(node, {"SystemCallFilter", "SystemCallArchitectures", "NoNewPrivileges", "rlimits"});
+    CommandConfinement confinement;
+    if (auto filter = Optional(node, "SystemCallFilter")) {
+      for (const Node& line :
+           ReadArray(*filter, {"SystemCallFilter= lines", "SystemCallFilter= line", false})) {
+        confinement.system_call_filter.push_back(ReadFilterLine(line));
+      }
+      if (seccomp_pointer_.empty()) seccomp_pointer_ = "the SystemCallFilter at " + filter->pointer;
+    }
+    if (auto architectures = Optional(node, "SystemCallArchitectures")) {
+      ReadKeyword(*architectures, {"native"});
+      confinement.native_architecture_only = true;
+      if (seccomp_pointer_.empty()) {
+        seccomp_pointer_ = "the SystemCallArchitectures at " + architectures->pointer;
+      }
+    }
+    // systemd implies NoNewPrivileges= for a filter in a unit without CAP_SYS_ADMIN.
+    confinement.no_new_privileges = !confinement.system_call_filter.empty();
+    if (auto no_new_privileges = Optional(node, "NoNewPrivileges")) {
+      confinement.no_new_privileges = ReadBool(*no_new_privileges);
+    }
+    if (auto rlimits = Optional(node, "rlimits")) confinement.rlimits = ReadRlimits(*rlimits);
+    return confinement;
+  }
+
+  // One SystemCallFilter= line: an optional "~", then "@group" and syscall names separated by
+  // spaces. Only the syntax: groups are resolved when the run builds the filter.
+  static std::string ReadFilterLine(const Node& node) {
+    std::string_view expected =
+        "a SystemCallFilter= line of \"@group\" and syscall names separated by spaces, "
+        "optionally starting with \"~\"";
+    const std::string& line = ReadString(node, expected);
+    auto refuse = [&](const std::string& why) {
+      Fail(node.pointer, "expected " + std::string(expected) + ", got " + Describe(node.json()) +
+                             " (" + why + ")");
+    };
+    if (line.size() > kMaxFilterLineBytes) {
+      refuse("longer than " + std::to_string(kMaxFilterLineBytes) + " bytes");
+    }
+    std::string_view rest = line;
+    if (rest.starts_with('~')) rest.remove_prefix(1);
+    std::size_t entries = 0;
+    while (!rest.empty()) {
+      std::size_t end = std::min(rest.find(' '), rest.size());
+      std::string_view entry = rest.substr(0, end);
+      rest.remove_prefix(std::min(end + 1, rest.size()));
+      if (entry.empty()) continue;
+      ++entries;
+      if (entry.find(':') != std::string_view::npos) {
+        refuse(Quote(entry) +
+               ": the \":errno\" action is not supported, a refused syscall kills the process");
+      }
+      if (entry.starts_with('@') ? !IsSyscallGroup(entry) : !IsSyscallName(entry)) {
+        refuse(Quote(entry) + " is neither a \"@group\" nor a syscall name");
+      }
+    }
+    if (entries == 0) refuse("no group or syscall");
+    return line;
+  }
+
+  void ReadPreconditions(const Node& node) {
+    static const NameTable<Precondition::Kind> kKinds = {
+        {"rlimit-soft-below-hard", Precondition::Kind::kRlimitSoftBelowHard},
+    };
+    Uniqueness names;
+    std::vector<Node> elements = ReadArray(node, {"precondition objects", "precondition", true});
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+      const Node& element = elements[i];
+      ExpectObject(element, "a precondition object");
+      Precondition precondition;
+      precondition.kind = ReadChoice(Required(element, "kind"), kKinds);
+      // One kind today; the allowed keys depend on it.
+      CheckKeys(element, {"name", "kind", "command", "rlimit", "why"},
+                "for a \"rlimit-soft-below-hard\" precondition");
+      Node name = Required(element, "name");
+      precondition.name = ReadName(name, "a precondition name");
+      names.Add(name, precondition.name, "precondition");
+      Node command = Required(element, "command");
+      const Step& step = scenario_.steps[FindCommand(command)];
+      precondition.command = step.name;
+      Node rlimit = Required(element, "rlimit");
+      precondition.rlimit = ReadString(rlimit, "a resource limit name such as \"RLIMIT_NOFILE\"");
+      std::optional<int> resource = Lookup(ResourceLimits(), precondition.rlimit);
+      if (!resource) {
+        Fail(rlimit.pointer, "unknown resource limit " + Quote(precondition.rlimit) +
+                                 "; expected one of " + RlimitNames());
+      }
+      precondition.resource = *resource;
+      const std::vector<Rlimit>& pinned = step.confinement.rlimits;
+      auto limit = std::find_if(pinned.begin(), pinned.end(), [&](const Rlimit& candidate) {
+        return candidate.name == precondition.rlimit;
+      });
+      const std::string& step_pointer = commands_.at(step.name).pointer;
+      if (limit == pinned.end()) {
+        Fail(rlimit.pointer, "the run-command step " + Quote(step.name) + " (" + step_pointer +
+                                 ") does not pin " + precondition.rlimit + ": add it to " +
+                                 step_pointer +
+                                 "/confinement/rlimits (a precondition on an inherited limit "
+                                 "would depend on the host)");
+      }
+      precondition.why = ReadText(Required(element, "why"));
+      // Decided by the file alone: a failing one must be owned by the expectation (ReadExpect).
+      if (!(limit->soft < limit->hard) && failed_precondition_.empty()) {
+        failed_precondition_ = element.pointer;
+        failed_precondition_name_ = precondition.name;
+        failed_precondition_detail_ = precondition.rlimit + " of " + Quote(step.name) + " is " +
+                                      RlimitValueText(limit->soft) + ":" +
+                                      RlimitValueText(limit->hard) + ", soft not below hard";
+      }
+      scenario_.preconditions.push_back(std::move(precondition));
+    }
+  }
+
+  // The index in scenario_.steps of the run-command step `node` names.
+  std::size_t FindCommand(const Node& node) const {
+    const std::string& name = ReadString(node, "the name of a run-command step");
+    auto it = commands_.find(name);
+    if (it == commands_.end()) {
+      std::vector<std::string> defined;
+      for (const auto& [command, step] : commands_) defined.push_back(Quote(command));
+      Fail(node.pointer, "no run-command step named " + Quote(name) +
+                             "; defined: " + (defined.empty() ? "(none)" : Join(defined, ", ")));
+    }
+    return it->second.index;
   }
 
   void ReadSpawn(const Node& element, Step& step) {
@@ -856,6 +1107,7 @@ class Validator {
       Fail(name.pointer, "duplicate process name " + Quote(step.name) + " (already spawned by " +
                              it->second + ")");
     }
+    CheckStepNameUnused(name, step.name);
     Node fixture = Required(element, "fixture");
     step.fixture = ReadString(fixture, "a fixture name");
     if (scenario_.FindFixture(step.fixture) == nullptr) {
@@ -884,6 +1136,11 @@ class Validator {
                                  (namespaces_pointer_.empty() ? std::string("/isolation/namespaces")
                                                               : namespaces_pointer_));
       }
+    } else if (auto command = commands_.find(step.target); command != commands_.end()) {
+      Fail(target.pointer, Quote(step.target) + " is the run-command step " +
+                               command->second.pointer +
+                               ", not a process: a command has ended before the next step "
+                               "starts, so it cannot be killed");
     } else if (spawned_by_.find(step.target) == spawned_by_.end()) {
       Fail(target.pointer, "no process named " + Quote(step.target) +
                                " is spawned before this step; known: " + KnownLabels());
@@ -943,7 +1200,8 @@ class Validator {
     Node healthy = Required(node, "healthy");
     scenario_.bug = ReadSignature(bug);
     scenario_.healthy = ReadSignature(healthy);
-    if (scenario_.bug.all_exited && scenario_.healthy.all_exited) {
+    if (scenario_.bug.all_exited && scenario_.healthy.all_exited &&
+        scenario_.bug.commands.empty() && scenario_.healthy.commands.empty()) {
       Fail(healthy.pointer,
            "the bug and healthy signatures cannot both be all_exited: no run could tell them "
            "apart");
@@ -952,7 +1210,7 @@ class Validator {
 
   signature::Signature ReadSignature(const Node& node) {
     ExpectObject(node, "a signature object");
-    CheckKeys(node, {"description", "tasks", "all_exited"});
+    CheckKeys(node, {"description", "tasks", "all_exited", "commands"});
     signature::Signature result;
     result.description = ReadText(Required(node, "description"));
     if (auto all_exited = Optional(node, "all_exited")) {
@@ -963,18 +1221,82 @@ class Validator {
       if (node.Has("tasks")) {
         Fail(node.pointer, "a signature has either \"tasks\" or \"all_exited\": true, not both");
       }
+      if (!has_wait_for_stall_) {
+        Fail(all_exited->pointer,
+             "\"all_exited\" is observed by the \"wait-for-stall\" step, and /steps has none");
+      }
       result.all_exited = true;
-      return result;
+    } else if (!node.Has("tasks") && !node.Has("commands")) {
+      Fail(node.pointer,
+           "missing required key \"tasks\" (or \"commands\", or \"all_exited\": true)");
     }
-    if (!node.Has("tasks")) {
-      Fail(node.pointer, "missing required key \"tasks\" (or \"all_exited\": true)");
+    if (auto tasks = Optional(node, "tasks")) {
+      if (!has_wait_for_stall_) {
+        Fail(tasks->pointer,
+             "task expectations are captured by the \"wait-for-stall\" step, and /steps has none");
+      }
+      Uniqueness roles;
+      for (const Node& element :
+           ReadArray(*tasks, {"task expectations", "task expectation", false})) {
+        result.tasks.push_back(ReadTask(element, roles));
+      }
     }
-    Uniqueness roles;
-    for (const Node& element :
-         ReadArray(node.Child("tasks"), {"task expectations", "task expectation", false})) {
-      result.tasks.push_back(ReadTask(element, roles));
+    if (auto commands = Optional(node, "commands")) {
+      Uniqueness names;
+      for (const Node& element :
+           ReadArray(*commands, {"command expectations", "command expectation", false})) {
+        result.commands.push_back(ReadCommandExpectation(element, names));
+      }
     }
     return result;
+  }
+
+  signature::CommandExpectation ReadCommandExpectation(const Node& node, Uniqueness& names) {
+    ExpectObject(node, "a command expectation object");
+    CheckKeys(node, {"command", "exit_code", "killed_by", "refused_syscall", "output_contains"});
+    signature::CommandExpectation expectation;
+    Node command = Required(node, "command");
+    expectation.command = scenario_.steps[FindCommand(command)].name;
+    names.Add(command, expectation.command, "command");
+    if (auto exit_code = Optional(node, "exit_code")) {
+      expectation.exit_code = static_cast<int>(ReadInteger(*exit_code, 0, 255));
+    }
+    if (auto killed_by = Optional(node, "killed_by")) {
+      expectation.killed_by = ReadSignalName(*killed_by);
+    }
+    if (expectation.exit_code && expectation.killed_by) {
+      Fail(node.pointer,
+           "a command expectation has either \"exit_code\" or \"killed_by\", not both (a "
+           "process either exits or is killed)");
+    }
+    if (auto refused = Optional(node, "refused_syscall")) {
+      std::string_view expected =
+          "a syscall name of lower-case letters, digits and \"_\" such as \"setrlimit\"";
+      const std::string& name = ReadString(*refused, expected);
+      if (!IsSyscallName(name)) FailExpected(*refused, expected);
+      if (expectation.killed_by != "SIGSYS") {
+        Fail(refused->pointer,
+             "\"refused_syscall\" needs \"killed_by\": \"SIGSYS\" (a seccomp filter that refuses "
+             "a syscall kills the process with SIGSYS)");
+      }
+      expectation.refused_syscall = name;
+    }
+    if (auto output = Optional(node, "output_contains")) {
+      Uniqueness unique;
+      std::string_view expected = "a non-empty string without NUL";
+      for (const Node& element : ReadArray(*output, {"strings", "string", false})) {
+        const std::string& text = ReadString(element, expected);
+        if (text.empty() || text.find('\0') != std::string::npos) FailExpected(element, expected);
+        unique.Add(element, text);
+        expectation.output_contains.push_back(text);
+      }
+    }
+    if (!expectation.exit_code && !expectation.killed_by && expectation.output_contains.empty()) {
+      Fail(node.pointer,
+           "a command expectation must say how the command ended: add \"exit_code\", "
+           "\"killed_by\" or \"output_contains\"");
+    }
+    return expectation;
   }
 
   signature::TaskExpectation ReadTask(const Node& node, Uniqueness& roles) {
@@ -1043,6 +1365,11 @@ class Validator {
     signature::TaskSelector selector;
     Node process = Required(node, "process");
     selector.process = ReadString(process, "a process name");
+    if (auto command = commands_.find(selector.process); command != commands_.end()) {
+      Fail(process.pointer, Quote(selector.process) + " is the run-command step " +
+                                command->second.pointer +
+                                ", not a process: expect how it ended under \"commands\"");
+    }
     if (std::find(process_labels_.begin(), process_labels_.end(), selector.process) ==
         process_labels_.end()) {
       Fail(process.pointer,
@@ -1070,8 +1397,22 @@ class Validator {
   void ReadExpect(const Node& node) {
     ExpectObject(node);
     CheckKeys(node, {"verdict", "reason"});
-    scenario_.expected = ReadChoice(Required(node, "verdict"), Verdicts());
-    scenario_.expected_reason = ReadText(Required(node, "reason"));
+    Node verdict = Required(node, "verdict");
+    scenario_.expected = ReadChoice(verdict, Verdicts());
+    Node reason = Required(node, "reason");
+    scenario_.expected_reason = ReadText(reason);
+    if (failed_precondition_.empty()) return;
+    // The file itself decides the precondition, so the expectation must agree with it.
+    const std::string& name = failed_precondition_name_;
+    if (scenario_.expected == Verdict::kReproduced) {
+      Fail(verdict.pointer, "\"reproduced\" contradicts the precondition " + Quote(name) + " (" +
+                                failed_precondition_ + "), which does not hold in this file: " +
+                                failed_precondition_detail_);
+    }
+    if (scenario_.expected_reason.find(name) == std::string::npos) {
+      Fail(reason.pointer, "the reason must name the precondition that does not hold: " +
+                               Quote(name) + " (" + failed_precondition_ + ")");
+    }
   }
 
   void CheckFixturesSpawned() const {
@@ -1081,6 +1422,14 @@ class Validator {
              "fixture " + Quote(fixture.name) +
                  " is never spawned: add a spawn step or remove the fixture");
       }
+    }
+  }
+
+  void CheckStackUsed() const {
+    if (scenario_.stack.required && commands_.empty()) {
+      Fail("/stack",
+           "the private docker stack is never used: add a \"run-command\" step or remove "
+           "\"stack\"");
     }
   }
 
@@ -1119,6 +1468,8 @@ class Validator {
     if (scenario_.isolation.pids_max) require(Requirement::kPidsCgroup, pids_max_pointer_);
     if (uses_stacks_)
       require(Requirement::kKernelStacks, "the expected stack at " + stack_pointer_);
+    if (scenario_.stack.required) require(Requirement::kRoot, "the private docker stack at /stack");
+    if (!seccomp_pointer_.empty()) require(Requirement::kSeccomp, seccomp_pointer_);
   }
 
   Node root_;
@@ -1131,6 +1482,16 @@ class Validator {
   std::map<std::string, std::string> spawned_by_;          // process name -> its spawn step
   std::map<std::string, std::string> fixture_spawned_by_;  // fixture name -> its spawn step
   std::vector<std::string> process_labels_ = {std::string(kSandboxInit)};
+  struct CommandStep {
+    std::string pointer;  // "/steps/0"
+    std::size_t index;    // in scenario_.steps
+  };
+  std::map<std::string, CommandStep> commands_;  // run-command name -> its step
+  bool has_wait_for_stall_ = false;
+  std::string seccomp_pointer_;      // "the SystemCallFilter at /steps/0/...": needs seccomp
+  std::string failed_precondition_;  // pointer of the first precondition the file fails
+  std::string failed_precondition_name_;
+  std::string failed_precondition_detail_;
 };
 
 std::string TooLargeMessage(std::uint64_t size) {

@@ -28,6 +28,8 @@ std::string_view RequirementName(Requirement requirement) {
       return "pids-cgroup";
     case Requirement::kKernelStacks:
       return "kernel-stacks";
+    case Requirement::kSeccomp:
+      return "seccomp";
   }
   return "unknown";
 }

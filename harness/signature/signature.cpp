@@ -156,6 +156,108 @@ bool Augment(size_t e, const std::vector<std::vector<size_t>>& satisfying,
   return false;
 }
 
+// The canonical spelling of a signal name ("SYS" -> "SIGSYS"); an unknown name as given.
+std::string CanonicalSignal(const std::string& name) {
+  const std::optional<int> number = probe::SignalNumber(name);
+  return number ? probe::SignalName(*number) : name;
+}
+
+// How a command ended, for a mismatch: "exit 0", "SIGSYS", "timed out after 30000 ms".
+std::string DescribeEnding(const ObservedCommand& command) {
+  if (command.timed_out) {
+    return "timed out after " + std::to_string(command.duration_ms) + " ms";
+  }
+  if (command.killed_by) return CanonicalSignal(*command.killed_by);
+  if (command.exit_code) return "exit " + std::to_string(*command.exit_code);
+  return "(unknown)";
+}
+
+// How a command ended, for the hash: no durations, so equal runs hash equal.
+std::string HashedEnding(const ObservedCommand& command) {
+  if (command.timed_out) return "timed out";
+  if (command.killed_by) return "signal " + CanonicalSignal(*command.killed_by);
+  if (command.exit_code) return "exit " + std::to_string(*command.exit_code);
+  return "unknown";
+}
+
+std::string DescribeRefusedSyscall(const ObservedCommand& command) {
+  if (command.refused_syscall) return *command.refused_syscall;
+  if (command.refused_syscall_number) {
+    return "syscall " + std::to_string(*command.refused_syscall_number) + " (no name)";
+  }
+  return "(none)";
+}
+
+// The start of a command's output on one line, control characters escaped.
+std::string OutputExcerpt(std::string_view output) {
+  constexpr size_t kMaxBytes = 80;
+  std::string excerpt;
+  for (size_t i = 0; i < output.size() && i < kMaxBytes; ++i) {
+    const char c = output[i];
+    if (c == '\n') {
+      excerpt += "\\n";
+    } else if (c == '\t') {
+      excerpt += "\\t";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      excerpt += '?';
+    } else {
+      excerpt += c;
+    }
+  }
+  if (output.size() > kMaxBytes) excerpt += "...";
+  return excerpt;
+}
+
+// The differences between `expectation` and how `command` ended; empty when it satisfies it.
+std::vector<Mismatch> CompareCommand(const CommandExpectation& expectation,
+                                     const ObservedCommand& command) {
+  std::vector<Mismatch> mismatches;
+  auto add = [&](std::string field, std::string expected, std::string observed) {
+    mismatches.push_back(
+        Mismatch{expectation.command, std::move(field), std::move(expected), std::move(observed)});
+  };
+  // A command wedge killed at its timeout neither exited nor was killed by the bug.
+  if (expectation.exit_code &&
+      (command.timed_out || command.killed_by || command.exit_code != expectation.exit_code)) {
+    add("exit_code", "exit " + std::to_string(*expectation.exit_code), DescribeEnding(command));
+  }
+  if (expectation.killed_by &&
+      (command.timed_out || !command.killed_by ||
+       CanonicalSignal(*command.killed_by) != CanonicalSignal(*expectation.killed_by))) {
+    add("killed_by", *expectation.killed_by, DescribeEnding(command));
+  }
+  if (expectation.refused_syscall && command.refused_syscall != expectation.refused_syscall) {
+    add("refused_syscall", *expectation.refused_syscall, DescribeRefusedSyscall(command));
+  }
+  for (const std::string& text : expectation.output_contains) {
+    if (command.output.find(text) != std::string::npos) continue;
+    std::string observed =
+        "not in the " + std::to_string(command.output.size()) + " bytes of output";
+    if (!command.output.empty()) observed += ": \"" + OutputExcerpt(command.output) + "\"";
+    add("output", text, std::move(observed));
+  }
+  return mismatches;
+}
+
+// Every command expectation, in signature order, against the command of the same name.
+void MatchCommands(const std::vector<CommandExpectation>& expectations, const Observation& observed,
+                   MatchResult& result) {
+  for (const CommandExpectation& expectation : expectations) {
+    auto command = std::find_if(
+        observed.commands.begin(), observed.commands.end(),
+        [&](const ObservedCommand& candidate) { return candidate.command == expectation.command; });
+    if (command == observed.commands.end()) {
+      result.mismatches.push_back(Mismatch{expectation.command, "command", "ran", "did not run"});
+      result.commands.emplace_back(expectation.command, std::nullopt);
+      continue;
+    }
+    for (Mismatch& mismatch : CompareCommand(expectation, *command)) {
+      result.mismatches.push_back(std::move(mismatch));
+    }
+    result.commands.emplace_back(expectation.command, *command);
+  }
+}
+
 std::uint64_t Fnv1a64(std::string_view text) {
   std::uint64_t hash = 0xcbf29ce484222325ULL;
   for (char c : text) {
@@ -228,27 +330,19 @@ Observation Observe(const probe::TreeSnapshot& snapshot, bool all_exited) {
   return observation;
 }
 
-MatchResult Match(const Signature& expected, const Observation& observed) {
-  MatchResult result;
-  if (expected.all_exited) {
-    if (!observed.all_exited) {
-      result.mismatches.push_back(
-          Mismatch{"", "all_exited", "true",
-                   "false (" + std::to_string(observed.tasks.size()) + " tasks left)"});
-    }
-    result.matched = result.mismatches.empty();
-    return result;
-  }
+namespace {
 
-  const size_t expectation_count = expected.tasks.size();
+void MatchTasks(const std::vector<TaskExpectation>& expectations, const Observation& observed,
+                MatchResult& result) {
+  const size_t expectation_count = expectations.size();
   const size_t task_count = observed.tasks.size();
   std::vector<std::vector<size_t>> selected(expectation_count);
   std::vector<std::vector<size_t>> satisfying(expectation_count);
   for (size_t e = 0; e < expectation_count; ++e) {
     for (size_t t = 0; t < task_count; ++t) {
-      if (!SelectorMatches(expected.tasks[e].select, observed.tasks[t])) continue;
+      if (!SelectorMatches(expectations[e].select, observed.tasks[t])) continue;
       selected[e].push_back(t);
-      if (Compare(expected.tasks[e], observed.tasks[t]).empty()) satisfying[e].push_back(t);
+      if (Compare(expectations[e], observed.tasks[t]).empty()) satisfying[e].push_back(t);
     }
   }
 
@@ -264,7 +358,7 @@ MatchResult Match(const Signature& expected, const Observation& observed) {
   // The rest bind to the unbound selected task that differs least, for the diff.
   for (size_t e = 0; e < expectation_count; ++e) {
     if (bound_task[e]) continue;
-    const TaskExpectation& expectation = expected.tasks[e];
+    const TaskExpectation& expectation = expectations[e];
     std::optional<size_t> best;
     std::vector<Mismatch> best_mismatches;
     for (size_t t : selected[e]) {
@@ -289,9 +383,25 @@ MatchResult Match(const Signature& expected, const Observation& observed) {
 
   for (size_t e = 0; e < expectation_count; ++e) {
     if (bound_task[e]) {
-      result.bound.emplace_back(expected.tasks[e].role, observed.tasks[*bound_task[e]]);
+      result.bound.emplace_back(expectations[e].role, observed.tasks[*bound_task[e]]);
     }
   }
+}
+
+}  // namespace
+
+MatchResult Match(const Signature& expected, const Observation& observed) {
+  MatchResult result;
+  if (expected.all_exited) {
+    if (!observed.all_exited) {
+      result.mismatches.push_back(
+          Mismatch{"", "all_exited", "true",
+                   "false (" + std::to_string(observed.tasks.size()) + " tasks left)"});
+    }
+  } else {
+    MatchTasks(expected.tasks, observed, result);
+  }
+  MatchCommands(expected.commands, observed, result);
   result.matched = result.mismatches.empty();
   return result;
 }
@@ -309,7 +419,20 @@ std::string Hash(const MatchResult& match, const Observation& observed) {
     canonical += "shd_pending=" + Join(sorted(task.shd_pending), ",", "") + "\n";
     canonical += "sig_pending=" + Join(sorted(task.sig_pending), ",", "") + "\n";
   }
-  if (match.bound.empty() && observed.all_exited) canonical = "all-exited";
+  if (match.bound.empty() && match.commands.empty() && observed.all_exited) {
+    canonical = "all-exited";
+  }
+  for (const auto& [name, command] : match.commands) {
+    canonical += "command=" + name + "\n";
+    canonical += "ended=" + (command ? HashedEnding(*command) : std::string("not run")) + "\n";
+    std::string refused;
+    if (command && command->refused_syscall) {
+      refused = *command->refused_syscall;
+    } else if (command && command->refused_syscall_number) {
+      refused = "nr " + std::to_string(*command->refused_syscall_number);
+    }
+    canonical += "refused_syscall=" + refused + "\n";
+  }
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Fnv1a64(canonical)));
   return hex;

@@ -6,9 +6,13 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <sstream>
 
 #include "wedge/sys/files.h"
 #include "wedge/sys/fuse.h"
@@ -49,7 +53,143 @@ Result<CgroupHandle> NewPidsCgroup(const std::string& relative_path) {
   return group;
 }
 
+// mountinfo escapes space, tab, newline and backslash in paths as \ooo.
+std::string UnescapeMountPath(const std::string& text) {
+  std::string path;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 3 < text.size() && std::isdigit(text[i + 1]) &&
+        std::isdigit(text[i + 2]) && std::isdigit(text[i + 3])) {
+      path.push_back(static_cast<char>(std::stoi(text.substr(i + 1, 3), nullptr, 8)));
+      i += 3;
+    } else {
+      path.push_back(text[i]);
+    }
+  }
+  return path;
+}
+
+std::vector<pid_t> ProcessesOf(const std::filesystem::path& directory) {
+  Result<std::string> procs = ReadFile(directory / "cgroup.procs");
+  return procs.ok() ? ParsePidList(*procs) : std::vector<pid_t>{};
+}
+
+// The directories of the tree at `root`, parents before children.
+std::vector<std::filesystem::path> TreeTopDown(const std::filesystem::path& root) {
+  std::vector<std::filesystem::path> directories = {root};
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) directories.push_back(it->path());
+  }
+  std::stable_sort(directories.begin(), directories.end(), [](const auto& a, const auto& b) {
+    return std::distance(a.begin(), a.end()) < std::distance(b.begin(), b.end());
+  });
+  return directories;
+}
+
+// Frozen tasks act on SIGKILL only once thawed (v1 freezer.state, v2 cgroup.freeze); FUSE is
+// aborted first, as DestroyCgroup does.
+void ThawAndKill(const std::vector<std::filesystem::path>& directories, std::set<pid_t>& killed,
+                 std::vector<std::string>& log) {
+  for (const auto& directory : directories) {
+    if (std::filesystem::exists(directory / "freezer.state"))
+      (void)WriteExisting(directory / "freezer.state", "THAWED");
+    if (std::filesystem::exists(directory / "cgroup.freeze"))
+      (void)WriteExisting(directory / "cgroup.freeze", "0");
+  }
+  for (const auto& directory : directories) {
+    std::vector<pid_t> pids = ProcessesOf(directory);
+    AbortFuseConnectionsOf(pids, log);
+    for (pid_t pid : pids) {
+      if (::kill(pid, SIGKILL) == 0) killed.insert(pid);
+    }
+  }
+}
+
+// Waits (until `deadline`) for each directory to be empty and removes it, children first.
+Status RemoveBottomUp(const std::vector<std::filesystem::path>& directories, std::int64_t deadline,
+                      std::vector<std::string>& log) {
+  for (auto it = directories.rbegin(); it != directories.rend(); ++it) {
+    std::vector<pid_t> pids;
+    while (!(pids = ProcessesOf(*it)).empty()) {
+      if (MonotonicMillis() > deadline) {
+        return Error("cgroup " + it->string() + " still holds " + std::to_string(pids.size()) +
+                     " process(es) after SIGKILL (first: " + std::to_string(pids.front()) + ")");
+      }
+      AbortFuseConnectionsOf(pids, log);
+      for (pid_t pid : pids) ::kill(pid, SIGKILL);
+      ::usleep(2000);
+    }
+    // rmdir sees EBUSY for a moment while the last task's exit completes.
+    while (::rmdir(it->c_str()) != 0 && errno != ENOENT) {
+      if (errno != EBUSY || MonotonicMillis() > deadline) {
+        return ErrnoError("rmdir('" + it->string() + "')");
+      }
+      ::usleep(2000);
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
+
+std::vector<std::filesystem::path> CgroupMountPoints() {
+  std::vector<std::filesystem::path> points;
+  Result<std::string> mountinfo = ReadFile("/proc/self/mountinfo");
+  if (!mountinfo.ok()) return points;
+  std::istringstream lines(*mountinfo);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, mount_point, field, type;
+    fields >> id >> parent >> device >> root >> mount_point;
+    while (fields >> field && field != "-") {
+    }
+    fields >> type;
+    if (type != "cgroup" && type != "cgroup2") continue;
+    std::filesystem::path point = UnescapeMountPath(mount_point);
+    if (std::find(points.begin(), points.end(), point) == points.end()) points.push_back(point);
+  }
+  return points;
+}
+
+Status DestroyCgroupTree(const std::string& name, std::vector<std::string>& log) {
+  // Only ever a top-level cgroup of wedge's own: never a host's /docker or /system.slice.
+  if (name.rfind("wedge-", 0) != 0 || name.find('/') != std::string::npos || name.size() < 7) {
+    return Error("refusing to remove cgroup tree '" + name + "': not a wedge cgroup parent");
+  }
+  // Every hierarchy is thawed and killed before any is waited on: a task frozen in the freezer
+  // hierarchy would otherwise keep the cpu hierarchy's copy busy until the deadline.
+  std::vector<std::pair<std::filesystem::path, std::vector<std::filesystem::path>>> trees;
+  for (const auto& point : CgroupMountPoints()) {
+    if (std::filesystem::is_directory(point / name))
+      trees.push_back({point, TreeTopDown(point / name)});
+  }
+  std::set<pid_t> killed;
+  for (const auto& [point, directories] : trees) ThawAndKill(directories, killed, log);
+  Status first;
+  std::vector<std::string> removed;
+  const std::int64_t deadline = MonotonicMillis() + 5000;
+  for (const auto& [point, directories] : trees) {
+    Status status = RemoveBottomUp(directories, deadline, log);
+    if (status.ok()) {
+      removed.push_back(point.filename().string());
+    } else if (first.ok()) {
+      first = status;
+    }
+  }
+  if (!killed.empty()) {
+    log.push_back("killed " + std::to_string(killed.size()) + " process(es) in cgroup tree " +
+                  name);
+  }
+  if (!removed.empty()) {
+    std::string hierarchies;
+    for (const auto& hierarchy : removed)
+      hierarchies += (hierarchies.empty() ? "" : ",") + hierarchy;
+    log.push_back("removed cgroup tree " + name + " from " + hierarchies);
+  }
+  return first;
+}
 
 std::string CgroupMode() {
   if (IsCgroup2("/sys/fs/cgroup")) return "v2";

@@ -59,6 +59,7 @@ Status UndoEntry(const JournalEntry& entry, std::vector<std::string>& log) {
       log.push_back("restored " + d.at("name").get<std::string>() + " = " + old_value);
       return OkStatus();
     }
+    if (entry.kind == "cgroup-tree") return DestroyCgroupTree(d.at("name").get<std::string>(), log);
     if (entry.kind == "process") {
       pid_t pid = d.at("pid").get<pid_t>();
       if (IsSameProcess(pid, d.at("start_time").get<std::uint64_t>())) {

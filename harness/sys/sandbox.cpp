@@ -59,6 +59,14 @@ std::string ChildFailure(int status) {
         return "dup2 of the control socket failed in the sandbox";
       case 124:
         return "execv of wedge-init failed in the sandbox";
+      case 110:
+        return "wedge-init could not mount a tmpfs over a directory in the sandbox";
+      case 111:
+        return "wedge-init could not keep a directory visible under its tmpfs in the sandbox";
+      case 112:
+        return "wedge-init could not mount a fresh /proc in the sandbox";
+      case 113:
+        return "wedge-init could not create its signalfd for reaping orphans";
       default:
         return "wedge-init exited with status " + std::to_string(WEXITSTATUS(status));
     }
@@ -72,10 +80,34 @@ Status WriteIdMap(pid_t pid, const char* file) {
   return WriteExisting("/proc/" + std::to_string(pid) + "/" + file, "0 0 1\n");
 }
 
+Status ValidateOptions(const SandboxOptions& options) {
+  if (options.mount_proc && !(options.pid_namespace && options.mount_namespace)) {
+    return Error("sandbox: mount_proc needs the pid and mount namespaces");
+  }
+  if (options.reap_orphans && !options.mount_proc) {
+    return Error("sandbox: reap_orphans needs mount_proc");
+  }
+  for (const auto& tmpfs : options.temporary_filesystems) {
+    if (!options.mount_namespace) return Error("sandbox: a tmpfs needs the mount namespace");
+    if (!tmpfs.target.is_absolute() || tmpfs.target.lexically_normal() != tmpfs.target) {
+      return Error("sandbox: tmpfs target '" + tmpfs.target.string() + "' is not a normal path");
+    }
+    if (tmpfs.keep.empty()) continue;
+    std::filesystem::path relative = tmpfs.keep.lexically_relative(tmpfs.target);
+    if (!tmpfs.keep.is_absolute() || relative.empty() || *relative.begin() == ".." ||
+        relative == ".") {
+      return Error("sandbox: '" + tmpfs.keep.string() + "' is not a directory under '" +
+                   tmpfs.target.string() + "'");
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& cgroup,
                                                 const SandboxOptions& options) {
+  WEDGE_RETURN_IF_ERROR(ValidateOptions(options));
   int sockets[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
     return ErrnoError("socketpair(AF_UNIX, SOCK_SEQPACKET)");
@@ -87,11 +119,18 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& 
   UniqueFd sync_read(sync[0]);
   UniqueFd sync_write(sync[1]);
 
-  std::string init_path = options.init_binary.string();
-  std::string control_arg = std::to_string(kControlFd);
-  std::string log_arg = options.log_directory.string();
-  const char* argv[] = {init_path.c_str(), "--control-fd",  control_arg.c_str(),
-                        "--log-dir",       log_arg.c_str(), nullptr};
+  std::vector<std::string> words = {options.init_binary.string(), "--control-fd",
+                                    std::to_string(kControlFd), "--log-dir",
+                                    options.log_directory.string()};
+  if (options.mount_proc) words.push_back("--mount-proc");
+  if (options.reap_orphans) words.push_back("--reap-orphans");
+  for (const auto& tmpfs : options.temporary_filesystems) {
+    words.insert(words.end(), {"--tmpfs", tmpfs.target.string()});
+    if (!tmpfs.keep.empty()) words.insert(words.end(), {"--keep", tmpfs.keep.string()});
+  }
+  std::vector<const char*> argv;
+  for (const auto& word : words) argv.push_back(word.c_str());
+  argv.push_back(nullptr);
 
   std::uint64_t flags = CLONE_PIDFD;
   if (options.user_namespace) flags |= CLONE_NEWUSER;
@@ -107,7 +146,7 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& 
   if (pid == 0) {
     control.Release();  // never close in the child: the parent owns them
     sync_write.Release();
-    RunChild(sync_read.get(), init_control.get(), options, argv);
+    RunChild(sync_read.get(), init_control.get(), options, argv.data());
   }
   sync_read.Reset();
   init_control.Reset();
@@ -118,8 +157,10 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& 
   // The child waits on the sync pipe: nothing runs in the sandbox until it is in the cgroup,
   // journaled, and (with a user namespace) has its id maps.
   std::optional<std::uint64_t> start_time = ProcessStartTime(static_cast<pid_t>(pid));
-  WEDGE_RETURN_IF_ERROR(journal.Record(
-      "process", {{"pid", pid}, {"start_time", start_time.value_or(0)}, {"role", "sandbox-init"}}));
+  WEDGE_ASSIGN_OR_RETURN(sandbox->journal_seq_,
+                         journal.Record("process", {{"pid", pid},
+                                                    {"start_time", start_time.value_or(0)},
+                                                    {"role", "sandbox-init"}}));
   WEDGE_RETURN_IF_ERROR(cgroup.Attach(static_cast<pid_t>(pid)));
   if (options.user_namespace) {
     WEDGE_RETURN_IF_ERROR(WriteIdMap(static_cast<pid_t>(pid), "uid_map"));
@@ -153,6 +194,8 @@ Sandbox::~Sandbox() {
     pollfd pfd{init_.get(), POLLIN, 0};
     ::poll(&pfd, 1, 5);
   }
+  // Reaped: the journal entry is done with. An init that is not is left for the journal.
+  if (reaped_ && journal_seq_ != 0) (void)journal_.Undo(journal_seq_);
 }
 
 std::optional<int> Sandbox::TryReap() {
@@ -171,23 +214,15 @@ std::optional<int> Sandbox::TryReap() {
   return info.si_code == CLD_EXITED ? (info.si_status << 8) : info.si_status;
 }
 
-Result<SpawnedProcess> Sandbox::Spawn(const std::string& label,
-                                      const std::vector<std::string>& argv, int timeout_ms) {
-  // Request: "spawn\0LABEL\0ARG0\0ARG1..." in one datagram.
-  std::string request = "spawn";
-  request.push_back('\0');
-  request += label;
-  for (const auto& arg : argv) {
-    request.push_back('\0');
-    request += arg;
-  }
+Result<std::string> Sandbox::Request(const std::string& request, const std::string& label,
+                                     int timeout_ms) {
   if (::send(control_.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) {
     return ErrnoError("send(wedge-init control socket)");
   }
   std::int64_t deadline = MonotonicMillis() + timeout_ms;
   char reply[4096];
   for (;;) {
-    if (Interrupted()) return Error("interrupted while waiting for " + label + " to be ready");
+    if (Interrupted()) return Error("interrupted while waiting for " + label + " to start");
     int left = static_cast<int>(deadline - MonotonicMillis());
     if (left <= 0) {
       return Error(label + " was not ready within " + std::to_string(timeout_ms) + " ms (see " +
@@ -204,38 +239,80 @@ Result<SpawnedProcess> Sandbox::Spawn(const std::string& label,
       return Error("wedge-init went away while starting " + label +
                    (status ? ": " + ChildFailure(*status) : std::string()));
     }
-    reply[n] = '\0';
     std::string text(reply, static_cast<size_t>(n));
-    // Reply: "ready NSPID LINE" or "failed WHY".
-    if (text.rfind("ready ", 0) != 0) {
-      return Error("starting " + label + " failed: " + text.substr(text.find(' ') + 1) + " (see " +
+    if (text.rfind("failed ", 0) == 0) {
+      return Error("starting " + label + " failed: " + text.substr(7) + " (see " +
                    (log_directory_ / (label + ".log")).string() + ")");
     }
-    SpawnedProcess spawned;
-    spawned.label = label;
-    spawned.log_file = log_directory_ / (label + ".log");
-    size_t space = text.find(' ', 6);
-    spawned.ns_pid = static_cast<pid_t>(std::stol(text.substr(6, space - 6)));
-    spawned.ready_line = space == std::string::npos ? "" : text.substr(space + 1);
-    // Map the namespace pid to ours: the child of the init whose innermost NSpid matches.
-    for (pid_t child : cgroup_.Processes()) {
-      Result<std::string> status = ReadFile("/proc/" + std::to_string(child) + "/status");
-      if (!status.ok()) continue;
-      size_t at = status->find("\nNSpid:");
-      if (at == std::string::npos) continue;
-      std::string line = status->substr(at + 7, status->find('\n', at + 1) - at - 7);
-      std::vector<pid_t> ids = ParsePidList(line);
-      // Without a pid namespace NSpid has one entry, and the two pids are the same.
-      if (!ids.empty() && ids.back() == spawned.ns_pid && ids.front() != init_.pid()) {
-        spawned.pid = ids.front();
-        break;
-      }
-    }
-    if (spawned.pid == 0)
-      return Error("could not find " + label + " (pid " + std::to_string(spawned.ns_pid) +
-                   " in the sandbox)");
-    return spawned;
+    return text;
   }
+}
+
+Result<pid_t> Sandbox::HostPidOf(pid_t ns_pid, const std::string& label) const {
+  // The child of the init whose innermost NSpid matches.
+  for (pid_t child : cgroup_.Processes()) {
+    Result<std::string> status = ReadFile("/proc/" + std::to_string(child) + "/status");
+    if (!status.ok()) continue;
+    size_t at = status->find("\nNSpid:");
+    if (at == std::string::npos) continue;
+    std::string line = status->substr(at + 7, status->find('\n', at + 1) - at - 7);
+    std::vector<pid_t> ids = ParsePidList(line);
+    // Without a pid namespace NSpid has one entry, and the two pids are the same.
+    if (!ids.empty() && ids.back() == ns_pid && ids.front() != init_.pid()) return ids.front();
+  }
+  return Error("could not find " + label + " (pid " + std::to_string(ns_pid) + " in the sandbox)");
+}
+
+Result<SpawnedProcess> Sandbox::Spawn(const std::string& label,
+                                      const std::vector<std::string>& argv, int timeout_ms) {
+  // Request: "spawn\0LABEL\0ARG0\0ARG1..." in one datagram.
+  std::string request = "spawn";
+  request.push_back('\0');
+  request += label;
+  for (const auto& arg : argv) {
+    request.push_back('\0');
+    request += arg;
+  }
+  WEDGE_ASSIGN_OR_RETURN(std::string text, Request(request, label, timeout_ms));
+  // Reply: "ready NSPID LINE".
+  if (text.rfind("ready ", 0) != 0) return Error("wedge-init: unexpected reply '" + text + "'");
+  SpawnedProcess spawned;
+  spawned.label = label;
+  spawned.log_file = log_directory_ / (label + ".log");
+  size_t space = text.find(' ', 6);
+  spawned.ns_pid = static_cast<pid_t>(std::stol(text.substr(6, space - 6)));
+  spawned.ready_line = space == std::string::npos ? "" : text.substr(space + 1);
+  WEDGE_ASSIGN_OR_RETURN(spawned.pid, HostPidOf(spawned.ns_pid, label));
+  return spawned;
+}
+
+Result<SpawnedProcess> Sandbox::Exec(const std::string& label, const std::vector<std::string>& argv,
+                                     const std::map<std::string, std::string>& environment,
+                                     int timeout_ms) {
+  if (argv.empty()) return Error("sandbox: nothing to exec for " + label);
+  // Request: "exec\0LABEL\0ARGC\0ARG0...\0NAME=VALUE..." in one datagram.
+  std::string request = "exec";
+  for (const std::string& word : {label, std::to_string(argv.size())}) {
+    request.push_back('\0');
+    request += word;
+  }
+  for (const auto& arg : argv) {
+    request.push_back('\0');
+    request += arg;
+  }
+  for (const auto& [name, value] : environment) {
+    request.push_back('\0');
+    request += name + "=" + value;
+  }
+  WEDGE_ASSIGN_OR_RETURN(std::string text, Request(request, label, timeout_ms));
+  // Reply: "started NSPID".
+  if (text.rfind("started ", 0) != 0) return Error("wedge-init: unexpected reply '" + text + "'");
+  SpawnedProcess spawned;
+  spawned.label = label;
+  spawned.log_file = log_directory_ / (label + ".log");
+  spawned.ns_pid = static_cast<pid_t>(std::stol(text.substr(8)));
+  WEDGE_ASSIGN_OR_RETURN(spawned.pid, HostPidOf(spawned.ns_pid, label));
+  return spawned;
 }
 
 }  // namespace wedge::sys

@@ -12,30 +12,18 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "host_check.h"
+#include "scenario_test_support.h"
 
 namespace wedge {
 namespace {
 
 namespace bp = boost::process;
+using testing::ReadJson;
+using testing::RunWedge;
+using testing::WedgeRun;
 namespace fs = std::filesystem;
 
 const fs::path kScenarios = fs::path(WEDGE_SOURCE_DIR) / "scenarios";
-
-struct WedgeRun {
-  int exit_code = -1;
-  std::string output;
-};
-
-WedgeRun RunWedge(const std::vector<std::string>& args) {
-  bp::ipstream out;
-  bp::child child(WEDGE_BINARY, bp::args(args), (bp::std_out & bp::std_err) > out);
-  WedgeRun run;
-  for (std::string line; std::getline(out, line);) run.output += line + "\n";
-  child.wait();
-  run.exit_code = child.exit_code();
-  return run;
-}
 
 // Runs wedge stopped at the fault point before `phase` (WEDGE_FAULT_STOP_AT), then sends it
 // `signo` (and SIGCONT, so a caught signal is handled): the point is exact, not a race with
@@ -67,11 +55,6 @@ WedgeRun SignalWedgeAt(const std::vector<std::string>& args, const std::string& 
   int status = child.native_exit_code();
   run.exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
   return run;
-}
-
-nlohmann::json ReadJson(const fs::path& file) {
-  std::ifstream in(file);
-  return nlohmann::json::parse(in);
 }
 
 class FuseFlushPidnsTeardown : public ::testing::Test {

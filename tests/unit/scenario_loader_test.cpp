@@ -68,6 +68,36 @@ constexpr std::string_view kMinimal = R"({
   "expect": {"verdict": "not-reproduced", "reason": "nothing can hang"}
 })";
 
+// The smallest valid command scenario.
+constexpr std::string_view kMinimalCommand = R"({
+  "wedge_scenario": 1,
+  "name": "minimal-command",
+  "summary": "one command against the private stack",
+  "requires": ["root"],
+  "stack": {},
+  "steps": [{"action": "run-command", "name": "version", "binary": "docker"}],
+  "signatures": {
+    "bug": {"description": "killed", "commands": [{"command": "version", "killed_by": "SIGKILL"}]},
+    "healthy": {"description": "exits", "commands": [{"command": "version", "exit_code": 0}]}
+  },
+  "expect": {"verdict": "not-reproduced", "reason": "docker version exits"}
+})";
+
+// `text` with the first `from` replaced by `to`.
+std::string Replaced(std::string_view text, std::string_view from, std::string_view to) {
+  std::string out(text);
+  std::size_t at = out.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) out.replace(at, from.size(), to);
+  return out;
+}
+
+// kMinimalCommand whose step has these extra keys, e.g. R"("timeout_ms": 100)".
+std::string MinimalCommandWith(std::string_view step_keys) {
+  return Replaced(kMinimalCommand, R"("binary": "docker")",
+                  R"("binary": "docker", )" + std::string(step_keys));
+}
+
 // kMinimal with `isolation` replaced by `isolation_json`.
 std::string MinimalWithIsolation(std::string_view isolation_json) {
   std::string text(kMinimal);
@@ -214,6 +244,105 @@ TEST(FuseFlushPidnsTeardown, NoHolderVariantDiffersOnlyInTheHolderAndTheVerdict)
   EXPECT_EQ(control.requires_, main.requires_);
 }
 
+TEST(SeccompResourcesSigsys, LoadsTheSeedUnitItsPreconditionAndItsSignatures) {
+  auto result = LoadScenarioFile(kScenarioDir / "seccomp-resources-sigsys.json");
+  const Scenario& scenario = ExpectScenario(result);
+  EXPECT_EQ(scenario.name, "seccomp-resources-sigsys");
+  ASSERT_EQ(scenario.references.size(), 4u);
+  EXPECT_EQ(scenario.references[0].kind, "report");
+  EXPECT_EQ(scenario.references[1].id, "navidrome#1961");
+  EXPECT_EQ(scenario.references[2].kind, "pull-request");
+  EXPECT_EQ(scenario.references[3].url, "https://go.dev/issue/46279");
+  EXPECT_EQ(scenario.requires_,
+            (std::vector<Requirement>{Requirement::kRoot, Requirement::kSeccomp}));
+  EXPECT_FALSE(scenario.isolation.pid_namespace);
+  EXPECT_FALSE(scenario.isolation.mount_namespace);
+  EXPECT_FALSE(scenario.isolation.user_namespace);
+  EXPECT_TRUE(scenario.fixtures.empty());
+  EXPECT_TRUE(scenario.stack.required);
+  EXPECT_FALSE(scenario.stack.fresh);
+  EXPECT_TRUE(scenario.stack.busybox_image);
+
+  ASSERT_EQ(scenario.steps.size(), 1u);
+  const Step& step = scenario.steps[0];
+  EXPECT_EQ(step.action, Step::Action::kRunCommand);
+  EXPECT_EQ(step.name, "image-ls");
+  EXPECT_EQ(step.binary, "docker");
+  // docuum's command line; the format has real tabs.
+  EXPECT_EQ(step.args,
+            (std::vector<std::string>{"image", "ls", "--all", "--no-trunc", "--format",
+                                      "{{.ID}}\t{{.Repository}}\t{{.Tag}}\t{{.CreatedAt}}"}));
+  EXPECT_EQ(step.timeout_ms, 30000);
+  const CommandConfinement& confinement = step.confinement;
+  EXPECT_EQ(confinement.system_call_filter,
+            (std::vector<std::string>{"@system-service", "~@privileged @resources"}));
+  EXPECT_TRUE(confinement.native_architecture_only);
+  EXPECT_TRUE(confinement.no_new_privileges);
+  ASSERT_EQ(confinement.rlimits.size(), 1u);
+  EXPECT_EQ(confinement.rlimits[0].name, "RLIMIT_NOFILE");
+  EXPECT_EQ(confinement.rlimits[0].resource, RLIMIT_NOFILE);
+  EXPECT_EQ(confinement.rlimits[0].soft, 1024u);
+  EXPECT_EQ(confinement.rlimits[0].hard, 4096u);  // soft < hard is what matters; see the doc
+
+  ASSERT_EQ(scenario.preconditions.size(), 1u);
+  const Precondition& precondition = scenario.preconditions[0];
+  EXPECT_EQ(precondition.name, "nofile-soft-below-hard");
+  EXPECT_EQ(precondition.kind, Precondition::Kind::kRlimitSoftBelowHard);
+  EXPECT_EQ(precondition.command, "image-ls");
+  EXPECT_EQ(precondition.rlimit, "RLIMIT_NOFILE");
+  EXPECT_EQ(precondition.resource, RLIMIT_NOFILE);
+  EXPECT_NE(precondition.why.find("46279"), std::string::npos);
+
+  EXPECT_TRUE(scenario.bug.tasks.empty());
+  EXPECT_FALSE(scenario.bug.all_exited);
+  ASSERT_EQ(scenario.bug.commands.size(), 1u);
+  const signature::CommandExpectation& killed = scenario.bug.commands[0];
+  EXPECT_EQ(killed.command, "image-ls");
+  EXPECT_FALSE(killed.exit_code.has_value());
+  EXPECT_EQ(killed.killed_by, "SIGSYS");
+  EXPECT_EQ(killed.refused_syscall, "setrlimit");
+  EXPECT_TRUE(killed.output_contains.empty());
+  ASSERT_EQ(scenario.healthy.commands.size(), 1u);
+  const signature::CommandExpectation& listed = scenario.healthy.commands[0];
+  EXPECT_EQ(listed.exit_code, 0);
+  EXPECT_FALSE(listed.killed_by.has_value());
+  EXPECT_FALSE(listed.refused_syscall.has_value());
+  EXPECT_EQ(listed.output_contains, std::vector<std::string>{"wedge/busybox"});
+
+  EXPECT_EQ(scenario.expected, Verdict::kReproduced);
+  EXPECT_NE(scenario.expected_reason.find("Go 1.19.8"), std::string::npos);
+}
+
+TEST(SeccompResourcesSigsys, NofileEqualVariantDiffersOnlyInTheLimitAndTheVerdict) {
+  auto main_result = LoadScenarioFile(kScenarioDir / "seccomp-resources-sigsys.json");
+  auto control_result =
+      LoadScenarioFile(kScenarioDir / "seccomp-resources-sigsys-nofile-equal.json");
+  const Scenario& main = ExpectScenario(main_result);
+  const Scenario& control = ExpectScenario(control_result);
+  ASSERT_EQ(main.steps.size(), 1u);
+  ASSERT_EQ(control.steps.size(), 1u);
+  const CommandConfinement& confinement = control.steps[0].confinement;
+  ASSERT_EQ(confinement.rlimits.size(), 1u);
+  EXPECT_EQ(confinement.rlimits[0].soft, 4096u);
+  EXPECT_EQ(confinement.rlimits[0].hard, 4096u);
+  EXPECT_EQ(control.expected, Verdict::kNotReproduced);
+  EXPECT_NE(control.expected_reason.find("nofile-soft-below-hard"), std::string::npos);
+  // Everything else is pinned the same, so the verdicts can be compared.
+  EXPECT_EQ(control.steps[0].binary, main.steps[0].binary);
+  EXPECT_EQ(control.steps[0].args, main.steps[0].args);
+  EXPECT_EQ(confinement.system_call_filter, main.steps[0].confinement.system_call_filter);
+  EXPECT_EQ(confinement.native_architecture_only,
+            main.steps[0].confinement.native_architecture_only);
+  EXPECT_EQ(confinement.no_new_privileges, main.steps[0].confinement.no_new_privileges);
+  EXPECT_EQ(control.requires_, main.requires_);
+  ASSERT_EQ(control.preconditions.size(), 1u);
+  EXPECT_EQ(control.preconditions[0].name, main.preconditions[0].name);
+  ASSERT_EQ(control.bug.commands.size(), 1u);
+  EXPECT_EQ(control.bug.commands[0].refused_syscall, main.bug.commands[0].refused_syscall);
+  ASSERT_EQ(control.healthy.commands.size(), 1u);
+  EXPECT_EQ(control.healthy.commands[0].output_contains, main.healthy.commands[0].output_contains);
+}
+
 TEST(ScenarioDirectory, EveryScenarioLoadsAndIsNamedAfterItsFile) {
   std::vector<fs::path> files = ExpandScenarioPaths(kScenarioDir);
   ASSERT_GE(files.size(), 2u);
@@ -331,6 +460,153 @@ TEST(ScenarioLoader, MapsSignalNamesToNumbers) {
     ASSERT_EQ(scenario.steps.size(), 2u) << name;
     EXPECT_EQ(scenario.steps[0].signal, number) << name;
   }
+}
+
+TEST(ScenarioLoader, AppliesRunCommandAndStackDefaults) {
+  auto result = Parse(kMinimalCommand);
+  const Scenario& scenario = ExpectScenario(result);
+  EXPECT_TRUE(scenario.stack.required);
+  EXPECT_FALSE(scenario.stack.fresh);
+  EXPECT_TRUE(scenario.stack.busybox_image);
+  ASSERT_EQ(scenario.steps.size(), 1u);
+  const Step& step = scenario.steps[0];
+  EXPECT_EQ(step.action, Step::Action::kRunCommand);
+  EXPECT_EQ(step.name, "version");
+  EXPECT_EQ(step.binary, "docker");
+  EXPECT_TRUE(step.args.empty());
+  EXPECT_EQ(step.timeout_ms, 30000);
+  EXPECT_TRUE(step.confinement.system_call_filter.empty());
+  EXPECT_FALSE(step.confinement.native_architecture_only);
+  EXPECT_FALSE(step.confinement.no_new_privileges);
+  EXPECT_TRUE(step.confinement.rlimits.empty());
+  EXPECT_TRUE(scenario.preconditions.empty());
+  ASSERT_EQ(scenario.bug.commands.size(), 1u);
+  EXPECT_EQ(scenario.bug.commands[0].killed_by, "SIGKILL");
+  EXPECT_FALSE(scenario.bug.commands[0].exit_code.has_value());
+  ASSERT_EQ(scenario.healthy.commands.size(), 1u);
+  EXPECT_EQ(scenario.healthy.commands[0].exit_code, 0);
+}
+
+TEST(ScenarioLoader, HasNoStackUnlessTheFileAsksForOne) {
+  auto result = Parse(kMinimal);
+  EXPECT_FALSE(ExpectScenario(result).stack.required);
+  auto fresh = Parse(Replaced(kMinimalCommand, R"("stack": {})",
+                              R"("stack": {"fresh": true, "busybox_image": false})"));
+  const Scenario& scenario = ExpectScenario(fresh);
+  EXPECT_TRUE(scenario.stack.required);
+  EXPECT_TRUE(scenario.stack.fresh);
+  EXPECT_FALSE(scenario.stack.busybox_image);
+}
+
+TEST(ScenarioLoader, AFilterImpliesNoNewPrivilegesUnlessTheFilePinsIt) {
+  std::string text =
+      Replaced(MinimalCommandWith(R"("confinement": {"SystemCallFilter": ["@system-service"]})"),
+               R"(["root"])", R"(["root", "seccomp"])");
+  auto implied = Parse(text);
+  EXPECT_TRUE(ExpectScenario(implied).steps[0].confinement.no_new_privileges);
+  auto pinned = Parse(
+      Replaced(text, R"(["@system-service"])", R"(["@system-service"], "NoNewPrivileges": false)"));
+  EXPECT_FALSE(ExpectScenario(pinned).steps[0].confinement.no_new_privileges);
+  auto alone = Parse(MinimalCommandWith(R"("confinement": {"NoNewPrivileges": true})"));
+  EXPECT_TRUE(ExpectScenario(alone).steps[0].confinement.no_new_privileges);
+}
+
+TEST(ScenarioLoader, AcceptsSystemdFilterSyntaxAndKeepsTheLinesVerbatim) {
+  std::string text = Replaced(
+      MinimalCommandWith(
+          R"("confinement": {"SystemCallFilter": ["@known", "~ @privileged  @resources", "setrlimit _llseek epoll_wait2"]})"),
+      R"(["root"])", R"(["root", "seccomp"])");
+  auto result = Parse(text);
+  EXPECT_EQ(ExpectScenario(result).steps[0].confinement.system_call_filter,
+            (std::vector<std::string>{"@known", "~ @privileged  @resources",
+                                      "setrlimit _llseek epoll_wait2"}));
+}
+
+TEST(ScenarioLoader, SystemCallArchitecturesAloneNeedsSeccomp) {
+  LoadError error = ExpectError(
+      Parse(MinimalCommandWith(R"("confinement": {"SystemCallArchitectures": "native"})")));
+  EXPECT_EQ(error.pointer, "/requires");
+  EXPECT_EQ(error.message,
+            "missing requirement \"seccomp\", needed by the SystemCallArchitectures at "
+            "/steps/0/confinement/SystemCallArchitectures");
+}
+
+TEST(ScenarioLoader, KeepsTabsAndEmptyArgumentsAsWritten) {
+  auto result = Parse(MinimalCommandWith(R"("args": ["", "a\tb", "--format={{.ID}}"])"));
+  EXPECT_EQ(ExpectScenario(result).steps[0].args,
+            (std::vector<std::string>{"", "a\tb", "--format={{.ID}}"}));
+}
+
+TEST(ScenarioLoader, RefusesMoreThan256Arguments) {
+  std::string args;
+  for (int i = 0; i < 257; ++i) args += std::string(i == 0 ? "" : ", ") + "\"x\"";
+  LoadError error = ExpectError(Parse(MinimalCommandWith("\"args\": [" + args + "]")));
+  EXPECT_EQ(error.pointer, "/steps/0/args");
+  EXPECT_EQ(error.message, "expected at most 256 arguments, got 257");
+}
+
+TEST(ScenarioLoader, CommandsAndAWaitForStallCombine) {
+  std::string text = Replaced(kMinimalCommand, R"("binary": "docker"})",
+                              R"("binary": "docker"}, {"action": "wait-for-stall"})");
+  text = Replaced(text, R"("commands": [{"command": "version", "killed_by": "SIGKILL"}])",
+                  R"("tasks": [{"role": "init", "select": {"process": "sandbox-init"}}],
+                     "commands": [{"command": "version", "output_contains": ["Version"]}])");
+  text = Replaced(text, R"("description": "exits", )",
+                  R"("description": "exits", "all_exited": true, )");
+  text = Replaced(text, R"("stack": {},)", R"("stack": {}, "stall": {"settle_ms": 50},)");
+  auto result = Parse(text);
+  const Scenario& scenario = ExpectScenario(result);
+  ASSERT_EQ(scenario.steps.size(), 2u);
+  EXPECT_EQ(scenario.steps[1].action, Step::Action::kWaitForStall);
+  EXPECT_EQ(scenario.stall.settle_ms, 50);
+  EXPECT_EQ(scenario.bug.tasks.size(), 1u);
+  ASSERT_EQ(scenario.bug.commands.size(), 1u);
+  EXPECT_EQ(scenario.bug.commands[0].output_contains, std::vector<std::string>{"Version"});
+  EXPECT_TRUE(scenario.healthy.all_exited);
+  EXPECT_EQ(scenario.healthy.commands.size(), 1u);
+}
+
+TEST(ScenarioLoader, AllowsBothSignaturesAllExitedWhenTheirCommandsDiffer) {
+  std::string text = Replaced(kMinimalCommand, R"("binary": "docker"})",
+                              R"("binary": "docker"}, {"action": "wait-for-stall"})");
+  text = Replaced(text, R"("description": "killed", )",
+                  R"("description": "killed", "all_exited": true, )");
+  text = Replaced(text, R"("description": "exits", )",
+                  R"("description": "exits", "all_exited": true, )");
+  auto result = Parse(text);
+  EXPECT_TRUE(ExpectScenario(result).bug.all_exited);
+}
+
+// The precondition of the seed, on the pair that decides it.
+std::string WithNofile(std::string_view soft, std::string_view hard, std::string_view verdict) {
+  std::string text =
+      MinimalCommandWith(R"("confinement": {"rlimits": {"RLIMIT_NOFILE": {"soft": )" +
+                         std::string(soft) + R"(, "hard": )" + std::string(hard) + "}}}");
+  text = Replaced(text, R"("steps")", R"("preconditions": [{"name": "nofile-soft-below-hard",
+      "kind": "rlimit-soft-below-hard", "command": "version", "rlimit": "RLIMIT_NOFILE",
+      "why": "Go raises the soft limit"}],
+  "steps")");
+  return Replaced(text, R"("verdict": "not-reproduced")",
+                  R"("verdict": ")" + std::string(verdict) + "\"");
+}
+
+TEST(ScenarioLoader, DecidesAnRlimitPreconditionFromThePinnedPair) {
+  auto below = Parse(WithNofile("1024", "\"unlimited\"", "reproduced"));
+  const Scenario& scenario = ExpectScenario(below);
+  ASSERT_EQ(scenario.preconditions.size(), 1u);
+  EXPECT_EQ(scenario.preconditions[0].resource, RLIMIT_NOFILE);
+
+  LoadError equal = ExpectError(Parse(WithNofile("\"unlimited\"", "\"unlimited\"", "reproduced")));
+  EXPECT_EQ(equal.pointer, "/expect/verdict");
+  EXPECT_NE(equal.message.find("RLIMIT_NOFILE of \"version\" is unlimited:unlimited"),
+            std::string::npos)
+      << equal.message;
+  // not-reproduced is allowed once the reason names the failed precondition.
+  LoadError silent = ExpectError(Parse(WithNofile("4096", "4096", "not-reproduced")));
+  EXPECT_EQ(silent.pointer, "/expect/reason");
+  auto named = Parse(Replaced(WithNofile("4096", "4096", "not-reproduced"), "docker version exits",
+                              "nofile-soft-below-hard fails"));
+  EXPECT_EQ(ExpectScenario(named).expected, Verdict::kNotReproduced);
 }
 
 TEST(ScenarioLoader, ToleratesAUtf8ByteOrderMark) {
@@ -520,7 +796,7 @@ const std::vector<MalformedCase>& MalformedCases() {
        "missing requirement \"fusectl\", needed by the recovery action \"abort-fuse-connections\""},
       {"requirement-unknown", "/requires/5",
        "expected one of \"root\", \"fuse-device\", \"fusectl\", \"pids-cgroup\", "
-       "\"kernel-stacks\", got \"kvm\""},
+       "\"kernel-stacks\", \"seccomp\", got \"kvm\""},
       {"rlimit-above-int64", "/isolation/rlimits/RLIMIT_NOFILE/hard",
        "expected an integer from 0 to 9223372036854775807 or \"unlimited\", got "
        "9223372036854775808"},
@@ -553,7 +829,7 @@ const std::vector<MalformedCase>& MalformedCases() {
       {"signature-missing-description", "/signatures/healthy",
        "missing required key \"description\""},
       {"signature-no-tasks-no-all-exited", "/signatures/healthy",
-       "missing required key \"tasks\" (or \"all_exited\": true)"},
+       "missing required key \"tasks\" (or \"commands\", or \"all_exited\": true)"},
       {"signature-tasks-and-all-exited", "/signatures/bug",
        "a signature has either \"tasks\" or \"all_exited\": true, not both"},
       {"signature-tasks-empty", "/signatures/bug/tasks",
@@ -591,7 +867,7 @@ const std::vector<MalformedCase>& MalformedCases() {
        "unknown key \"fixture\" for a \"kill\" step; allowed: action, target, signal"},
       {"step-not-object", "/steps/1", "expected a step object, got \"kill sandbox-init\""},
       {"step-unknown-action", "/steps/1/action",
-       "expected one of \"spawn\", \"kill\", \"wait-for-stall\", got \"exec\""},
+       "expected one of \"spawn\", \"kill\", \"wait-for-stall\", \"run-command\", got \"exec\""},
       {"steps-empty", "/steps", "expected at least one step, got []"},
       {"steps-missing", "", "missing required key \"steps\""},
       {"summary-empty", "/summary", "expected a non-empty string, got \"\""},
@@ -627,15 +903,135 @@ const std::vector<MalformedCase>& MalformedCases() {
        1},
       {"unknown-top-level-key", "/stepz",
        "unknown key \"stepz\"; allowed: wedge_scenario, name, summary, references, requires, "
-       "isolation, fixtures, steps, stall, recovery, signatures, expect"},
+       "isolation, fixtures, stack, steps, preconditions, stall, recovery, signatures, expect"},
       {"version-missing", "", "missing required key \"wedge_scenario\""},
       {"version-string", "/wedge_scenario", "expected the format version 1, got \"1\""},
       {"version-unsupported", "/wedge_scenario",
        "unsupported format version 2: this wedge reads version 1"},
       {"wait-for-stall-missing", "/steps",
-       "the last step must be {\"action\": \"wait-for-stall\"}"},
+       "the last step must be {\"action\": \"wait-for-stall\"}: the spawn and kill steps (first "
+       "at /steps/0) are observed by it (only a scenario of run-command steps may omit it)"},
       {"wait-for-stall-not-last", "/steps/1",
-       "\"wait-for-stall\" must be the last step (exactly one per scenario)"},
+       "\"wait-for-stall\" must be the last step (at most one per scenario)"},
+      // Stacks, run-command steps, confinements, preconditions and command signatures; most are
+      // scenarios/seccomp-resources-sigsys.json with one thing broken.
+      {"all-exited-without-wait-for-stall", "/signatures/healthy/all_exited",
+       "\"all_exited\" is observed by the \"wait-for-stall\" step, and /steps has none"},
+      {"architectures-unknown", "/steps/0/confinement/SystemCallArchitectures",
+       "expected one of \"native\", got \"x86-64\""},
+      {"command-expectation-duplicate", "/signatures/bug/commands/1/command",
+       "duplicate command \"image-ls\" (already at /signatures/bug/commands/0/command)"},
+      {"command-expectation-exit-and-killed", "/signatures/healthy/commands/0",
+       "a command expectation has either \"exit_code\" or \"killed_by\", not both (a process "
+       "either exits or is killed)"},
+      {"command-expectation-exit-code-range", "/signatures/healthy/commands/0/exit_code",
+       "expected an integer from 0 to 255, got 256"},
+      {"command-expectation-killed-by-short", "/signatures/bug/commands/0/killed_by",
+       "expected a signal name such as \"SIGKILL\", got \"SYS\""},
+      {"command-expectation-output-empty-string",
+       "/signatures/healthy/commands/0/output_contains/0",
+       "expected a non-empty string without NUL, got \"\""},
+      {"command-expectation-refused-bad-name", "/signatures/bug/commands/0/refused_syscall",
+       "expected a syscall name of lower-case letters, digits and \"_\" such as \"setrlimit\", got "
+       "\"setrlimit(2)\""},
+      {"command-expectation-refused-without-sigsys", "/signatures/bug/commands/0/refused_syscall",
+       "\"refused_syscall\" needs \"killed_by\": \"SIGSYS\" (a seccomp filter that refuses a "
+       "syscall kills the process with SIGSYS)"},
+      {"command-expectation-says-nothing", "/signatures/healthy/commands/0",
+       "a command expectation must say how the command ended: add \"exit_code\", \"killed_by\" or "
+       "\"output_contains\""},
+      {"command-expectation-unknown-command", "/signatures/bug/commands/0/command",
+       "no run-command step named \"image-list\"; defined: \"image-ls\""},
+      {"command-expectation-unknown-key", "/signatures/bug/commands/0/signal",
+       "unknown key \"signal\"; allowed: command, exit_code, killed_by, refused_syscall, "
+       "output_contains"},
+      {"commands-empty", "/signatures/bug/commands",
+       "expected at least one command expectation, got []"},
+      {"confinement-rlimit-soft-above-hard", "/steps/0/confinement/rlimits/RLIMIT_NOFILE/soft",
+       "soft limit 1048576 is above the hard limit 524288"},
+      {"confinement-unknown-key", "/steps/0/confinement/LimitNOFILE",
+       "unknown key \"LimitNOFILE\"; allowed: SystemCallFilter, SystemCallArchitectures, "
+       "NoNewPrivileges, rlimits"},
+      {"filter-comma-separated", "/steps/0/confinement/SystemCallFilter/1",
+       "expected a SystemCallFilter= line of \"@group\" and syscall names separated by spaces, "
+       "optionally starting with \"~\", got \"~@privileged,@resources\" "
+       "(\"@privileged,@resources\" is neither a \"@group\" nor a syscall name)"},
+      {"filter-empty", "/steps/0/confinement/SystemCallFilter",
+       "expected at least one SystemCallFilter= line, got []"},
+      {"filter-errno-action", "/steps/0/confinement/SystemCallFilter/1",
+       "got \"~@privileged @resources:EPERM\" (\"@resources:EPERM\": the \":errno\" action is not "
+       "supported, a refused syscall kills the process)"},
+      {"filter-not-array", "/steps/0/confinement/SystemCallFilter",
+       "expected an array of SystemCallFilter= lines, got \"@system-service\""},
+      {"filter-tilde-only", "/steps/0/confinement/SystemCallFilter/1",
+       "optionally starting with \"~\", got \"~\" (no group or syscall)"},
+      {"kill-targets-a-command", "/steps/1/target",
+       "\"image-ls\" is the run-command step /steps/0, not a process: a command has ended before "
+       "the next step starts, so it cannot be killed"},
+      {"no-new-privileges-string", "/steps/0/confinement/NoNewPrivileges",
+       "expected true or false, got \"yes\""},
+      {"precondition-duplicate-name", "/preconditions/1/name",
+       "duplicate precondition \"nofile-soft-below-hard\" (already at /preconditions/0/name)"},
+      {"precondition-fails-but-reproduced", "/expect/verdict",
+       "\"reproduced\" contradicts the precondition \"nofile-soft-below-hard\" (/preconditions/0), "
+       "which does not hold in this file: RLIMIT_NOFILE of \"image-ls\" is 524288:524288, soft not "
+       "below hard"},
+      {"precondition-fails-reason-silent", "/expect/reason",
+       "the reason must name the precondition that does not hold: \"nofile-soft-below-hard\" "
+       "(/preconditions/0)"},
+      {"precondition-missing-why", "/preconditions/0", "missing required key \"why\""},
+      {"precondition-rlimit-not-pinned", "/preconditions/0/rlimit",
+       "the run-command step \"image-ls\" (/steps/0) does not pin RLIMIT_NPROC: add it to "
+       "/steps/0/confinement/rlimits (a precondition on an inherited limit would depend on the "
+       "host)"},
+      {"precondition-unknown-command", "/preconditions/0/command",
+       "no run-command step named \"image-list\"; defined: \"image-ls\""},
+      {"precondition-unknown-key", "/preconditions/0/soft",
+       "unknown key \"soft\" for a \"rlimit-soft-below-hard\" precondition; allowed: name, kind, "
+       "command, rlimit, why"},
+      {"precondition-unknown-kind", "/preconditions/0/kind",
+       "expected one of \"rlimit-soft-below-hard\", got \"rlimit-equal\""},
+      {"precondition-unknown-rlimit", "/preconditions/0/rlimit",
+       "unknown resource limit \"RLIMIT_FILES\"; expected one of RLIMIT_AS, RLIMIT_CORE, "
+       "RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_LOCKS, RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE, "
+       "RLIMIT_NICE, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_RSS, RLIMIT_RTPRIO, RLIMIT_RTTIME, "
+       "RLIMIT_SIGPENDING, RLIMIT_STACK"},
+      {"requirement-root-for-stack", "/requires",
+       "missing requirement \"root\", needed by the private docker stack at /stack"},
+      {"requirement-seccomp-missing", "/requires",
+       "missing requirement \"seccomp\", needed by the SystemCallFilter at "
+       "/steps/0/confinement/SystemCallFilter"},
+      {"run-command-arg-nul", "/steps/0/args/1",
+       "expected an argument string of at most 4096 bytes without NUL, got \"l\\u0000s\""},
+      {"run-command-args-string", "/steps/0/args",
+       "expected an array of argument strings, got \"image ls\""},
+      {"run-command-binary-path", "/steps/0/binary",
+       "expected one of \"docker\", \"dockerd\", \"containerd\", \"runc\", "
+       "\"containerd-shim-runc-v2\", got \"/usr/bin/docker\""},
+      {"run-command-duplicate-name", "/steps/1/name",
+       "duplicate name \"image-ls\" (already used by the run-command step /steps/0)"},
+      {"run-command-missing-binary", "/steps/0", "missing required key \"binary\""},
+      {"run-command-named-like-spawn", "/steps/1/name",
+       "duplicate name \"daemon\" (already used by the spawn step /steps/0)"},
+      {"run-command-timeout-too-small", "/steps/0/timeout_ms",
+       "expected an integer from 100 to 600000, got 50"},
+      {"run-command-unknown-key", "/steps/0/env",
+       "unknown key \"env\" for a \"run-command\" step; allowed: action, name, binary, args, "
+       "confinement, timeout_ms"},
+      {"run-command-without-stack", "/steps/0",
+       "a \"run-command\" step runs against the private docker stack: add \"stack\": {} at the "
+       "top level"},
+      {"select-names-a-command", "/signatures/bug/tasks/0/select/process",
+       "\"image-ls\" is the run-command step /steps/0, not a process: expect how it ended under "
+       "\"commands\""},
+      {"stack-fresh-string", "/stack/fresh", "expected true or false, got \"yes\""},
+      {"stack-unknown-key", "/stack/image", "unknown key \"image\"; allowed: fresh, busybox_image"},
+      {"stack-unused", "/stack",
+       "the private docker stack is never used: add a \"run-command\" step or remove \"stack\""},
+      {"stall-without-wait-for-stall", "/stall",
+       "\"stall\" configures the \"wait-for-stall\" step, and /steps has none: remove it"},
+      {"tasks-without-wait-for-stall", "/signatures/bug/tasks",
+       "task expectations are captured by the \"wait-for-stall\" step, and /steps has none"},
   };
   return kCases;
 }
@@ -708,6 +1104,7 @@ TEST(ScenarioNames, RequirementNames) {
   EXPECT_EQ(RequirementName(Requirement::kFusectl), "fusectl");
   EXPECT_EQ(RequirementName(Requirement::kPidsCgroup), "pids-cgroup");
   EXPECT_EQ(RequirementName(Requirement::kKernelStacks), "kernel-stacks");
+  EXPECT_EQ(RequirementName(Requirement::kSeccomp), "seccomp");
 }
 
 TEST(AllowedSysctls, AreThePipeLimits) {

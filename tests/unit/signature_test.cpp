@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 namespace wedge::signature {
 namespace {
@@ -411,6 +414,291 @@ TEST(SignatureHash, HashesAnExitedTreeAsAllExited) {
   const std::string hash = Hash(Match(healthy, exited), exited);
   EXPECT_EQ(hash, "8fb2a205fe7c821a");  // FNV-1a 64 of "all-exited"
   EXPECT_NE(hash, Hash(Match(healthy, empty_but_running), empty_but_running));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands (seed 002: the docker CLI killed by SIGSYS under SystemCallFilter=~@resources).
+
+CommandExpectation KilledOnSetrlimit() {
+  CommandExpectation killed;
+  killed.command = "image-ls";
+  killed.killed_by = "SIGSYS";
+  killed.refused_syscall = "setrlimit";
+  return killed;
+}
+
+CommandExpectation ListsTheImage() {
+  CommandExpectation listed;
+  listed.command = "image-ls";
+  listed.exit_code = 0;
+  listed.output_contains = {"wedge/busybox"};
+  return listed;
+}
+
+Signature CommandSignature(std::vector<CommandExpectation> commands) {
+  Signature signature;
+  signature.description = "how docker image ls ended";
+  signature.commands = std::move(commands);
+  return signature;
+}
+
+ObservedCommand Exited(int status, std::string output = "") {
+  ObservedCommand command;
+  command.command = "image-ls";
+  command.binary = "/usr/bin/docker";
+  command.argv = {"docker", "image", "ls"};
+  command.exit_code = status;
+  command.output = std::move(output);
+  command.duration_ms = 140;
+  return command;
+}
+
+ObservedCommand Killed(std::string signal, std::optional<std::string> syscall = std::nullopt) {
+  ObservedCommand command = Exited(0);
+  command.exit_code.reset();
+  command.killed_by = std::move(signal);
+  command.refused_syscall = std::move(syscall);
+  if (command.refused_syscall == "setrlimit") {
+    command.refused_syscall_number = 160;
+    command.audit_record =
+        "audit: type=1326 audit(1677283392.831:2): auid=4294967295 uid=0 gid=0 ses=4294967295 "
+        "pid=77763 comm=\"docker\" exe=\"/usr/bin/docker\" sig=31 arch=c000003e syscall=160";
+  }
+  return command;
+}
+
+Observation Ran(std::vector<ObservedCommand> commands) {
+  Observation observation;
+  observation.commands = std::move(commands);
+  return observation;
+}
+
+TEST(CommandMatch, Seed002BugMatchesTheCliKilledBySigsysOnSetrlimitWithoutAnyTask) {
+  const Observation observed = Ran({Killed("SIGSYS", "setrlimit")});
+  const MatchResult match = Match(CommandSignature({KilledOnSetrlimit()}), observed);
+  EXPECT_TRUE(match.matched);
+  EXPECT_TRUE(match.mismatches.empty());
+  EXPECT_TRUE(match.bound.empty());
+  ASSERT_EQ(match.commands.size(), 1U);
+  EXPECT_EQ(match.commands[0].first, "image-ls");
+  ASSERT_TRUE(match.commands[0].second.has_value());
+  EXPECT_EQ(match.commands[0].second->refused_syscall_number, 160);
+  // The healthy signature does not match the killed command.
+  EXPECT_FALSE(Match(CommandSignature({ListsTheImage()}), observed).matched);
+}
+
+TEST(CommandMatch, HealthyMatchesExitZeroWithTheImageListed) {
+  const Observation observed =
+      Ran({Exited(0, "sha256:1f0c\twedge/busybox\t5e3a\t2026-11-22 23:30:24 +0000 UTC\n")});
+  EXPECT_TRUE(Match(CommandSignature({ListsTheImage()}), observed).matched);
+  EXPECT_FALSE(Match(CommandSignature({KilledOnSetrlimit()}), observed).matched);
+}
+
+TEST(CommandMatch, ComparesSignalsByNumber) {
+  CommandExpectation short_name = KilledOnSetrlimit();
+  short_name.killed_by = "SYS";
+  EXPECT_TRUE(Match(CommandSignature({short_name}), Ran({Killed("SIGSYS", "setrlimit")})).matched);
+  EXPECT_TRUE(
+      Match(CommandSignature({KilledOnSetrlimit()}), Ran({Killed("SYS", "setrlimit")})).matched);
+}
+
+TEST(CommandMatch, ReportsACommandThatDidNotRun) {
+  const MatchResult match = Match(CommandSignature({KilledOnSetrlimit()}), Observation{});
+  EXPECT_FALSE(match.matched);
+  ASSERT_EQ(match.mismatches.size(), 1U);
+  EXPECT_EQ(match.mismatches[0].role, "image-ls");
+  EXPECT_EQ(match.mismatches[0].field, "command");
+  EXPECT_EQ(match.mismatches[0].expected, "ran");
+  EXPECT_EQ(match.mismatches[0].observed, "did not run");
+  ASSERT_EQ(match.commands.size(), 1U);
+  EXPECT_FALSE(match.commands[0].second.has_value());
+}
+
+TEST(CommandMatch, ReportsAnExitWhereASignalWasExpected) {
+  const MatchResult match = Match(CommandSignature({KilledOnSetrlimit()}), Ran({Exited(0)}));
+  EXPECT_FALSE(match.matched);
+  ASSERT_EQ(match.mismatches.size(), 2U);
+  EXPECT_EQ(match.mismatches[0].field, "killed_by");
+  EXPECT_EQ(match.mismatches[0].expected, "SIGSYS");
+  EXPECT_EQ(match.mismatches[0].observed, "exit 0");
+  EXPECT_EQ(match.mismatches[1].field, "refused_syscall");
+  EXPECT_EQ(match.mismatches[1].expected, "setrlimit");
+  EXPECT_EQ(match.mismatches[1].observed, "(none)");
+}
+
+TEST(CommandMatch, ReportsAnotherSignalAndASyscallKnownOnlyByNumber) {
+  ObservedCommand killed = Killed("SIGKILL");
+  MatchResult match = Match(CommandSignature({KilledOnSetrlimit()}), Ran({killed}));
+  ASSERT_EQ(match.mismatches.size(), 2U);
+  EXPECT_EQ(match.mismatches[0].field, "killed_by");
+  EXPECT_EQ(match.mismatches[0].observed, "SIGKILL");
+
+  ObservedCommand unnamed = Killed("SIGSYS");
+  unnamed.refused_syscall_number = 160;
+  match = Match(CommandSignature({KilledOnSetrlimit()}), Ran({unnamed}));
+  ASSERT_EQ(match.mismatches.size(), 1U);
+  EXPECT_EQ(match.mismatches[0].field, "refused_syscall");
+  EXPECT_EQ(match.mismatches[0].observed, "syscall 160 (no name)");
+
+  match =
+      Match(CommandSignature({KilledOnSetrlimit()}), Ran({Killed("SIGSYS", "sched_setaffinity")}));
+  ASSERT_EQ(match.mismatches.size(), 1U);
+  EXPECT_EQ(match.mismatches[0].observed, "sched_setaffinity");
+}
+
+TEST(CommandMatch, ReportsASignalWhereAnExitWasExpected) {
+  CommandExpectation exits;
+  exits.command = "image-ls";
+  exits.exit_code = 0;
+  const MatchResult match = Match(CommandSignature({exits}), Ran({Killed("SIGSYS", "setrlimit")}));
+  ASSERT_EQ(match.mismatches.size(), 1U);
+  EXPECT_EQ(match.mismatches[0].field, "exit_code");
+  EXPECT_EQ(match.mismatches[0].expected, "exit 0");
+  EXPECT_EQ(match.mismatches[0].observed, "SIGSYS");
+
+  const MatchResult other = Match(CommandSignature({exits}), Ran({Exited(1)}));
+  ASSERT_EQ(other.mismatches.size(), 1U);
+  EXPECT_EQ(other.mismatches[0].observed, "exit 1");
+}
+
+TEST(CommandMatch, ATimedOutCommandNeitherExitedNorWasKilledByTheBug) {
+  ObservedCommand hung = Killed("SIGKILL");  // wedge's own kill at the timeout
+  hung.timed_out = true;
+  hung.duration_ms = 30012;
+  CommandExpectation killed;
+  killed.command = "image-ls";
+  killed.killed_by = "SIGKILL";
+  MatchResult match = Match(CommandSignature({killed}), Ran({hung}));
+  ASSERT_EQ(match.mismatches.size(), 1U);
+  EXPECT_EQ(match.mismatches[0].field, "killed_by");
+  EXPECT_EQ(match.mismatches[0].observed, "timed out after 30012 ms");
+
+  hung.killed_by.reset();
+  match = Match(CommandSignature({ListsTheImage()}), Ran({hung}));
+  ASSERT_EQ(match.mismatches.size(), 2U);
+  EXPECT_EQ(match.mismatches[0].field, "exit_code");
+  EXPECT_EQ(match.mismatches[0].observed, "timed out after 30012 ms");
+}
+
+TEST(CommandMatch, ListsEachMissingOutputStringWithTheStartOfTheOutput) {
+  CommandExpectation listed = ListsTheImage();
+  listed.output_contains = {"wedge/busybox", "REPOSITORY", "alpine"};
+  const MatchResult match =
+      Match(CommandSignature({listed}), Ran({Exited(0, "REPOSITORY\tTAG\n")}));
+  ASSERT_EQ(match.mismatches.size(), 2U);
+  EXPECT_EQ(match.mismatches[0].field, "output");
+  EXPECT_EQ(match.mismatches[0].expected, "wedge/busybox");
+  EXPECT_EQ(match.mismatches[0].observed, "not in the 15 bytes of output: \"REPOSITORY\\tTAG\\n\"");
+  EXPECT_EQ(match.mismatches[1].expected, "alpine");
+
+  const MatchResult silent = Match(CommandSignature({ListsTheImage()}), Ran({Exited(0)}));
+  ASSERT_EQ(silent.mismatches.size(), 1U);
+  EXPECT_EQ(silent.mismatches[0].observed, "not in the 0 bytes of output");
+}
+
+TEST(CommandMatch, ReportsMismatchesInSignatureOrderAndFindsCommandsByName) {
+  CommandExpectation pull;
+  pull.command = "pull";
+  pull.exit_code = 0;
+  ObservedCommand version = Exited(0);
+  version.command = "version";
+  ObservedCommand image_ls = Exited(0);
+  const MatchResult match =
+      Match(CommandSignature({pull, KilledOnSetrlimit()}), Ran({version, image_ls}));
+  ASSERT_EQ(match.mismatches.size(), 3U);
+  EXPECT_EQ(match.mismatches[0].role, "pull");
+  EXPECT_EQ(match.mismatches[0].field, "command");
+  EXPECT_EQ(match.mismatches[1].role, "image-ls");
+  EXPECT_EQ(match.mismatches[1].field, "killed_by");
+  EXPECT_EQ(match.mismatches[2].field, "refused_syscall");
+  ASSERT_EQ(match.commands.size(), 2U);
+  EXPECT_EQ(match.commands[0].first, "pull");
+  EXPECT_EQ(match.commands[1].first, "image-ls");
+}
+
+TEST(CommandMatch, TasksAndCommandsMustBothHold) {
+  Signature both = Seed001Bug();
+  both.commands = {ListsTheImage()};
+  Observation observed = Observe(Seed001On618(), false);
+  observed.commands = {Exited(0, "wedge/busybox")};
+  const MatchResult match = Match(both, observed);
+  EXPECT_TRUE(match.matched);
+  EXPECT_EQ(match.bound.size(), 3U);
+
+  observed.commands.clear();
+  const MatchResult missing = Match(both, observed);
+  EXPECT_FALSE(missing.matched);
+  ASSERT_EQ(missing.mismatches.size(), 1U);
+  EXPECT_EQ(missing.mismatches[0].field, "command");
+}
+
+TEST(CommandMatch, AllExitedAndCommandsMustBothHold) {
+  Signature healthy = CommandSignature({ListsTheImage()});
+  healthy.all_exited = true;
+  Observation exited = Observe(TreeSnapshot{}, true);
+  exited.commands = {Exited(0, "wedge/busybox")};
+  EXPECT_TRUE(Match(healthy, exited).matched);
+  exited.commands = {Exited(1, "wedge/busybox")};
+  EXPECT_FALSE(Match(healthy, exited).matched);
+  Observation running = Observe(Seed001On618(), false);
+  running.commands = {Exited(0, "wedge/busybox")};
+  const MatchResult stuck = Match(healthy, running);
+  ASSERT_EQ(stuck.mismatches.size(), 1U);
+  EXPECT_EQ(stuck.mismatches[0].field, "all_exited");
+}
+
+TEST(SignatureHash, PinsTheCommandPart) {
+  const Observation observed = Ran({Killed("SIGSYS", "setrlimit")});
+  // FNV-1a 64 of "command=image-ls\nended=signal SIGSYS\nrefused_syscall=setrlimit\n".
+  EXPECT_EQ(Hash(Match(CommandSignature({KilledOnSetrlimit()}), observed), observed),
+            "3450bee5f625f291");
+}
+
+TEST(SignatureHash, IgnoresACommandsDurationOutputArgvAndAuditRecord) {
+  const Observation a = Ran({Killed("SIGSYS", "setrlimit")});
+  ObservedCommand other = Killed("SYS", "setrlimit");
+  other.binary = "/usr/local/bin/docker";
+  other.argv = {"docker", "images"};
+  other.duration_ms = 9999;
+  other.output = "core dumped";
+  other.audit_record = "audit: type=1326 pid=1 syscall=160";
+  const Observation b = Ran({other});
+  const Signature bug = CommandSignature({KilledOnSetrlimit()});
+  EXPECT_EQ(Hash(Match(bug, a), a), Hash(Match(bug, b), b));
+}
+
+TEST(SignatureHash, DiffersByHowTheCommandEndedAndWhichSyscallWasRefused) {
+  ObservedCommand timed_out = Killed("SIGKILL");
+  timed_out.timed_out = true;
+  const std::vector<Observation> observations = {
+      Ran({Killed("SIGSYS", "setrlimit")}),
+      Ran({Killed("SIGSYS", "sched_setaffinity")}),
+      Ran({Killed("SIGSYS")}),
+      Ran({Killed("SIGKILL")}),
+      Ran({timed_out}),
+      Ran({Exited(0)}),
+      Ran({Exited(1)}),
+      Observation{},
+  };
+  const Signature bug = CommandSignature({KilledOnSetrlimit()});
+  std::set<std::string> hashes;
+  for (const Observation& observed : observations) {
+    EXPECT_TRUE(hashes.insert(Hash(Match(bug, observed), observed)).second);
+  }
+}
+
+TEST(SignatureHash, AddsTheCommandPartAfterTheTaskPart) {
+  Signature tasks_only = Seed001Bug();
+  Signature both = Seed001Bug();
+  both.commands = {ListsTheImage()};
+  Observation observed = Observe(Seed001On618(), false);
+  observed.commands = {Exited(0, "wedge/busybox")};
+  const std::string task_hash = Hash(Match(tasks_only, observed), observed);
+  const std::string both_hash = Hash(Match(both, observed), observed);
+  EXPECT_NE(task_hash, both_hash);
+  // Commands the signature does not name are not hashed.
+  Observation plain = Observe(Seed001On618(), false);
+  EXPECT_EQ(task_hash, Hash(Match(tasks_only, plain), plain));
 }
 
 }  // namespace

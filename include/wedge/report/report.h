@@ -43,6 +43,14 @@ struct PhaseTiming {
   std::int64_t duration_ms = 0;
 };
 
+// Whether one of a scenario's preconditions held on this run.
+struct PreconditionResult {
+  std::string name;
+  bool held = false;
+  std::string detail;  // what was checked: "RLIMIT_NOFILE of image-ls is 1024:524288"
+  std::string why;     // the scenario's reason the bug needs it
+};
+
 // One run of one scenario.
 struct RunResult {
   std::string scenario;  // name
@@ -55,6 +63,8 @@ struct RunResult {
   signature::MatchResult healthy_match;
   signature::Observation observation;  // normalised, what was compared
   probe::TreeSnapshot evidence;        // raw: stacks with offsets, status, fds
+  std::vector<PreconditionResult> preconditions;
+  std::map<std::string, std::string> binaries;  // name -> path, for the binaries a run used
   std::vector<PhaseTiming> phases;
   std::int64_t duration_ms = 0;
   std::int64_t stall_detected_after_ms = -1;  // from the last trigger step; -1 if none

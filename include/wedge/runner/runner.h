@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -12,6 +14,8 @@
 #include "wedge/base/result.h"
 #include "wedge/report/report.h"
 #include "wedge/scenario/scenario.h"
+#include "wedge/stack/docker_stack.h"
+#include "wedge/sys/journal.h"
 
 namespace wedge::runner {
 
@@ -20,6 +24,30 @@ struct RunOptions {
   std::filesystem::path fixtures_dir;  // where wedge-init and wedge-fuse are: next to wedge
   bool keep_run_directory = false;     // --keep: leave the run directory (fixture logs) behind
   std::ostream* progress = nullptr;    // one line per phase; null for silence
+  stack::Binaries binaries = stack::Binaries::Defaults();  // --with NAME=PATH
+  std::optional<scenario::Verdict> expect_override;        // --expect VERDICT
+};
+
+// What the scenarios of one `wedge run` share: the private docker stack, started on first use
+// by a scenario that does not ask for a fresh one, with its own journal and run directory.
+// Destroying the suite stops the stack and undoes its journal.
+class Suite {
+ public:
+  explicit Suite(RunOptions options);
+  Suite(const Suite&) = delete;
+  Suite& operator=(const Suite&) = delete;
+  ~Suite();
+
+  const RunOptions& options() const { return options_; }
+  // The shared stack, started (and its busybox image imported) on first use.
+  Result<stack::DockerStack*> SharedStack();
+  // Stops the shared stack and undoes the suite's journal now; lines say what was done.
+  std::vector<std::string> TearDown();
+
+ private:
+  RunOptions options_;
+  std::unique_ptr<sys::Journal> journal_;
+  std::unique_ptr<stack::DockerStack> stack_;
 };
 
 // The requirements of `scenario` this host does not meet, each with what is missing.
@@ -27,7 +55,7 @@ std::vector<std::string> UnmetRequirements(const scenario::Scenario& scenario);
 
 // Runs one scenario once. Never throws; an internal failure is reported in `result.error`
 // after everything it set up has been undone.
-report::RunResult RunScenario(const scenario::Scenario& scenario, const RunOptions& options);
+report::RunResult RunScenario(const scenario::Scenario& scenario, Suite& suite);
 
 // What wedge records about the host for the evidence bundle.
 report::HostInfo CollectHostInfo(const RunOptions& options);
@@ -41,6 +69,8 @@ struct HostState {
   std::set<std::string> wedge_cgroups;         // directories under the pids hierarchy's wedge/
   std::map<std::string, std::string> sysctls;  // the allowlisted ones
   std::set<std::string> journals;              // pending journal files
+  std::set<std::string> stack_processes;       // "PID(comm)" of dockerd, containerd, shims, runc
+  std::set<std::string> mounts;                // mount points in wedge's mount namespace
   bool operator==(const HostState&) const = default;
 };
 HostState CaptureHostState(const std::filesystem::path& state_dir);

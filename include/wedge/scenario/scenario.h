@@ -58,18 +58,53 @@ struct Fixture {
   FuseDaemonFixture fuse_daemon;
 };
 
+// The private docker stack (wedge/stack) a scenario drives. Scenarios of one run share one
+// stack unless `fresh` asks for a stack of its own (for a scenario that breaks it on purpose).
+struct StackRequirement {
+  bool required = false;
+  bool fresh = false;
+  bool busybox_image = true;  // import the busybox-static image before the steps
+};
+
+// systemd-style confinement of a command step, as a unit file would pin it.
+struct CommandConfinement {
+  std::vector<std::string> system_call_filter;  // SystemCallFilter= lines, in order
+  bool native_architecture_only = false;        // SystemCallArchitectures=native
+  bool no_new_privileges = false;               // NoNewPrivileges= (implied by a filter)
+  std::vector<Rlimit> rlimits;                  // LimitNOFILE= etc.: soft and hard
+};
+
 // One step of the trigger sequence, run in order.
 struct Step {
   enum class Action {
     kSpawn,         // start fixture `fixture` inside the sandbox as process `name`
     kKill,          // send `signal` to process `target` ("sandbox-init" or a spawned name)
     kWaitForStall,  // watch /proc until the scenario's processes stop changing, or all exit
+    kRunCommand,    // run binary `binary` with `args` under `confinement` as command `name`,
+                    // against the private stack, and record how it ended
   };
   Action action = Action::kSpawn;
-  std::string name;     // kSpawn: label of the new process
+  std::string name;     // kSpawn: label of the new process; kRunCommand: the command's name
   std::string fixture;  // kSpawn
   std::string target;   // kKill
   int signal = 0;       // kKill
+  std::string binary;   // kRunCommand: a name of the binaries table ("docker")
+  std::vector<std::string> args;   // kRunCommand
+  CommandConfinement confinement;  // kRunCommand
+  int timeout_ms = 30000;          // kRunCommand: killed and reported as timed out after this
+};
+
+// Something the bug needs that a scenario (or this host) may not provide. When one fails and
+// the bug signature does not match, the verdict is not-reproduced and the report names it.
+struct Precondition {
+  std::string name;  // "nofile-soft-below-hard"
+  std::string why;   // the upstream reason the bug needs it
+  enum class Kind {
+    kRlimitSoftBelowHard,  // `command`'s pinned rlimit `rlimit` has soft < hard
+  } kind = Kind::kRlimitSoftBelowHard;
+  std::string command;  // the run-command step it is about
+  std::string rlimit;   // "RLIMIT_NOFILE"
+  int resource = 0;
 };
 
 // How a stall is recognised: every task's state, wchan, CPU time and context-switch count
@@ -91,7 +126,7 @@ struct RecoveryStep {
 };
 
 // What the host must offer to run the scenario at all (else exit 3, naming the requirement).
-enum class Requirement { kRoot, kFuseDevice, kFusectl, kPidsCgroup, kKernelStacks };
+enum class Requirement { kRoot, kFuseDevice, kFusectl, kPidsCgroup, kKernelStacks, kSeccomp };
 std::string_view RequirementName(Requirement requirement);  // "root", "fuse-device", ...
 
 struct Scenario {
@@ -102,6 +137,8 @@ struct Scenario {
   std::vector<Requirement> requires_;
   Isolation isolation;
   std::vector<Fixture> fixtures;
+  StackRequirement stack;
+  std::vector<Precondition> preconditions;
   std::vector<Step> steps;
   StallDetection stall;
   std::vector<RecoveryStep> recovery;

@@ -7,6 +7,8 @@
 // between "fuse_flush" and "filp_close" still matches.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -42,11 +44,23 @@ struct TaskExpectation {
   std::vector<std::string> task_flags;   // PF_* names that must be set, e.g. "PF_EXITING"
 };
 
-// A signature: either a set of tasks that must all be found as described, or (for a healthy
-// teardown) the statement that every process of the scenario has exited.
+// How a command a scenario ran (e.g. the docker CLI) must have ended. Unset fields are not
+// checked.
+struct CommandExpectation {
+  std::string command;                         // the run-command step's name
+  std::optional<int> exit_code;                // exited normally with this status
+  std::optional<std::string> killed_by;        // killed by this signal, e.g. "SIGSYS"
+  std::optional<std::string> refused_syscall;  // the syscall a seccomp filter refused, by name
+  std::vector<std::string> output_contains;    // substrings of stdout+stderr, all required
+};
+
+// A signature: a set of tasks that must all be found as described, commands that must have
+// ended as described, or (for a healthy teardown) the statement that every process of the
+// scenario has exited.
 struct Signature {
   std::string description;
   std::vector<TaskExpectation> tasks;
+  std::vector<CommandExpectation> commands;
   bool all_exited = false;
 };
 
@@ -65,17 +79,33 @@ struct ObservedTask {
   std::vector<std::string> task_flags;
   std::string wchan;
 };
+// How a command ended, as the kernel reported it.
+struct ObservedCommand {
+  std::string command;  // the step's name
+  std::string binary;   // the path that ran
+  std::vector<std::string> argv;
+  std::optional<int> exit_code;                // set when it exited
+  std::optional<std::string> killed_by;        // set when a signal killed it, e.g. "SIGSYS"
+  std::optional<std::string> refused_syscall;  // from the kernel's seccomp audit record
+  std::optional<long> refused_syscall_number;
+  std::string audit_record;  // the raw record, when there was one
+  std::string output;        // stdout and stderr
+  bool timed_out = false;    // still running at the step's timeout, then killed
+  std::int64_t duration_ms = 0;
+};
 struct Observation {
-  std::vector<ObservedTask> tasks;  // every task captured
-  bool all_exited = false;          // no process of the scenario was left when captured
+  std::vector<ObservedTask> tasks;        // every task captured
+  std::vector<ObservedCommand> commands;  // every command a step ran, in order
+  bool all_exited = false;                // no process of the scenario was left when captured
 };
 Observation Observe(const probe::TreeSnapshot& snapshot, bool all_exited);
 
 // One difference between what a signature expects and what was observed.
 struct Mismatch {
-  std::string role;
-  std::string
-      field;  // "task", "state", "stack", "shd_pending", "sig_pending", "task_flags", "all_exited"
+  std::string role;  // the task role, or for a command expectation the command's name
+  // "task", "state", "stack", "shd_pending", "sig_pending", "task_flags", "all_exited"; for
+  // commands "command" (it did not run), "exit_code", "killed_by", "refused_syscall", "output"
+  std::string field;
   std::string expected;
   std::string observed;
 };
@@ -86,12 +116,18 @@ struct MatchResult {
   // bound to. An expectation no task satisfies is bound to its closest candidate (fewest
   // mismatches), whose differences are in `mismatches`; one no selector finds is left out.
   std::vector<std::pair<std::string, ObservedTask>> bound;
+  // For each command expectation, in signature order: the command's name and what it did;
+  // unset when it did not run.
+  std::vector<std::pair<std::string, std::optional<ObservedCommand>>> commands;
 };
-// Every expectation must bind to a distinct task that satisfies it.
+// Every task expectation must bind to a distinct task that satisfies it; every command
+// expectation must find its command (by name) ended as described.
 MatchResult Match(const Signature& expected, const Observation& observed);
 
 // A stable hash (16 hex digits) of what was observed for the roles a signature names: per role,
-// in the signature's order, the state, the full normalised stack and the pending signal names.
+// in the signature's order, the state, the full normalised stack and the pending signal names;
+// then per command the signature names, in its order, how it ended ("exit N", "signal SIGSYS",
+// "timed out" or "not run") and the refused syscall. Durations, output and argv are not hashed.
 // Equal for two runs that wedged the same way, whatever the pids, offsets or timing.
 std::string Hash(const MatchResult& match, const Observation& observed);
 

@@ -55,6 +55,15 @@ class ScopedCgroup {
 // The mount point of the pids controller's hierarchy (libcgroup's view).
 Result<std::filesystem::path> PidsHierarchy();
 
+// The mount points of every cgroup hierarchy: each v1 hierarchy (controllers and named ones
+// such as name=systemd) and the v2 unified one, from /proc/self/mountinfo.
+std::vector<std::filesystem::path> CgroupMountPoints();
+
+// Undo of a "cgroup-tree" journal entry: in every hierarchy, thaws and SIGKILLs whatever runs in
+// `name` (a top-level cgroup whose name starts with "wedge-") and its descendants, waits
+// (bounded) until they are empty and removes them, deepest first.
+Status DestroyCgroupTree(const std::string& name, std::vector<std::string>& log);
+
 // Undo of a "cgroup" journal entry: aborts the FUSE connections its tasks mount, SIGKILLs its
 // tasks, waits (bounded) until it is empty and removes the directory.
 Status DestroyCgroup(const std::filesystem::path& directory, std::vector<std::string>& log);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,5 +19,9 @@ struct CommandOutput {
 // a command still running then is killed and reported as an error.
 Result<CommandOutput> RunCommand(const std::string& program, const std::vector<std::string>& args,
                                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// The same, run with exactly `environment` instead of wedge's own.
+Result<CommandOutput> RunCommand(const std::string& program, const std::vector<std::string>& args,
+                                 std::chrono::milliseconds timeout,
+                                 const std::map<std::string, std::string>& environment);
 
 }  // namespace wedge::sys

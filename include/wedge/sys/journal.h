@@ -33,6 +33,10 @@ std::filesystem::path DefaultStateDirectory();
 //   "mount":     {"target", "fstype"}              undo: unmount it if still mounted
 //   "sysctl":    {"name", "path", "old"}           undo: write the old value back
 //   "process":   {"pid", "start_time"}             undo: SIGKILL it if it is still that process
+//   "cgroup-tree": {"name"}                        undo: in every mounted hierarchy, kill the
+//                                                  tasks of the top-level cgroup NAME and its
+//                                                  descendants and remove them, deepest first
+//                                                  (containers' cgroups under a parent of wedge's)
 struct JournalEntry {
   std::uint64_t seq = 0;
   std::string kind;

@@ -10,8 +10,11 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,10 +26,24 @@
 
 namespace wedge::sys {
 
+// A host directory hidden, in the sandbox's mount namespace only, under a fresh tmpfs.
+struct TemporaryFilesystem {
+  std::filesystem::path target;  // absolute
+  std::filesystem::path keep;    // a directory under `target` that stays visible; empty: none
+};
+
 struct SandboxOptions {
   bool user_namespace = false;  // uid/gid 0 inside map to 0 outside (one id)
   bool pid_namespace = true;
   bool mount_namespace = true;  // made private (MS_REC|MS_PRIVATE) before anything runs
+  // The init mounts a fresh procfs on /proc, so /proc shows the sandbox's own pids (needs the
+  // pid and mount namespaces).
+  bool mount_proc = false;
+  // The init reaps the children it did not start (orphans of daemons that detach, reparented
+  // to it); those it started stay zombies until wedge looks. Needs mount_proc.
+  bool reap_orphans = false;
+  // Mounted, in order, before /proc and before anything runs (needs the mount namespace).
+  std::vector<TemporaryFilesystem> temporary_filesystems;
   std::vector<std::pair<int, rlimit>> rlimits;
   std::filesystem::path init_binary;    // wedge-init
   std::filesystem::path log_directory;  // fixtures' stdout and stderr go to LABEL.log here
@@ -49,7 +66,8 @@ class Sandbox {
                                                 const SandboxOptions& options);
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
-  // Stops whatever still runs (aborting FUSE connections first) and reaps the init.
+  // Stops whatever still runs (aborting FUSE connections first) and reaps the init; once it is
+  // reaped its journal entry is done.
   ~Sandbox();
 
   pid_t init_pid() const { return init_.pid(); }
@@ -59,6 +77,11 @@ class Sandbox {
   // `timeout_ms` for the line it writes to that fd when it is ready.
   Result<SpawnedProcess> Spawn(const std::string& label, const std::vector<std::string>& argv,
                                int timeout_ms);
+  // Starts `argv` as a child of the init in a new session with exactly `environment`, stdin
+  // /dev/null and output appended to LABEL.log; returns once execve succeeded (no ready line).
+  Result<SpawnedProcess> Exec(const std::string& label, const std::vector<std::string>& argv,
+                              const std::map<std::string, std::string>& environment,
+                              int timeout_ms = 5000);
   // True once the init has exited (the pid namespace is gone or going).
   bool InitExited() const { return init_.HasExited(); }
   // Reaps the init if it has exited; returns its wait status, or nullopt if it still runs.
@@ -67,12 +90,17 @@ class Sandbox {
  private:
   Sandbox(Journal& journal, ScopedCgroup& cgroup, Pidfd init, UniqueFd control,
           std::filesystem::path log_directory);
+  // Sends one request to the init and waits up to `timeout_ms` for its reply.
+  Result<std::string> Request(const std::string& request, const std::string& label, int timeout_ms);
+  // The pid in wedge's namespace of the init's child `ns_pid`.
+  Result<pid_t> HostPidOf(pid_t ns_pid, const std::string& label) const;
 
   Journal& journal_;
   ScopedCgroup& cgroup_;
   Pidfd init_;
   UniqueFd control_;
   std::filesystem::path log_directory_;
+  std::uint64_t journal_seq_ = 0;  // the init's "process" entry
   bool reaped_ = false;
 };
 

@@ -1,0 +1,526 @@
+#include "wedge/stack/docker_stack.h"
+
+#include <elf.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "wedge/sys/cgroup.h"
+#include "wedge/sys/command.h"
+#include "wedge/sys/files.h"
+#include "wedge/sys/process.h"
+#include "wedge/sys/sandbox.h"
+
+namespace wedge::stack {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr char kBusybox[] = "/bin/busybox";
+constexpr size_t kLogTail = 1 << 20;
+constexpr std::chrono::seconds kDaemonStopTimeout{10};
+
+// A TOML basic string: quoted, with backslash and quote escaped.
+std::string Toml(const fs::path& path) {
+  std::string quoted = "\"";
+  for (char c : path.string()) {
+    if (c == '\\' || c == '"') quoted.push_back('\\');
+    quoted.push_back(c);
+  }
+  return quoted + "\"";
+}
+
+// The line of a daemon's log that explains its failure: the last one at level error or fatal,
+// else the last one.
+std::string ExplainLog(const std::string& text) {
+  std::istringstream lines(text);
+  std::string last, last_error;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    last = line;
+    if (line.find("level=error") != std::string::npos ||
+        line.find("level=fatal") != std::string::npos) {
+      last_error = line;
+    }
+  }
+  if (!last_error.empty()) return last_error;
+  return last.empty() ? "(its log is empty)" : last;
+}
+
+// The last `limit` bytes of a file, or "" when it does not exist.
+std::string ReadTail(const fs::path& file, size_t limit) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  std::streamoff size = in.tellg();
+  std::streamoff from = size > static_cast<std::streamoff>(limit) ? size - limit : 0;
+  in.seekg(from);
+  std::string text(static_cast<size_t>(size - from), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  return text;
+}
+
+bool CanConnect(const fs::path& socket) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  return fd.valid() &&
+         ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+}
+
+// Waits until the process behind `pidfd` has exited (it may stay a zombie) or `timeout` passes.
+bool WaitForExit(const sys::Pidfd& pidfd, std::chrono::milliseconds timeout) {
+  std::int64_t deadline = sys::MonotonicMillis() + timeout.count();
+  for (;;) {
+    if (pidfd.HasExited()) return true;
+    int left = static_cast<int>(deadline - sys::MonotonicMillis());
+    if (left <= 0) return false;
+    pollfd pfd{pidfd.get(), POLLIN, 0};
+    ::poll(&pfd, 1, left);
+  }
+}
+
+// SIGTERM, a bounded wait, then SIGKILL and another bounded wait.
+Status Terminate(const sys::Pidfd& pidfd, const std::string& name) {
+  if (!pidfd.valid() || pidfd.HasExited()) return OkStatus();
+  WEDGE_RETURN_IF_ERROR(pidfd.SendSignal(SIGTERM));
+  if (WaitForExit(pidfd, kDaemonStopTimeout)) return OkStatus();
+  WEDGE_RETURN_IF_ERROR(pidfd.SendSignal(SIGKILL));
+  if (WaitForExit(pidfd, std::chrono::seconds(2))) {
+    return Error(name + " (pid " + std::to_string(pidfd.pid()) + ") ignored SIGTERM for " +
+                 std::to_string(kDaemonStopTimeout.count()) + " s; killed");
+  }
+  return Error(name + " (pid " + std::to_string(pidfd.pid()) + ") did not exit after SIGKILL");
+}
+
+// A busybox linked dynamically cannot run in a rootfs without its libc.
+Status CheckStaticallyLinked(const fs::path& binary) {
+  std::ifstream in(binary, std::ios::binary);
+  Elf64_Ehdr header{};
+  if (!in.read(reinterpret_cast<char*>(&header), sizeof header) ||
+      std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_ident[EI_CLASS] != ELFCLASS64) {
+    return Error(binary.string() + " is not a 64-bit ELF executable");
+  }
+  for (unsigned i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr program{};
+    in.seekg(static_cast<std::streamoff>(header.e_phoff + i * header.e_phentsize));
+    if (!in.read(reinterpret_cast<char*>(&program), sizeof program)) break;
+    if (program.p_type == PT_INTERP) {
+      return Error(binary.string() + " is dynamically linked; install busybox-static");
+    }
+  }
+  return OkStatus();
+}
+
+// The kernel frees a dead container's network namespace later, in its "netns" workqueue
+// (cleanup_net), whose worker is named "kworker/...+netns" while it runs, in D state at times.
+bool NetnsCleanupRunning() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    Result<std::string> comm = sys::ReadFile(entry.path() / "comm");
+    if (comm.ok() && comm->rfind("kworker/", 0) == 0 && comm->find("+netns") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Status MakeDirectories(const std::vector<fs::path>& directories) {
+  for (const auto& directory : directories) {
+    std::error_code ec;
+    fs::create_directories(directory, ec);
+    if (ec) return Error("create_directories('" + directory.string() + "'): " + ec.message());
+  }
+  return OkStatus();
+}
+
+Status Symlink(const fs::path& target, const fs::path& link) {
+  if (::symlink(target.c_str(), link.c_str()) != 0) {
+    return ErrnoError("symlink('" + target.string() + "', '" + link.string() + "')");
+  }
+  return OkStatus();
+}
+
+// Where a stack's files are, and what it is called.
+struct Layout {
+  fs::path directory;  // RUN_DIR/stack
+  fs::path containerd_socket;
+  std::string cgroup_parent;  // wedge-docker-RUN_ID
+  const Binaries* binaries = nullptr;
+
+  fs::path Path(const std::string& name) const { return directory / name; }
+};
+
+}  // namespace
+
+struct DockerStack::State {
+  State(sys::Journal& journal_in, StackOptions options_in)
+      : journal(journal_in), options(std::move(options_in)) {
+    layout.binaries = &options.binaries;
+  }
+
+  fs::path Path(const std::string& name) const { return layout.Path(name); }
+
+  sys::Journal& journal;
+  StackOptions options;
+  Layout layout;
+  bool created_directory = false;
+  bool started = false;  // a failed start keeps the daemons' logs for the error to point at
+  // Journal entries of the pids cgroup levels above the stack's own that Start created.
+  std::vector<std::uint64_t> cgroup_levels;
+  std::unique_ptr<sys::ScopedCgroup> cgroup;
+  std::unique_ptr<sys::Sandbox> sandbox;
+  std::uint64_t cgroup_tree_seq = 0;
+  sys::Pidfd containerd;
+  sys::Pidfd dockerd;
+  std::int64_t startup_ms = 0;
+  std::optional<std::string> busybox_image;
+  std::string containerd_log;  // kept by Stop, which removes the files
+  std::string dockerd_log;
+  bool stopped = false;
+};
+
+namespace {
+
+// containerd 1.6 with everything that would touch the host outside the stack directory turned
+// off: CRI (CNI config under /etc/cni, /var/lib/cni), the opt plugin (/opt/containerd), the
+// snapshotters wedge does not use. The debug and metrics listeners stay off (empty addresses).
+// Shim sockets are the exception: the shim hardcodes them under /run/containerd/s whatever the
+// state directory (containerd/containerd#4343, #5096), so the sandbox gives the daemons a
+// private /run, as dockerd-rootless.sh does (moby/moby#41156).
+std::string ContainerdConfig(const Layout& s) {
+  std::ostringstream toml;
+  toml << "# Written by wedge for its private stack.\n"
+       << "version = 2\n"
+       << "root = " << Toml(s.Path("containerd/root")) << "\n"
+       << "state = " << Toml(s.Path("containerd/state")) << "\n"
+       << "disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.internal.v1.opt\", "
+          "\"io.containerd.snapshotter.v1.aufs\", \"io.containerd.snapshotter.v1.btrfs\", "
+          "\"io.containerd.snapshotter.v1.devmapper\", \"io.containerd.snapshotter.v1.zfs\"]\n"
+       << "[grpc]\n  address = " << Toml(s.containerd_socket) << "\n"
+       << "[ttrpc]\n  address = " << Toml(s.Path("containerd.sock.ttrpc")) << "\n"
+       << "[debug]\n  address = \"\"\n"
+       << "[metrics]\n  address = \"\"\n";
+  return toml.str();
+}
+
+// dockerd 20.10 writes its trust key to /etc/docker/key.json unless told otherwise; the key
+// is settable only here (moby/moby#32587). Docker 23 and later ignore the key.
+std::string DaemonJson(const Layout& s) {
+  return nlohmann::json{{"deprecated-key-path", s.Path("docker/key.json").string()}}.dump(2) + "\n";
+}
+
+Status WriteFiles(const Layout& s) {
+  WEDGE_RETURN_IF_ERROR(MakeDirectories({s.Path("containerd/root"), s.Path("containerd/state"),
+                                         s.Path("docker/data"), s.Path("docker/exec"),
+                                         s.Path("docker-config"), s.Path("bin"), s.Path("tmp")}));
+  // Every runc and shim of this stack is the chosen one: containerd finds the shim, and the
+  // shim finds runc, through PATH, which starts with this directory.
+  WEDGE_RETURN_IF_ERROR(
+      Symlink(s.binaries->Path("containerd-shim-runc-v2"), s.Path("bin/containerd-shim-runc-v2")));
+  WEDGE_RETURN_IF_ERROR(Symlink(s.binaries->Path("runc"), s.Path("bin/runc")));
+  WEDGE_RETURN_IF_ERROR(sys::WriteFileAtomically(s.Path("containerd.toml"), ContainerdConfig(s)));
+  WEDGE_RETURN_IF_ERROR(sys::WriteFileAtomically(s.Path("daemon.json"), DaemonJson(s)));
+  return OkStatus();
+}
+
+std::map<std::string, std::string> DaemonEnvironment(const Layout& s) {
+  return {{"PATH", s.Path("bin").string() + ":" + kDefaultPath},
+          {"HOME", s.directory.string()},
+          {"TMPDIR", s.Path("tmp").string()}};
+}
+
+std::vector<std::string> DockerdArgv(const Layout& s) {
+  const std::string runc = s.binaries->Path("runc").string();
+  return {s.binaries->Path("dockerd").string(), "--containerd=" + s.containerd_socket.string(),
+          "--host=unix://" + s.Path("docker.sock").string(),
+          "--data-root=" + s.Path("docker/data").string(),
+          "--exec-root=" + s.Path("docker/exec").string(),
+          "--pidfile=" + s.Path("docker.pid").string(),
+          "--config-file=" + s.Path("daemon.json").string(),
+          // No bridge, no iptables rules, no ip_forward or masquerading: dockerd shares the
+          // host's network namespace, and these would change it.
+          "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+          "--ip-masq=false", "--userland-proxy=false", "--exec-opt=native.cgroupdriver=cgroupfs",
+          "--cgroup-parent=/" + s.cgroup_parent, "--add-runtime=wedge-runc=" + runc,
+          "--default-runtime=wedge-runc"};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
+                                                        const StackOptions& options) {
+  const std::int64_t start = sys::MonotonicMillis();
+  const std::int64_t deadline = start + options.start_timeout.count();
+  auto state = std::make_unique<State>(journal, options);
+  State& s = *state;
+  Layout& layout = s.layout;
+  layout.directory = options.run_directory / "stack";
+  layout.containerd_socket = layout.Path("containerd.sock");
+  layout.cgroup_parent = "wedge-docker-" + journal.run_id();
+  for (const char* name : {"docker", "dockerd", "containerd", "runc", "containerd-shim-runc-v2"}) {
+    const fs::path& path = options.binaries.Path(name);
+    if (path.empty() || ::access(path.c_str(), X_OK) != 0) {
+      return Error(std::string("private docker stack: ") + name + " binary '" + path.string() +
+                   "' is not executable");
+    }
+  }
+  // The longest socket path is dockerd's exec-root/metrics.sock; sun_path holds 107 bytes.
+  if (s.Path("docker/exec/metrics.sock").string().size() >= sizeof(sockaddr_un::sun_path)) {
+    return Error("private docker stack: '" + layout.directory.string() +
+                 "' is too long a path for the daemons' unix sockets");
+  }
+  if (fs::exists(layout.directory)) {
+    return Error("private docker stack: '" + layout.directory.string() + "' already exists");
+  }
+  // From here every failure unwinds through Stop().
+  std::unique_ptr<DockerStack> stack(new DockerStack(std::move(state)));
+  s.created_directory = true;
+  WEDGE_RETURN_IF_ERROR(WriteFiles(layout));
+
+  std::uint64_t last_seq = 0;
+  for (const auto& entry : journal.Pending()) last_seq = std::max(last_seq, entry.seq);
+  WEDGE_ASSIGN_OR_RETURN(
+      s.cgroup, sys::ScopedCgroup::Create(journal, "wedge/" + journal.run_id() + "/stack", {}));
+  for (const auto& entry : journal.Pending()) {
+    if (entry.seq > last_seq && entry.kind == "cgroup") s.cgroup_levels.push_back(entry.seq);
+  }
+  if (!s.cgroup_levels.empty()) s.cgroup_levels.pop_back();  // the stack's own: ScopedCgroup's
+
+  sys::SandboxOptions sandbox_options;
+  sandbox_options.pid_namespace = true;
+  sandbox_options.mount_namespace = true;
+  sandbox_options.mount_proc = true;
+  sandbox_options.reap_orphans = true;
+  // dockerd (/run/docker/plugins) and containerd's shims (/run/containerd/s) create hardcoded
+  // paths under /run: the daemons get a private one, in which only the stack directory of the
+  // host's /run is visible.
+  std::error_code ec;
+  const fs::path real_directory = fs::weakly_canonical(layout.directory, ec);
+  const fs::path relative = real_directory.lexically_relative("/run");
+  const bool under_run = !ec && !relative.empty() && *relative.begin() != "..";
+  sandbox_options.temporary_filesystems.push_back(
+      {"/run", under_run ? real_directory : fs::path()});
+  sandbox_options.init_binary = options.fixtures_dir / "wedge-init";
+  sandbox_options.log_directory = layout.directory;
+  WEDGE_ASSIGN_OR_RETURN(s.sandbox, sys::Sandbox::Start(journal, *s.cgroup, sandbox_options));
+
+  const std::map<std::string, std::string> environment = DaemonEnvironment(layout);
+  WEDGE_ASSIGN_OR_RETURN(sys::SpawnedProcess containerd,
+                         s.sandbox->Exec("containerd",
+                                         {options.binaries.Path("containerd").string(), "--config",
+                                          s.Path("containerd.toml").string()},
+                                         environment));
+  WEDGE_ASSIGN_OR_RETURN(s.containerd, sys::Pidfd::Open(containerd.pid));
+  auto failed = [&](const std::string& name, const std::string& why) {
+    return Error("private docker stack: " + name + " " + why + ": " +
+                 ExplainLog(ReadTail(s.Path(name + ".log"), kLogTail)) + " (in " +
+                 s.Path(name + ".log").string() + ")");
+  };
+  for (;;) {
+    if (CanConnect(layout.containerd_socket)) break;
+    if (s.containerd.HasExited()) return failed("containerd", "exited before serving");
+    if (sys::Interrupted()) return Error("interrupted while starting containerd");
+    if (sys::MonotonicMillis() > deadline) {
+      return failed("containerd", "did not serve " + layout.containerd_socket.string() +
+                                      " within " + std::to_string(options.start_timeout.count()) +
+                                      " ms");
+    }
+    ::usleep(5000);
+  }
+
+  // Containers' cgroups go under a parent of wedge's own in every hierarchy; dockerd creates
+  // it and leaves it behind, so it is journaled first.
+  WEDGE_ASSIGN_OR_RETURN(s.cgroup_tree_seq,
+                         journal.Record("cgroup-tree", {{"name", layout.cgroup_parent}}));
+  WEDGE_ASSIGN_OR_RETURN(sys::SpawnedProcess dockerd,
+                         s.sandbox->Exec("dockerd", DockerdArgv(layout), environment));
+  WEDGE_ASSIGN_OR_RETURN(s.dockerd, sys::Pidfd::Open(dockerd.pid));
+  for (;;) {
+    int left = static_cast<int>(deadline - sys::MonotonicMillis());
+    auto ping = HttpGetUnix(s.Path("docker.sock"), "/_ping",
+                            std::chrono::milliseconds(std::clamp(left, 1, 1000)));
+    if (ping.ok() && ping->first == 200 && ping->second == "OK") break;
+    if (s.dockerd.HasExited()) return failed("dockerd", "exited before answering /_ping");
+    if (s.containerd.HasExited()) return failed("containerd", "exited while dockerd started");
+    if (sys::Interrupted()) return Error("interrupted while starting dockerd");
+    if (sys::MonotonicMillis() > deadline) {
+      return failed("dockerd", "did not answer /_ping within " +
+                                   std::to_string(options.start_timeout.count()) + " ms");
+    }
+    ::usleep(5000);
+  }
+  s.startup_ms = sys::MonotonicMillis() - start;
+  s.started = true;
+  return stack;
+}
+
+DockerStack::DockerStack(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+DockerStack::~DockerStack() { (void)Stop(); }
+
+const fs::path& DockerStack::directory() const { return state_->layout.directory; }
+const std::string& DockerStack::cgroup_parent() const { return state_->layout.cgroup_parent; }
+std::string DockerStack::docker_host() const {
+  return "unix://" + state_->Path("docker.sock").string();
+}
+const fs::path& DockerStack::containerd_socket() const { return state_->layout.containerd_socket; }
+pid_t DockerStack::dockerd_pid() const { return state_->dockerd.pid(); }
+pid_t DockerStack::containerd_pid() const { return state_->containerd.pid(); }
+std::int64_t DockerStack::startup_ms() const { return state_->startup_ms; }
+
+std::map<std::string, std::string> DockerStack::ClientEnvironment() const {
+  return {{"DOCKER_HOST", docker_host()},
+          {"DOCKER_CONFIG", state_->Path("docker-config").string()},
+          {"HOME", state_->layout.directory.string()},
+          {"PATH", kDefaultPath}};
+}
+
+std::string DockerStack::ContainerdLog() const {
+  return state_->stopped ? state_->containerd_log
+                         : ReadTail(state_->Path("containerd.log"), kLogTail);
+}
+
+std::string DockerStack::DockerdLog() const {
+  return state_->stopped ? state_->dockerd_log : ReadTail(state_->Path("dockerd.log"), kLogTail);
+}
+
+Result<std::pair<int, std::string>> DockerStack::Docker(const std::vector<std::string>& args,
+                                                        std::chrono::milliseconds timeout) {
+  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput output,
+                         sys::RunCommand(state_->options.binaries.Path("docker").string(), args,
+                                         timeout, ClientEnvironment()));
+  return std::make_pair(output.exit_code, std::move(output.output));
+}
+
+Result<std::string> DockerStack::EnsureBusyboxImage() {
+  State& s = *state_;
+  if (s.busybox_image) return *s.busybox_image;
+  WEDGE_RETURN_IF_ERROR(CheckStaticallyLinked(kBusybox));
+  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput sum, sys::RunCommand("sha256sum", {kBusybox}));
+  if (sum.exit_code != 0 || sum.output.size() < 12) {
+    return Error(std::string("sha256sum ") + kBusybox + ": " + sum.output);
+  }
+  const std::string image = "wedge/busybox:" + sum.output.substr(0, 12);
+  WEDGE_ASSIGN_OR_RETURN(auto inspect, Docker({"image", "inspect", "--format", "{{.Id}}", image},
+                                              std::chrono::seconds(30)));
+  if (inspect.first == 0) return *(s.busybox_image = image);
+
+  // A rootfs of busybox and a symlink per applet, tarred and imported.
+  const fs::path rootfs = s.Path("rootfs");
+  const fs::path tar = s.Path("rootfs.tar");
+  WEDGE_RETURN_IF_ERROR(
+      MakeDirectories({rootfs / "bin", rootfs / "dev", rootfs / "etc", rootfs / "proc",
+                       rootfs / "sys", rootfs / "tmp", rootfs / "root"}));
+  std::error_code ec;
+  fs::copy_file(kBusybox, rootfs / "bin/busybox", fs::copy_options::overwrite_existing, ec);
+  if (ec) return Error(std::string("copy_file('") + kBusybox + "'): " + ec.message());
+  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput applets, sys::RunCommand(kBusybox, {"--list"}));
+  if (applets.exit_code != 0) return Error(std::string(kBusybox) + " --list: " + applets.output);
+  std::istringstream names(applets.output);
+  for (std::string name; std::getline(names, name);) {
+    if (name.empty() || name == "busybox" || name.find('/') != std::string::npos) continue;
+    WEDGE_RETURN_IF_ERROR(Symlink("busybox", rootfs / "bin" / name));
+  }
+  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput tarred,
+                         sys::RunCommand("tar",
+                                         {"--numeric-owner", "--owner=0", "--group=0", "-C",
+                                          rootfs.string(), "-cf", tar.string(), "."},
+                                         std::chrono::seconds(60)));
+  if (tarred.exit_code != 0) return Error("tar of the busybox rootfs: " + tarred.output);
+  WEDGE_ASSIGN_OR_RETURN(auto imported,
+                         Docker({"import", tar.string(), image}, std::chrono::seconds(120)));
+  fs::remove_all(rootfs, ec);
+  fs::remove(tar, ec);
+  if (imported.first != 0) return Error("docker import " + image + ": " + imported.second);
+  return *(s.busybox_image = image);
+}
+
+Status DockerStack::Stop() {
+  State& s = *state_;
+  if (s.stopped) return OkStatus();
+  s.stopped = true;
+  Status first;
+  auto note = [&first](Status status) {
+    if (!status.ok() && first.ok()) first = status;
+  };
+  if (s.dockerd.valid() && !s.dockerd.HasExited()) {
+    // Containers first: dockerd stopping with containers running waits out their stop timeout.
+    Result<std::pair<int, std::string>> listed =
+        Docker({"ps", "--all", "--quiet", "--no-trunc"}, std::chrono::seconds(10));
+    std::vector<std::string> remove = {"rm", "--force"};
+    if (listed.ok() && listed->first == 0) {
+      std::istringstream ids(listed->second);
+      for (std::string id; ids >> id;) remove.push_back(id);
+    }
+    if (remove.size() > 2) {
+      Result<std::pair<int, std::string>> removed = Docker(remove, std::chrono::seconds(15));
+      if (!removed.ok()) {
+        note(removed.error().WithContext("removing the stack's containers"));
+      } else if (removed->first != 0) {
+        note(Error("docker rm --force: " + removed->second));
+      }
+    }
+  }
+  note(Terminate(s.dockerd, "dockerd"));
+  note(Terminate(s.containerd, "containerd"));
+  s.containerd_log = ReadTail(s.Path("containerd.log"), kLogTail);
+  s.dockerd_log = ReadTail(s.Path("dockerd.log"), kLogTail);
+  // The containers' cgroup tree before the sandbox: a frozen container (docker pause) would hold
+  // the init's pid-namespace teardown until it is thawed, which the tree's undo does.
+  if (s.cgroup_tree_seq != 0) note(s.journal.Undo(s.cgroup_tree_seq));
+  // Killing the init ends every shim and runc left in the pid namespace, and the daemons'
+  // mounts go with the mount namespace.
+  s.sandbox.reset();
+  if (s.cgroup) {
+    note(s.cgroup->Remove());
+    s.cgroup.reset();
+  }
+  // The levels above the stack's cgroup that Start created, unless something else (the run's
+  // own sandbox) now lives in them: those the journal undoes at the end of the run.
+  std::vector<sys::JournalEntry> pending = s.journal.Pending();
+  for (auto seq = s.cgroup_levels.rbegin(); seq != s.cgroup_levels.rend(); ++seq) {
+    auto entry = std::find_if(pending.begin(), pending.end(),
+                              [&](const sys::JournalEntry& e) { return e.seq == *seq; });
+    if (entry == pending.end()) continue;
+    fs::path level = fs::path(entry->data.value("mount", "")) / entry->data.value("path", "");
+    std::error_code ec;
+    bool in_use = false;
+    for (const auto& child : fs::directory_iterator(level, ec)) in_use |= child.is_directory(ec);
+    if (!in_use) note(s.journal.Undo(*seq));
+  }
+  // So that the host is at rest when Stop returns (bounded: other namespaces may be dying too).
+  for (std::int64_t until = sys::MonotonicMillis() + 1000;
+       NetnsCleanupRunning() && sys::MonotonicMillis() < until;) {
+    ::usleep(5000);
+  }
+  if (s.created_directory) {
+    std::error_code ec;
+    if (s.started) {
+      fs::remove_all(s.layout.directory, ec);
+    } else {
+      for (const auto& entry : fs::directory_iterator(s.layout.directory, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name != "containerd.log" && name != "dockerd.log") fs::remove_all(entry.path(), ec);
+        if (ec) break;
+      }
+    }
+    if (ec) note(Error("removing '" + s.layout.directory.string() + "': " + ec.message()));
+  }
+  return first;
+}
+
+}  // namespace wedge::stack

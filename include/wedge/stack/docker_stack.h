@@ -1,0 +1,110 @@
+// A private docker stack: wedge's own containerd and dockerd, never the host's.
+//
+// Both daemons run in a sandbox of their own (new pid and mount namespaces, a fresh /proc, a
+// pids cgroup) under the run directory: containerd with its own root, state, socket and
+// config; dockerd with its own data-root, exec-root, pidfile, socket and config file, with
+// --bridge=none --iptables=false, and containers' cgroups under a parent of wedge's own.
+// Mounts the daemons make vanish with their mount namespace; killing the sandbox's init ends
+// every daemon, shim and container at once. Everything is journaled.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "wedge/base/result.h"
+#include "wedge/sys/journal.h"
+
+namespace wedge::stack {
+
+// Which binaries a stack and its scenarios use, by name: "docker", "dockerd", "containerd",
+// "runc", "containerd-shim-runc-v2". `--with NAME=PATH` overrides a default.
+struct Binaries {
+  std::map<std::string, std::filesystem::path> paths;
+  // Debian's packages: /usr/bin/docker, /usr/sbin/dockerd, /usr/bin/containerd, /usr/sbin/runc,
+  // /usr/bin/containerd-shim-runc-v2.
+  static Binaries Defaults();
+  // Parses "NAME=PATH"; the name must be one of the five and the path an executable file.
+  Status Override(std::string_view assignment);
+  const std::filesystem::path& Path(const std::string& name) const;
+  // The first line of each binary's version output ("runc version 1.1.5", ...); for the shim,
+  // whose first line is only its name, "containerd-shim-runc-v2 version 1.6.20~ds1".
+  std::map<std::string, std::string> Versions() const;
+};
+
+struct StackOptions {
+  Binaries binaries;
+  std::filesystem::path run_directory;  // the stack's files go in RUN_DIR/stack
+  std::filesystem::path fixtures_dir;   // where wedge-init is
+  std::chrono::milliseconds start_timeout{20000};
+};
+
+// A running private stack.
+class DockerStack {
+ public:
+  // Starts containerd, waits until its socket serves; starts dockerd, waits until GET /_ping
+  // answers OK. On failure the error names the log line that explains it (the last line of the
+  // failing daemon's log with "level=error" or "level=fatal", else its last line); everything is
+  // undone but the two logs, left in RUN_DIR/stack. The stack's pids cgroup is
+  // wedge/RUN_ID/stack; Stop also removes the levels above it that Start created, if empty.
+  static Result<std::unique_ptr<DockerStack>> Start(sys::Journal& journal,
+                                                    const StackOptions& options);
+  DockerStack(const DockerStack&) = delete;
+  DockerStack& operator=(const DockerStack&) = delete;
+  // Stops everything (see Stop) if it still runs.
+  ~DockerStack();
+
+  // RUN_DIR/stack: configs, sockets, the daemons' roots and logs.
+  const std::filesystem::path& directory() const;
+  // The top-level cgroup (in every hierarchy) containers' cgroups go under:
+  // "wedge-docker-RUN_ID", i.e. /sys/fs/cgroup/CONTROLLER/wedge-docker-RUN_ID/CONTAINER_ID.
+  const std::string& cgroup_parent() const;
+  // unix:///.../docker.sock, for DOCKER_HOST.
+  std::string docker_host() const;
+  const std::filesystem::path& containerd_socket() const;
+  // The whole environment a docker CLI needs to talk to this stack (DOCKER_HOST, DOCKER_CONFIG,
+  // HOME, PATH): use it instead of wedge's own, which may point at another daemon.
+  std::map<std::string, std::string> ClientEnvironment() const;
+  pid_t dockerd_pid() const;
+  pid_t containerd_pid() const;
+  std::int64_t startup_ms() const;  // from start until /_ping answered
+
+  // Imports a busybox-static rootfs as image "wedge/busybox:HASH" (HASH: the busybox binary's
+  // content) unless this stack already has it; returns the image reference.
+  Result<std::string> EnsureBusyboxImage();
+  // Runs the docker CLI of this stack's binaries with `args`; output is stdout and stderr.
+  Result<std::pair<int, std::string>> Docker(const std::vector<std::string>& args,
+                                             std::chrono::milliseconds timeout);
+
+  // The daemons' logs (their last MiB), for the evidence bundle; still available after Stop.
+  std::string ContainerdLog() const;
+  std::string DockerdLog() const;
+
+  // Removes containers, stops dockerd then containerd (SIGTERM, bounded wait, then SIGKILL),
+  // kills whatever is left in the sandbox, removes containers' cgroups and the stack's files.
+  // Every step is bounded and attempted; returns the first failure. Stopping twice is a no-op.
+  // Then waits (at most 1 s) for the kernel to finish freeing the containers' network
+  // namespaces, so that the host is at rest when it returns.
+  Status Stop();
+
+ private:
+  struct State;
+  explicit DockerStack(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// GET `path` over the unix socket `socket`; returns the status code and body.
+Result<std::pair<int, std::string>> HttpGetUnix(const std::filesystem::path& socket,
+                                                const std::string& path,
+                                                std::chrono::milliseconds timeout);
+
+}  // namespace wedge::stack

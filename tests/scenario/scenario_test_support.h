@@ -1,0 +1,49 @@
+// Shared by the scenario tests: running the real wedge binary, and the check that every test
+// makes after a run, that the host is as it was before.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <boost/process.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "wedge/runner/runner.h"
+#include "wedge/sys/journal.h"
+
+namespace wedge::testing {
+
+struct WedgeRun {
+  int exit_code = -1;
+  std::string output;
+};
+
+inline WedgeRun RunWedge(const std::vector<std::string>& args) {
+  boost::process::ipstream out;
+  boost::process::child child(WEDGE_BINARY, boost::process::args(args),
+                              (boost::process::std_out & boost::process::std_err) > out);
+  WedgeRun run;
+  for (std::string line; std::getline(out, line);) run.output += line + "\n";
+  child.wait();
+  run.exit_code = child.exit_code();
+  return run;
+}
+
+inline nlohmann::json ReadJson(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  return nlohmann::json::parse(in);
+}
+
+inline runner::HostState HostNow() {
+  return runner::CaptureHostState(sys::DefaultStateDirectory());
+}
+
+inline void ExpectHostUnchanged(const runner::HostState& before) {
+  std::vector<std::string> leftovers = runner::DescribeLeftovers(before, HostNow());
+  EXPECT_TRUE(leftovers.empty()) << "left behind: " << ::testing::PrintToString(leftovers);
+}
+
+}  // namespace wedge::testing

@@ -1,0 +1,78 @@
+// Scenario tests for the docker CLI killed by SIGSYS under a systemd unit's
+// `SystemCallFilter=~@privileged @resources` (seed 002; navidrome#1961; go.dev/issue/46279).
+// They run the real wedge binary against a real private docker stack, as root.
+#include <filesystem>
+#include <string>
+
+#include "scenario_test_support.h"
+
+namespace wedge {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ReadJson;
+using testing::RunWedge;
+using testing::WedgeRun;
+
+const fs::path kScenarios = fs::path(WEDGE_SOURCE_DIR) / "scenarios";
+
+class SeccompResourcesSigsys : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "scenario tests run as root";
+    before_ = testing::HostNow();
+    report_ =
+        fs::temp_directory_path() / ("wedge-seccomp-test-" + std::to_string(::getpid()) + ".json");
+  }
+  void TearDown() override { fs::remove(report_); }
+
+  nlohmann::json Run(std::vector<std::string> args) {
+    args.insert(args.begin(), "run");
+    args.push_back("--json");
+    args.push_back(report_.string());
+    WedgeRun run = RunWedge(args);
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    nlohmann::json report = ReadJson(report_);
+    EXPECT_EQ(report["results"].size(), 1u);
+    return report["results"][0];
+  }
+
+  runner::HostState before_;
+  fs::path report_;
+};
+
+TEST_F(SeccompResourcesSigsys, TheGo119CliIsKilledBySigsysOnSetrlimit) {
+  nlohmann::json result = Run({(kScenarios / "seccomp-resources-sigsys.json").string()});
+  EXPECT_EQ(result["verdict"], "reproduced");
+  ASSERT_EQ(result["commands"].size(), 1u);
+  const nlohmann::json& command = result["commands"][0];
+  EXPECT_EQ(command["binary"], "/usr/bin/docker");
+  EXPECT_EQ(command["killed_by"], "SIGSYS");
+  EXPECT_EQ(command["refused_syscall"], "setrlimit");
+  EXPECT_NE(command["audit_record"].get<std::string>().find("syscall="), std::string::npos);
+  EXPECT_EQ(result["host_clean"], true);
+  testing::ExpectHostUnchanged(before_);
+}
+
+TEST_F(SeccompResourcesSigsys, TheGo124CliSurvivesTheSameFilter) {
+  nlohmann::json result = Run({(kScenarios / "seccomp-resources-sigsys.json").string(), "--with",
+                               "docker=/usr/local/bin/docker", "--expect", "not-reproduced"});
+  EXPECT_EQ(result["verdict"], "not-reproduced");
+  EXPECT_EQ(result["commands"][0]["binary"], "/usr/local/bin/docker");
+  EXPECT_EQ(result["commands"][0]["exit_code"], 0);
+  testing::ExpectHostUnchanged(before_);
+}
+
+TEST_F(SeccompResourcesSigsys, WithSoftEqualToHardTheVerdictNamesTheFailedPrecondition) {
+  nlohmann::json result =
+      Run({(kScenarios / "seccomp-resources-sigsys-nofile-equal.json").string()});
+  EXPECT_EQ(result["verdict"], "not-reproduced");
+  EXPECT_NE(result["reason"].get<std::string>().find("precondition nofile-soft-below-hard failed"),
+            std::string::npos)
+      << result["reason"];
+  EXPECT_EQ(result["preconditions"][0]["held"], false);
+  testing::ExpectHostUnchanged(before_);
+}
+
+}  // namespace
+}  // namespace wedge
