@@ -2,6 +2,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -167,6 +168,35 @@ void PrintCommand(std::ostream& out, const signature::CommandExpectation& expect
   }
 }
 
+std::string Number(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
+}
+
+void PrintRate(std::ostream& out, const signature::RateExpectation& expectation,
+               const signature::Observation& observation) {
+  std::string bound;
+  if (expectation.min_per_second) bound += ">= " + Number(*expectation.min_per_second) + "/s";
+  if (expectation.max_per_second) {
+    bound += std::string(bound.empty() ? "" : " and ") +
+             "<= " + Number(*expectation.max_per_second) + "/s";
+  }
+  bound +=
+      " in " + Number(expectation.for_fraction * 100) + "% of " + expectation.window + " seconds";
+  std::string seen = "no samples";
+  for (const auto& series : observation.series) {
+    if (series.metric != expectation.metric || series.window != expectation.window) continue;
+    seen.clear();
+    for (size_t i = 0; i < series.per_second.size(); ++i) {
+      seen += (i ? " " : "") + Number(series.per_second[i]);
+    }
+    if (seen.empty()) seen = "no samples";
+  }
+  out << "    rate " << expectation.metric << " (" << expectation.window << ")\n";
+  PrintRows(out, {{"expected", bound, ""}, {"per second", seen, ""}}, "      ");
+}
+
 void PrintSignature(std::ostream& out, std::string_view name, const signature::Signature& expected,
                     const signature::MatchResult& match,
                     const signature::Observation& observation) {
@@ -194,6 +224,9 @@ void PrintSignature(std::ostream& out, std::string_view name, const signature::S
   }
   for (const signature::CommandExpectation& expectation : expected.commands) {
     PrintCommand(out, expectation, observation);
+  }
+  for (const signature::RateExpectation& expectation : expected.rates) {
+    PrintRate(out, expectation, observation);
   }
   for (const signature::Mismatch& mismatch : match.mismatches) {
     out << "    mismatch " << internal::FormatMismatch(mismatch) << '\n';
@@ -235,6 +268,13 @@ void PrintResult(std::ostream& out, const scenario::Scenario& scenario, const Ru
     out << "  precondition " << precondition.name << ": " << (precondition.held ? "held" : "FAILED")
         << " (" << precondition.detail << ")\n";
     if (!precondition.held) out << "    the bug needs it: " << precondition.why << '\n';
+  }
+  if (!result.figures.empty()) {
+    out << "  figures:\n";
+    for (const auto& figure : result.figures) {
+      out << "    " << figure.name << ": " << figure.value
+          << (figure.unit.empty() ? "" : " " + figure.unit) << '\n';
+    }
   }
   out << "  signature hash: " << (result.signature_hash.empty() ? "(none)" : result.signature_hash)
       << '\n';

@@ -196,6 +196,15 @@ json ToJson(const RunResult& result) {
                              {"detail", precondition.detail},
                              {"why", precondition.why}});
   }
+  json figures = json::array();
+  for (const auto& figure : result.figures) {
+    figures.push_back({{"name", figure.name}, {"value", figure.value}, {"unit", figure.unit}});
+  }
+  json series = json::array();
+  for (const auto& one : result.observation.series) {
+    series.push_back(
+        {{"metric", one.metric}, {"window", one.window}, {"per_second", one.per_second}});
+  }
   json phases = json::array();
   for (const PhaseTiming& phase : result.phases) {
     phases.push_back({{"phase", phase.phase}, {"duration_ms", phase.duration_ms}});
@@ -212,6 +221,8 @@ json ToJson(const RunResult& result) {
       {"all_exited", result.observation.all_exited},
       {"commands", std::move(commands)},
       {"preconditions", std::move(preconditions)},
+      {"figures", std::move(figures)},
+      {"series", std::move(series)},
       {"binaries", result.binaries},
       {"diff",
        {{"bug", MismatchesJson(result.bug_match.mismatches)},

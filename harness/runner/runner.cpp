@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "command_step.h"
+#include "flap_step.h"
 #include "wedge/probe/task.h"
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/files.h"
@@ -217,8 +218,12 @@ std::vector<std::string> UnmetRequirements(const Scenario& scenario) {
 namespace {
 
 bool NeedsSandbox(const Scenario& scenario) {
-  return std::any_of(scenario.steps.begin(), scenario.steps.end(),
-                     [](const Step& step) { return step.action != Step::Action::kRunCommand; });
+  // Only process scenarios (spawn, kill, wait-for-stall) run things in a sandbox; commands and
+  // flaps act on the private stack, which has a sandbox of its own.
+  return std::any_of(scenario.steps.begin(), scenario.steps.end(), [](const Step& step) {
+    return step.action == Step::Action::kSpawn || step.action == Step::Action::kKill ||
+           step.action == Step::Action::kWaitForStall;
+  });
 }
 
 // The rlimit a command step runs with: pinned by the step, else inherited from wedge.
@@ -428,6 +433,7 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
     std::optional<StallOutcome> stall;
     probe::TreeSnapshot snapshot;
     std::vector<signature::ObservedCommand> commands;
+    std::vector<signature::ObservedSeries> flap_series;
     for (const Step& step : scenario.steps) {
       if (sys::Interrupted()) return Error("interrupted by " + SignalNameOf(sys::Interrupted()));
       switch (step.action) {
@@ -460,12 +466,19 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
         case Step::Action::kRunCommand: {
           if (docker_stack == nullptr) return Error(step.name + " needs the private docker stack");
           const std::filesystem::path& binary = options.binaries.Path(step.binary);
+          Step substituted = step;
+          for (auto& arg : substituted.args) {
+            for (size_t at; (at = arg.find("${image}")) != std::string::npos;) {
+              WEDGE_ASSIGN_OR_RETURN(std::string image, docker_stack->EnsureBusyboxImage());
+              arg.replace(at, 8, image);
+            }
+          }
           std::map<std::string, std::string> env = docker_stack->ClientEnvironment();
           env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
           clock.Say("running " + step.name + ": " + binary.string() + " " +
                     (step.args.empty() ? "" : step.args.front() + " ..."));
           WEDGE_ASSIGN_OR_RETURN(signature::ObservedCommand command,
-                                 RunCommandStep(step, binary, env, *journal));
+                                 RunCommandStep(substituted, binary, env, *journal));
           std::string ended = command.timed_out ? "timed out"
                               : command.killed_by
                                   ? "killed by " + *command.killed_by
@@ -477,6 +490,18 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
           clock.Say(step.name + " ended: " + ended + " after " +
                     std::to_string(command.duration_ms) + " ms");
           commands.push_back(std::move(command));
+          trigger_end = sys::MonotonicMillis();
+          break;
+        }
+        case Step::Action::kFlap: {
+          if (docker_stack == nullptr) return Error(step.name + " needs the private docker stack");
+          WEDGE_ASSIGN_OR_RETURN(FlapOutcome flap,
+                                 RunFlapStep(step, *docker_stack, run_dir,
+                                             [&](const std::string& line) { clock.Say(line); }));
+          for (auto& figure : flap.figures) result.figures.push_back(std::move(figure));
+          for (auto& series : flap.series) flap_series.push_back(std::move(series));
+          result.recovery.push_back("containerd serving again; docker ps answered " +
+                                    flap.recovered_text);
           trigger_end = sys::MonotonicMillis();
           break;
         }
@@ -522,6 +547,7 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
     const bool all_exited = stall && stall->kind == StallOutcome::Kind::kAllExited;
     result.observation = signature::Observe(snapshot, all_exited);
     result.observation.commands = std::move(commands);
+    result.observation.series = std::move(flap_series);
     result.evidence = std::move(snapshot);
     result.bug_match = signature::Match(scenario.bug, result.observation);
     result.healthy_match = signature::Match(scenario.healthy, result.observation);

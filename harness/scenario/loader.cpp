@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <limits>
@@ -636,6 +637,17 @@ constexpr std::size_t kMaxArguments = 256;
 constexpr std::size_t kMaxArgumentBytes = 4096;
 constexpr std::size_t kMaxFilterLineBytes = 4096;
 
+// The one placeholder run-command arguments may hold, replaced by the runner.
+constexpr std::string_view kImagePlaceholder = "${image}";
+
+// What a flap step can take away, and the series the syscall probe measures while it does.
+const std::vector<std::string_view> kFlapTargets = {"containerd"};
+const std::vector<std::string_view> kRateMetrics = {
+    "connect",       "connect_errors",      "socket", "close", "threads",
+    "futex_threads", "containerd_log_lines"};
+const std::vector<std::string_view> kRateWindows = {"outage", "after"};
+const std::vector<std::string_view> kRateAggregates = {"each_second", "mean"};
+
 std::string RlimitValueText(std::uint64_t value) {
   return value == static_cast<std::uint64_t>(RLIM_INFINITY) ? "unlimited" : std::to_string(value);
 }
@@ -872,8 +884,12 @@ class Validator {
         {"kill", Step::Action::kKill},
         {"wait-for-stall", Step::Action::kWaitForStall},
         {"run-command", Step::Action::kRunCommand},
+        {"flap", Step::Action::kFlap},
     };
     std::string first_process_step;  // the first spawn or kill, which needs a wait-for-stall
+    // The first spawn, kill or wait-for-stall, and its action: a flap step refuses them all.
+    std::string first_non_command_step;
+    std::string first_non_command_action;
     std::vector<Node> elements = ReadArray(node, {"step objects", "step", false});
     for (std::size_t i = 0; i < elements.size(); ++i) {
       const Node& element = elements[i];
@@ -885,11 +901,19 @@ class Validator {
           CheckKeys(element, {"action", "name", "fixture"}, "for a \"spawn\" step");
           ReadSpawn(element, step);
           if (first_process_step.empty()) first_process_step = element.pointer;
+          if (first_non_command_step.empty()) {
+            first_non_command_step = element.pointer;
+            first_non_command_action = "spawn";
+          }
           break;
         case Step::Action::kKill:
           CheckKeys(element, {"action", "target", "signal"}, "for a \"kill\" step");
           ReadKill(element, step);
           if (first_process_step.empty()) first_process_step = element.pointer;
+          if (first_non_command_step.empty()) {
+            first_non_command_step = element.pointer;
+            first_non_command_action = "kill";
+          }
           break;
         case Step::Action::kWaitForStall:
           CheckKeys(element, {"action"}, "for a \"wait-for-stall\" step");
@@ -898,6 +922,10 @@ class Validator {
                  "\"wait-for-stall\" must be the last step (at most one per scenario)");
           }
           has_wait_for_stall_ = true;
+          if (first_non_command_step.empty()) {
+            first_non_command_step = element.pointer;
+            first_non_command_action = "wait-for-stall";
+          }
           break;
         case Step::Action::kRunCommand:
           CheckKeys(element, {"action", "name", "binary", "args", "confinement", "timeout_ms"},
@@ -905,8 +933,26 @@ class Validator {
           ReadRunCommand(element, step);
           commands_[step.name] = CommandStep{element.pointer, scenario_.steps.size()};
           break;
+        case Step::Action::kFlap:
+          CheckKeys(element,
+                    {"action", "name", "target", "how", "cycles", "down_ms", "up_ms",
+                     "recovery_timeout_ms"},
+                    "for a \"flap\" step");
+          ReadFlap(element, step);
+          break;
       }
       scenario_.steps.push_back(std::move(step));
+    }
+    // A flap scenario measures dockerd's syscalls against its own stack; what spawn, kill and
+    // wait-for-stall steps do is observed in the sandbox's /proc, which it never captures.
+    if (!flap_pointer_.empty() && !first_non_command_step.empty()) {
+      Fail(first_non_command_step,
+           "a " + Quote(first_non_command_action) +
+               " step cannot share a scenario with the "
+               "\"flap\" step at " +
+               flap_pointer_ +
+               ": a flap scenario only runs commands against its own stack (its signatures are "
+               "\"rates\" and \"commands\")");
     }
     // Only a scenario of run-command steps may end without a wait-for-stall: what spawn and kill
     // steps do is only ever observed by the stall capture.
@@ -928,6 +974,90 @@ class Validator {
     if (auto it = commands_.find(step_name); it != commands_.end()) {
       Fail(name.pointer, "duplicate name " + Quote(step_name) +
                              " (already used by the run-command step " + it->second.pointer + ")");
+    }
+    if (!flap_pointer_.empty() && scenario_.steps[flap_index_].name == step_name) {
+      Fail(name.pointer, "duplicate name " + Quote(step_name) + " (already used by the flap step " +
+                             flap_pointer_ + ")");
+    }
+  }
+
+  // A flap step: containerd of the scenario's own stack taken away and brought back.
+  void ReadFlap(const Node& element, Step& step) {
+    if (!flap_pointer_.empty()) {
+      Fail(element.pointer, "at most one \"flap\" step per scenario (the first is " +
+                                flap_pointer_ +
+                                "): the syscall probe measures one outage window per run");
+    }
+    if (!scenario_.stack.required) {
+      Fail(element.pointer,
+           "a \"flap\" step takes the private docker stack's containerd away: add \"stack\": "
+           "{\"fresh\": true} at the top level");
+    }
+    if (!scenario_.stack.fresh) {
+      Fail(root_.Child("stack").Has("fresh") ? "/stack/fresh" : "/stack",
+           "the \"flap\" step at " + element.pointer +
+               " breaks the private docker stack on purpose: set \"fresh\": true (a stack of "
+               "the scenario's own, never shared with other scenarios)");
+    }
+    Node name = Required(element, "name");
+    step.name = ReadName(name, "a step name");
+    if (step.name == kSandboxInit) {
+      Fail(name.pointer, "\"sandbox-init\" is wedge's own init process; choose another name");
+    }
+    CheckStepNameUnused(name, step.name);
+    Node target = Required(element, "target");
+    const std::string_view expected_target =
+        "\"containerd\" (the only component a flap step can take away)";
+    if (!target.json().is_string() ||
+        std::find(kFlapTargets.begin(), kFlapTargets.end(), target.json().get<std::string>()) ==
+            kFlapTargets.end()) {
+      FailExpected(target, expected_target);
+    }
+    step.target = target.json().get<std::string>();
+    static const NameTable<FlapSpec::How> kHows = {
+        {"sigkill", FlapSpec::How::kSigkill},
+        {"sigstop", FlapSpec::How::kSigstop},
+        {"unlink-socket", FlapSpec::How::kUnlinkSocket},
+        {"restart", FlapSpec::How::kRestart},
+    };
+    FlapSpec& flap = step.flap;
+    flap.how = ReadChoice(Required(element, "how"), kHows);
+    if (auto cycles = Optional(element, "cycles")) {
+      flap.cycles = static_cast<int>(ReadInteger(*cycles, 1, 100));
+    }
+    if (auto down = Optional(element, "down_ms")) {
+      flap.down_ms = static_cast<int>(ReadInteger(*down, 100, 600000));
+    }
+    if (auto up = Optional(element, "up_ms")) {
+      flap.up_ms = static_cast<int>(ReadInteger(*up, 0, 600000));
+    }
+    if (auto recovery = Optional(element, "recovery_timeout_ms")) {
+      flap.recovery_timeout_ms = static_cast<int>(ReadInteger(*recovery, 1000, 600000));
+    }
+    flap_pointer_ = element.pointer;
+    flap_index_ = scenario_.steps.size();
+  }
+
+  // "${image}" is the one placeholder; anything else that looks like one is a typo.
+  void CheckPlaceholders(const Node& arg, const std::string& text) const {
+    const std::string only =
+        "the only placeholder is \"${image}\", the stack's busybox image reference";
+    for (std::size_t at = text.find("${"); at != std::string::npos; at = text.find("${", at)) {
+      std::size_t close = text.find('}', at + 2);
+      if (close == std::string::npos) {
+        Fail(arg.pointer, "unterminated placeholder " + Quote(std::string_view(text).substr(at)) +
+                              " (no closing \"}\"); " + only);
+      }
+      std::string_view placeholder = std::string_view(text).substr(at, close + 1 - at);
+      if (placeholder != kImagePlaceholder) {
+        Fail(arg.pointer, "unknown placeholder " + Quote(placeholder) + "; " + only);
+      }
+      if (!scenario_.stack.busybox_image) {
+        Fail(arg.pointer,
+             "\"${image}\" is the stack's busybox image, and /stack/busybox_image is false: set "
+             "it to true or drop the placeholder");
+      }
+      at = close + 1;
     }
   }
 
@@ -958,6 +1088,7 @@ class Validator {
         if (text.size() > kMaxArgumentBytes || text.find('\0') != std::string::npos) {
           FailExpected(arg, expected);
         }
+        CheckPlaceholders(arg, text);
         step.args.push_back(text);
       }
     }
@@ -1210,7 +1341,7 @@ class Validator {
 
   signature::Signature ReadSignature(const Node& node) {
     ExpectObject(node, "a signature object");
-    CheckKeys(node, {"description", "tasks", "all_exited", "commands"});
+    CheckKeys(node, {"description", "tasks", "all_exited", "commands", "rates"});
     signature::Signature result;
     result.description = ReadText(Required(node, "description"));
     if (auto all_exited = Optional(node, "all_exited")) {
@@ -1226,9 +1357,10 @@ class Validator {
              "\"all_exited\" is observed by the \"wait-for-stall\" step, and /steps has none");
       }
       result.all_exited = true;
-    } else if (!node.Has("tasks") && !node.Has("commands")) {
+    } else if (!node.Has("tasks") && !node.Has("commands") && !node.Has("rates")) {
       Fail(node.pointer,
-           "missing required key \"tasks\" (or \"commands\", or \"all_exited\": true)");
+           "missing required key \"tasks\" (or \"commands\", \"rates\", or \"all_exited\": "
+           "true)");
     }
     if (auto tasks = Optional(node, "tasks")) {
       if (!has_wait_for_stall_) {
@@ -1248,7 +1380,67 @@ class Validator {
         result.commands.push_back(ReadCommandExpectation(element, names));
       }
     }
+    if (auto rates = Optional(node, "rates")) {
+      if (flap_pointer_.empty()) {
+        Fail(rates->pointer,
+             "rate expectations are measured by the syscall probe of a \"flap\" step, and "
+             "/steps has none");
+      }
+      for (const Node& element :
+           ReadArray(*rates, {"rate expectations", "rate expectation", false})) {
+        result.rates.push_back(ReadRateExpectation(element));
+      }
+    }
     return result;
+  }
+
+  // A per-second rate: a JSON number (integer or not), finite, 0 or more.
+  static double ReadPerSecond(const Node& node) {
+    const Json& value = node.json();
+    if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() < 0) {
+      FailExpected(node, "a number of events per second, 0 or more");
+    }
+    return value.get<double>();
+  }
+
+  static signature::RateExpectation ReadRateExpectation(const Node& node) {
+    ExpectObject(node, "a rate expectation object");
+    CheckKeys(node, {"metric", "window", "min_per_second", "max_per_second", "for_fraction",
+                     "aggregate", "rationale"});
+    signature::RateExpectation rate;
+    rate.metric = ReadKeyword(Required(node, "metric"), kRateMetrics);
+    if (auto window = Optional(node, "window")) rate.window = ReadKeyword(*window, kRateWindows);
+    std::optional<Node> min = Optional(node, "min_per_second");
+    std::optional<Node> max = Optional(node, "max_per_second");
+    if (min) rate.min_per_second = ReadPerSecond(*min);
+    if (max) rate.max_per_second = ReadPerSecond(*max);
+    if (!min && !max) {
+      Fail(node.pointer,
+           "a rate expectation needs a bound: add \"min_per_second\", \"max_per_second\" or "
+           "both");
+    }
+    if (min && max && *rate.min_per_second > *rate.max_per_second) {
+      Fail(min->pointer, "min_per_second " + min->json().dump() + " is above max_per_second " +
+                             max->json().dump() + ": no second could satisfy both");
+    }
+    if (auto fraction = Optional(node, "for_fraction")) {
+      const Json& value = fraction->json();
+      if (!value.is_number() || !(value.get<double>() > 0) || !(value.get<double>() <= 1)) {
+        FailExpected(*fraction,
+                     "a number greater than 0 and at most 1 (the share of the window's seconds "
+                     "that must satisfy the bound)");
+      }
+      rate.for_fraction = value.get<double>();
+    }
+    if (auto aggregate = Optional(node, "aggregate")) {
+      rate.aggregate = ReadKeyword(*aggregate, kRateAggregates);
+      if (rate.aggregate == "mean" && Optional(node, "for_fraction")) {
+        Fail(aggregate->pointer,
+             "\"for_fraction\" applies to \"each_second\" only: a mean is one number per window");
+      }
+    }
+    if (auto rationale = Optional(node, "rationale")) rate.rationale = ReadText(*rationale);
+    return rate;
   }
 
   signature::CommandExpectation ReadCommandExpectation(const Node& node, Uniqueness& names) {
@@ -1426,10 +1618,10 @@ class Validator {
   }
 
   void CheckStackUsed() const {
-    if (scenario_.stack.required && commands_.empty()) {
+    if (scenario_.stack.required && commands_.empty() && flap_pointer_.empty()) {
       Fail("/stack",
-           "the private docker stack is never used: add a \"run-command\" step or remove "
-           "\"stack\"");
+           "the private docker stack is never used: add a \"run-command\" or \"flap\" step or "
+           "remove \"stack\"");
     }
   }
 
@@ -1488,6 +1680,8 @@ class Validator {
   };
   std::map<std::string, CommandStep> commands_;  // run-command name -> its step
   bool has_wait_for_stall_ = false;
+  std::string flap_pointer_;         // "/steps/1": the flap step, when there is one
+  std::size_t flap_index_ = 0;       // its index in scenario_.steps
   std::string seccomp_pointer_;      // "the SystemCallFilter at /steps/0/...": needs seccomp
   std::string failed_precondition_;  // pointer of the first precondition the file fails
   std::string failed_precondition_name_;

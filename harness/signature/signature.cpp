@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -258,6 +260,124 @@ void MatchCommands(const std::vector<CommandExpectation>& expectations, const Ob
   }
 }
 
+// A number as a bound or a fraction shows it: "50", "12.5", "66.6".
+std::string FormatBound(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", value);
+  return text;
+}
+
+// A measured per-second value: counts as integers, means of sampled gauges to one decimal.
+std::string FormatValue(double value) {
+  char text[32];
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
+    std::snprintf(text, sizeof(text), "%.0f", value);
+  } else {
+    std::snprintf(text, sizeof(text), "%.1f", value);
+  }
+  return text;
+}
+
+// ">= 50/s in 80% of outage seconds", "<= 15/s in 100% of after seconds",
+// ">= 1/s and <= 20/s in 50% of outage seconds".
+std::string DescribeRate(const RateExpectation& expectation) {
+  std::string bound;
+  if (expectation.min_per_second) bound = ">= " + FormatBound(*expectation.min_per_second) + "/s";
+  if (expectation.max_per_second) {
+    if (!bound.empty()) bound += " and ";
+    bound += "<= " + FormatBound(*expectation.max_per_second) + "/s";
+  }
+  if (expectation.aggregate == "mean") return bound + " on average over the " + expectation.window;
+  return bound + " in " + FormatBound(expectation.for_fraction * 100) + "% of " +
+         expectation.window + " seconds";
+}
+
+bool WithinRate(const RateExpectation& expectation, double value) {
+  if (std::isnan(value)) return false;
+  if (expectation.min_per_second && value < *expectation.min_per_second) return false;
+  if (expectation.max_per_second && value > *expectation.max_per_second) return false;
+  return true;
+}
+
+// The seconds of a window that must satisfy the bound: ceil(for_fraction * seconds), at least
+// one. The tolerance absorbs binary rounding (0.7 * 10 is 7.000000000000001 in a double).
+std::size_t RequiredSeconds(double for_fraction, std::size_t seconds) {
+  const double exact = for_fraction * static_cast<double>(seconds);
+  auto required = static_cast<std::size_t>(std::max(0.0, std::ceil(exact - 1e-9)));
+  return std::clamp<std::size_t>(required, 1, seconds);
+}
+
+// "0 of 3 s (3 needed): 0, 2, 1 /s"; more than 12 seconds show the first and last 6 and the
+// extremes.
+std::string DescribeSeries(const MatchResult::Rate& rate, const std::vector<double>& values) {
+  constexpr std::size_t kShown = 12;
+  std::string text = std::to_string(rate.satisfying) + " of " + std::to_string(rate.seconds) +
+                     " s (" + std::to_string(rate.required) + " needed): ";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (values.size() > kShown && i == kShown / 2) {
+      text += "..., ";
+      i = values.size() - kShown / 2;
+    }
+    text += FormatValue(values[i]);
+    text += i + 1 < values.size() ? ", " : " /s";
+  }
+  if (values.size() > kShown) {
+    const auto [low, high] = std::minmax_element(values.begin(), values.end());
+    text += "; min " + FormatValue(*low) + ", max " + FormatValue(*high);
+  }
+  return text;
+}
+
+// Every rate expectation, in signature order, against the first series of its metric and window.
+void MatchRates(const std::vector<RateExpectation>& expectations, const Observation& observed,
+                MatchResult& result) {
+  for (const RateExpectation& expectation : expectations) {
+    MatchResult::Rate rate;
+    rate.metric = expectation.metric;
+    rate.window = expectation.window;
+    const std::string role = expectation.metric + "/" + expectation.window;
+    auto series = std::find_if(
+        observed.series.begin(), observed.series.end(), [&](const ObservedSeries& candidate) {
+          return candidate.metric == expectation.metric && candidate.window == expectation.window;
+        });
+    if (series == observed.series.end() || series->per_second.empty()) {
+      result.mismatches.push_back(Mismatch{role, "rate", DescribeRate(expectation), "no samples"});
+      result.rates.push_back(std::move(rate));
+      continue;
+    }
+    const std::vector<double>& values = series->per_second;
+    rate.seconds = values.size();
+    if (expectation.aggregate == "mean") {
+      double mean = 0;
+      for (double value : values) mean += value / static_cast<double>(values.size());
+      rate.required = 1;
+      rate.satisfying = WithinRate(expectation, mean) ? 1 : 0;
+      rate.held = rate.satisfying == 1;
+      if (!rate.held) {
+        std::string seen =
+            "mean " + FormatValue(mean) + "/s over " + std::to_string(rate.seconds) + " s: ";
+        for (std::size_t i = 0; i < values.size() && i < 12; ++i) {
+          seen += FormatValue(values[i]) + (i + 1 < values.size() ? ", " : " /s");
+        }
+        result.mismatches.push_back(Mismatch{role, "rate", DescribeRate(expectation), seen});
+      }
+      result.rates.push_back(std::move(rate));
+      continue;
+    }
+    rate.satisfying =
+        static_cast<std::size_t>(std::count_if(values.begin(), values.end(), [&](double value) {
+          return WithinRate(expectation, value);
+        }));
+    rate.required = RequiredSeconds(expectation.for_fraction, rate.seconds);
+    rate.held = rate.satisfying >= rate.required;
+    if (!rate.held) {
+      result.mismatches.push_back(
+          Mismatch{role, "rate", DescribeRate(expectation), DescribeSeries(rate, values)});
+    }
+    result.rates.push_back(std::move(rate));
+  }
+}
+
 std::uint64_t Fnv1a64(std::string_view text) {
   std::uint64_t hash = 0xcbf29ce484222325ULL;
   for (char c : text) {
@@ -402,6 +522,7 @@ MatchResult Match(const Signature& expected, const Observation& observed) {
     MatchTasks(expected.tasks, observed, result);
   }
   MatchCommands(expected.commands, observed, result);
+  MatchRates(expected.rates, observed, result);
   result.matched = result.mismatches.empty();
   return result;
 }
@@ -432,6 +553,12 @@ std::string Hash(const MatchResult& match, const Observation& observed) {
       refused = "nr " + std::to_string(*command->refused_syscall_number);
     }
     canonical += "refused_syscall=" + refused + "\n";
+  }
+  // Whether each bound held, not the rates: two runs that churn alike hash alike.
+  for (const MatchResult::Rate& rate : match.rates) {
+    canonical += "rate=" + rate.metric + "\n";
+    canonical += "window=" + rate.window + "\n";
+    canonical += std::string(rate.held ? "held" : "not held") + "\n";
   }
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Fnv1a64(canonical)));

@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "wedge/probe/task.h"
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/command.h"
 #include "wedge/sys/files.h"
@@ -77,6 +78,68 @@ bool CanConnect(const fs::path& socket) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   return fd.valid() &&
          ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+}
+
+// connect() to a unix socket: 0, or the errno it failed with.
+int ConnectErrno(const fs::path& socket) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return errno;
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
+    return 0;
+  }
+  return errno;
+}
+
+// Whether a gRPC (HTTP/2) server answers on `socket` within `timeout_ms`: it must accept the
+// connection and answer the client preface with a SETTINGS frame. A bare connect() is not
+// enough: the kernel completes it into the listen backlog of a stopped containerd.
+bool ServesHttp2(const fs::path& socket, int timeout_ms) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid() ||
+      ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    return false;
+  }
+  // RFC 9113 section 3.4: the preface, then an empty SETTINGS frame (length 0, type 4).
+  static constexpr char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+  constexpr size_t kPrefaceSize = sizeof kPreface - 1;
+  if (::send(fd.get(), kPreface, kPrefaceSize, MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(kPrefaceSize)) {
+    return false;
+  }
+  unsigned char frame[9];
+  size_t have = 0;
+  const std::int64_t deadline = sys::MonotonicMillis() + timeout_ms;
+  while (have < sizeof frame) {
+    const int left = static_cast<int>(deadline - sys::MonotonicMillis());
+    if (left <= 0) return false;
+    pollfd pfd{fd.get(), POLLIN, 0};
+    if (::poll(&pfd, 1, left) <= 0) continue;
+    const ssize_t n = ::recv(fd.get(), frame + have, sizeof frame - have, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) return false;
+    have += static_cast<size_t>(n);
+  }
+  return frame[3] == 0x4;  // the server's SETTINGS frame comes first
+}
+
+// The state letter of every thread of `pid`, e.g. "TTTT"; empty once it is gone.
+std::string ThreadStates(pid_t pid) {
+  std::string states;
+  std::error_code ec;
+  const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : fs::directory_iterator(tasks, ec)) {
+    Result<std::string> text = sys::ReadFile(task.path() / "stat");
+    if (!text.ok()) continue;
+    Result<probe::TaskStat> stat = probe::ParseStat(*text);
+    if (stat.ok()) states.push_back(stat->state);
+  }
+  return states;
 }
 
 // Waits until the process behind `pidfd` has exited (it may stay a zombie) or `timeout` passes.
@@ -191,6 +254,11 @@ struct DockerStack::State {
   std::string containerd_log;  // kept by Stop, which removes the files
   std::string dockerd_log;
   bool stopped = false;
+  // What a restart of containerd needs: the same argv and environment as the first start.
+  std::vector<std::string> containerd_argv;
+  std::map<std::string, std::string> environment;
+  sys::SpawnedProcess containerd_process;  // for reaping it through the sandbox's init
+  std::optional<Outage> containerd_away;   // set between TakeContainerdAway and BringBack
 };
 
 namespace {
@@ -318,13 +386,13 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
   sandbox_options.log_directory = layout.directory;
   WEDGE_ASSIGN_OR_RETURN(s.sandbox, sys::Sandbox::Start(journal, *s.cgroup, sandbox_options));
 
-  const std::map<std::string, std::string> environment = DaemonEnvironment(layout);
-  WEDGE_ASSIGN_OR_RETURN(sys::SpawnedProcess containerd,
-                         s.sandbox->Exec("containerd",
-                                         {options.binaries.Path("containerd").string(), "--config",
-                                          s.Path("containerd.toml").string()},
-                                         environment));
-  WEDGE_ASSIGN_OR_RETURN(s.containerd, sys::Pidfd::Open(containerd.pid));
+  s.environment = DaemonEnvironment(layout);
+  const std::map<std::string, std::string>& environment = s.environment;
+  s.containerd_argv = {options.binaries.Path("containerd").string(), "--config",
+                       s.Path("containerd.toml").string()};
+  WEDGE_ASSIGN_OR_RETURN(s.containerd_process,
+                         s.sandbox->Exec("containerd", s.containerd_argv, environment));
+  WEDGE_ASSIGN_OR_RETURN(s.containerd, sys::Pidfd::Open(s.containerd_process.pid));
   auto failed = [&](const std::string& name, const std::string& why) {
     return Error("private docker stack: " + name + " " + why + ": " +
                  ExplainLog(ReadTail(s.Path(name + ".log"), kLogTail)) + " (in " +
@@ -449,14 +517,198 @@ Result<std::string> DockerStack::EnsureBusyboxImage() {
   return *(s.busybox_image = image);
 }
 
+namespace {
+
+using Outage = DockerStack::Outage;
+
+const char* OutageName(Outage how) {
+  switch (how) {
+    case Outage::kSigkill:
+      return "SIGKILL";
+    case Outage::kSigstop:
+      return "SIGSTOP";
+    case Outage::kUnlinkSocket:
+      return "unlinked socket";
+    case Outage::kRestart:
+      return "restart";
+  }
+  return "?";
+}
+
+// Polls `observed` (a Result<bool>) every 2 ms until it holds, fails, or `deadline`
+// (CLOCK_MONOTONIC ms) passes.
+template <typename Observed>
+Status PollUntil(std::int64_t deadline, const std::string& what, Observed observed) {
+  const std::int64_t since = sys::MonotonicMillis();
+  for (;;) {
+    Result<bool> held = observed();
+    if (!held.ok()) return held.error();
+    if (*held) return OkStatus();
+    if (sys::Interrupted()) return Error("interrupted while waiting for " + what);
+    if (sys::MonotonicMillis() >= deadline) {
+      return Error(what + ": not observed within " +
+                   std::to_string(sys::MonotonicMillis() - since) + " ms");
+    }
+    ::usleep(2000);
+  }
+}
+
+bool Refused(const fs::path& socket) {
+  const int error = ConnectErrno(socket);
+  return error == ECONNREFUSED || error == ENOENT;
+}
+
+bool AllStopped(const std::string& states) {
+  return !states.empty() && states.find_first_not_of('T') == std::string::npos;
+}
+
+std::uintmax_t FileSize(const fs::path& file) {
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(file, ec);
+  return ec ? 0 : size;
+}
+
+}  // namespace
+
+Status DockerStack::TakeContainerdAway(Outage how, std::chrono::milliseconds timeout) {
+  State& s = *state_;
+  if (!s.started || s.stopped) return Error("containerd flap: the stack is not running");
+  if (s.containerd_away) {
+    return Error(std::string("containerd flap: containerd is already away (") +
+                 OutageName(*s.containerd_away) + ")");
+  }
+  const std::int64_t deadline = sys::MonotonicMillis() + timeout.count();
+  const fs::path& socket = s.layout.containerd_socket;
+  const std::string who = "containerd (pid " + std::to_string(s.containerd.pid()) + ")";
+  if (s.containerd.HasExited()) {
+    return Error("containerd flap: " + who + " had already exited: " +
+                 ExplainLog(ReadTail(s.Path("containerd.log"), kLogTail)));
+  }
+  // Every observation also checks that dockerd still runs: the flap must not take it down.
+  auto dockerd_running = [&s]() -> Status {
+    if (!s.dockerd.HasExited()) return OkStatus();
+    return Error("containerd flap: dockerd exited: " +
+                 ExplainLog(ReadTail(s.Path("dockerd.log"), kLogTail)));
+  };
+  WEDGE_RETURN_IF_ERROR(dockerd_running());
+  // Gone means exited, its socket refusing, and reaped: a killed containerd must not linger
+  // as a zombie of the sandbox's init (which reaps only the shims it inherits by itself).
+  auto gone = [&]() -> Result<bool> {
+    WEDGE_RETURN_IF_ERROR(dockerd_running());
+    if (!s.containerd.HasExited() || !Refused(socket)) return false;
+    return s.sandbox->Reap(s.containerd_process);
+  };
+  switch (how) {
+    case Outage::kSigkill:
+      WEDGE_RETURN_IF_ERROR(s.containerd.SendSignal(SIGKILL));
+      s.containerd_away = how;
+      return PollUntil(deadline, who + " gone after SIGKILL", gone);
+    case Outage::kRestart:
+      // On SIGTERM containerd closes its listener, which removes the socket file: dockerd's
+      // redials then fail with ENOENT, which containerd's dialer retries every 10 ms for as long
+      // as gRPC lets a dial last, instead of ECONNREFUSED, which gRPC backs off from
+      // (https://github.com/containerd/containerd/blob/v1.6.20/pkg/dialer/dialer.go).
+      WEDGE_RETURN_IF_ERROR(s.containerd.SendSignal(SIGTERM));
+      s.containerd_away = how;
+      return PollUntil(deadline, who + " gone after SIGTERM", gone);
+    case Outage::kSigstop:
+      WEDGE_RETURN_IF_ERROR(s.containerd.SendSignal(SIGSTOP));
+      s.containerd_away = how;
+      return PollUntil(deadline, "every thread of " + who + " stopped", [&]() -> Result<bool> {
+        WEDGE_RETURN_IF_ERROR(dockerd_running());
+        return AllStopped(ThreadStates(s.containerd.pid()));
+      });
+    case Outage::kUnlinkSocket:
+      if (::unlink(socket.c_str()) != 0) return ErrnoError("unlink('" + socket.string() + "')");
+      s.containerd_away = how;
+      return PollUntil(deadline, who + "'s socket gone", [&]() -> Result<bool> {
+        WEDGE_RETURN_IF_ERROR(dockerd_running());
+        if (s.containerd.HasExited()) return Error("containerd flap: " + who + " exited");
+        return ConnectErrno(socket) == ENOENT;
+      });
+  }
+  return Error("containerd flap: unknown outage");
+}
+
+Status DockerStack::BringContainerdBack(std::chrono::milliseconds timeout) {
+  State& s = *state_;
+  if (!s.started || s.stopped) return Error("containerd flap: the stack is not running");
+  if (!s.containerd_away) return Error("containerd flap: containerd is not away");
+  const Outage how = *s.containerd_away;
+  const std::int64_t deadline = sys::MonotonicMillis() + timeout.count();
+  const fs::path& socket = s.layout.containerd_socket;
+  const fs::path log = s.Path("containerd.log");
+  std::uintmax_t log_from = FileSize(log);
+  auto dockerd_running = [&s]() -> Status {
+    if (!s.dockerd.HasExited()) return OkStatus();
+    return Error("containerd flap: dockerd exited: " +
+                 ExplainLog(ReadTail(s.Path("dockerd.log"), kLogTail)));
+  };
+  auto containerd_running = [&]() -> Status {
+    if (!s.containerd.HasExited()) return OkStatus();
+    const std::uintmax_t size = FileSize(log);
+    return Error(
+        "containerd flap: containerd (pid " + std::to_string(s.containerd.pid()) +
+        ") exited: " + ExplainLog(ReadTail(log, size > log_from ? size - log_from : kLogTail)));
+  };
+  auto reaped = [&]() -> Result<bool> {
+    if (!s.containerd.HasExited()) return false;
+    return s.sandbox->Reap(s.containerd_process);
+  };
+  if (how == Outage::kSigstop) {
+    WEDGE_RETURN_IF_ERROR(s.containerd.SendSignal(SIGCONT));
+    Status resumed = PollUntil(deadline, "containerd running after SIGCONT", [&]() -> Result<bool> {
+      WEDGE_RETURN_IF_ERROR(containerd_running());
+      return ThreadStates(s.containerd.pid()).find('T') == std::string::npos;
+    });
+    if (!resumed.ok()) return resumed;
+  } else {
+    if (!s.containerd.HasExited()) {
+      // The old containerd still runs (behind its unlinked socket, or slow to exit after
+      // SIGTERM) and holds the lock on its metadata database: it goes first, as in `systemctl
+      // restart containerd`. It must be gone before the new one binds, or its exit would unlink
+      // the new socket.
+      WEDGE_RETURN_IF_ERROR(s.containerd.SendSignal(SIGTERM));
+      const std::int64_t term_deadline =
+          std::min(deadline, sys::MonotonicMillis() + 1000 * kDaemonStopTimeout.count());
+      if (!PollUntil(term_deadline, "containerd exiting after SIGTERM", reaped).ok()) {
+        WEDGE_RETURN_IF_ERROR(s.containerd.SendSignal(SIGKILL));
+      }
+    }
+    WEDGE_RETURN_IF_ERROR(PollUntil(deadline, "the old containerd reaped", reaped));
+    log_from = FileSize(log);
+    const int left = static_cast<int>(deadline - sys::MonotonicMillis());
+    // Exactly as Start ran it: same binary, config, environment (PATH) and log, appended to.
+    WEDGE_ASSIGN_OR_RETURN(
+        s.containerd_process,
+        s.sandbox->Exec("containerd", s.containerd_argv, s.environment, std::clamp(left, 1, 5000)));
+    WEDGE_ASSIGN_OR_RETURN(s.containerd, sys::Pidfd::Open(s.containerd_process.pid));
+  }
+  Status serving =
+      PollUntil(deadline, "containerd serving " + socket.string(), [&]() -> Result<bool> {
+        WEDGE_RETURN_IF_ERROR(dockerd_running());
+        WEDGE_RETURN_IF_ERROR(containerd_running());
+        const int left = static_cast<int>(deadline - sys::MonotonicMillis());
+        return ServesHttp2(socket, std::clamp(left, 1, 250));
+      });
+  if (!serving.ok()) return serving;
+  s.containerd_away.reset();
+  return OkStatus();
+}
+
 Status DockerStack::Stop() {
   State& s = *state_;
   if (s.stopped) return OkStatus();
-  s.stopped = true;
   Status first;
   auto note = [&first](Status status) {
     if (!status.ok() && first.ok()) first = status;
   };
+  // Containers are removed, and dockerd stops, through containerd: it comes back first.
+  if (s.containerd_away) {
+    Status back = BringContainerdBack(std::chrono::seconds(10));
+    if (!back.ok()) note(back.error().WithContext("bringing containerd back to stop the stack"));
+  }
+  s.stopped = true;
   if (s.dockerd.valid() && !s.dockerd.HasExited()) {
     // Containers first: dockerd stopping with containers running waits out their stop timeout.
     Result<std::pair<int, std::string>> listed =

@@ -315,4 +315,15 @@ Result<SpawnedProcess> Sandbox::Exec(const std::string& label, const std::vector
   return spawned;
 }
 
+Result<bool> Sandbox::Reap(const SpawnedProcess& child, int timeout_ms) {
+  std::string request = "reap";
+  request.push_back('\0');
+  request += std::to_string(child.ns_pid);
+  WEDGE_ASSIGN_OR_RETURN(std::string text, Request(request, child.label, timeout_ms));
+  // "unknown": not a child the init still holds, so reaped by an earlier request.
+  if (text == "running") return false;
+  if (text.rfind("reaped", 0) == 0 || text == "unknown") return true;
+  return Error("wedge-init: unexpected reply '" + text + "' to reaping " + child.label);
+}
+
 }  // namespace wedge::sys

@@ -83,6 +83,21 @@ constexpr std::string_view kMinimalCommand = R"({
   "expect": {"verdict": "not-reproduced", "reason": "docker version exits"}
 })";
 
+// The smallest valid flap scenario: one flap step, rates only.
+constexpr std::string_view kMinimalFlap = R"({
+  "wedge_scenario": 1,
+  "name": "minimal-flap",
+  "summary": "containerd goes away once",
+  "requires": ["root"],
+  "stack": {"fresh": true},
+  "steps": [{"action": "flap", "name": "flap", "target": "containerd", "how": "sigkill"}],
+  "signatures": {
+    "bug": {"description": "churn", "rates": [{"metric": "connect", "min_per_second": 50}]},
+    "healthy": {"description": "calm", "rates": [{"metric": "connect", "max_per_second": 15}]}
+  },
+  "expect": {"verdict": "not-reproduced", "reason": "dockerd polls at 10/s"}
+})";
+
 // `text` with the first `from` replaced by `to`.
 std::string Replaced(std::string_view text, std::string_view from, std::string_view to) {
   std::string out(text);
@@ -341,6 +356,84 @@ TEST(SeccompResourcesSigsys, NofileEqualVariantDiffersOnlyInTheLimitAndTheVerdic
   EXPECT_EQ(control.bug.commands[0].refused_syscall, main.bug.commands[0].refused_syscall);
   ASSERT_EQ(control.healthy.commands.size(), 1u);
   EXPECT_EQ(control.healthy.commands[0].output_contains, main.healthy.commands[0].output_contains);
+}
+
+TEST(ContainerdSocketFlap, LoadsTheVictimTheFlapAndTheRateSignatures) {
+  auto result = LoadScenarioFile(kScenarioDir / "containerd-socket-flap.json");
+  const Scenario& scenario = ExpectScenario(result);
+  EXPECT_EQ(scenario.name, "containerd-socket-flap");
+  ASSERT_EQ(scenario.references.size(), 3u);
+  EXPECT_EQ(scenario.references[0].kind, "report");
+  EXPECT_NE(scenario.references[0].id.find("dc0a0cf0ea7a28e8"), std::string::npos);
+  EXPECT_EQ(scenario.references[1].kind, "pull-request");
+  EXPECT_EQ(scenario.references[1].id, "moby#39513");
+  EXPECT_EQ(scenario.references[1].url, "https://github.com/moby/moby/pull/39513");
+  EXPECT_EQ(scenario.references[2].kind, "pull-request");
+  EXPECT_EQ(scenario.references[2].id, "moby#52643");
+  EXPECT_EQ(scenario.requires_, std::vector<Requirement>{Requirement::kRoot});
+  EXPECT_FALSE(scenario.isolation.pid_namespace);
+  EXPECT_FALSE(scenario.isolation.mount_namespace);
+  EXPECT_TRUE(scenario.stack.required);
+  EXPECT_TRUE(scenario.stack.fresh);  // it kills containerd on purpose
+  EXPECT_TRUE(scenario.stack.busybox_image);
+
+  ASSERT_EQ(scenario.steps.size(), 3u);
+  const Step& victim = scenario.steps[0];
+  EXPECT_EQ(victim.action, Step::Action::kRunCommand);
+  EXPECT_EQ(victim.name, "victim");
+  EXPECT_EQ(victim.binary, "docker");
+  // The placeholder is kept: the runner replaces it with the stack's image reference.
+  EXPECT_EQ(victim.args,
+            (std::vector<std::string>{"run", "-d", "--network", "none", "--name",
+                                      "wedge-flap-victim", "${image}", "sleep", "3600"}));
+  const Step& flap = scenario.steps[1];
+  EXPECT_EQ(flap.action, Step::Action::kFlap);
+  EXPECT_EQ(flap.name, "flap");
+  EXPECT_EQ(flap.target, "containerd");
+  // A clean stop removes containerd's socket; the churn needs the path gone.
+  EXPECT_EQ(flap.flap.how, FlapSpec::How::kRestart);
+  EXPECT_EQ(flap.flap.cycles, 1);
+  EXPECT_EQ(flap.flap.down_ms, 3000);
+  EXPECT_EQ(flap.flap.up_ms, 1000);
+  EXPECT_EQ(flap.flap.recovery_timeout_ms, 30000);
+  const Step& ps = scenario.steps[2];
+  EXPECT_EQ(ps.action, Step::Action::kRunCommand);
+  EXPECT_EQ(ps.name, "ps-after");
+  EXPECT_EQ(ps.args, (std::vector<std::string>{"ps", "--format", "{{.Names}}"}));
+
+  const signature::Signature& bug = scenario.bug;
+  EXPECT_TRUE(bug.tasks.empty());
+  EXPECT_FALSE(bug.all_exited);
+  ASSERT_EQ(bug.commands.size(), 1u);
+  EXPECT_EQ(bug.commands[0].command, "victim");
+  EXPECT_EQ(bug.commands[0].exit_code, 0);
+  ASSERT_EQ(bug.rates.size(), 1u);
+  const signature::RateExpectation& churn = bug.rates[0];
+  EXPECT_EQ(churn.metric, "connect");
+  EXPECT_EQ(churn.window, "outage");
+  EXPECT_EQ(churn.min_per_second, 50.0);
+  EXPECT_FALSE(churn.max_per_second.has_value());
+  EXPECT_EQ(churn.aggregate, "mean");
+  EXPECT_NE(churn.rationale.find("isNoent"), std::string::npos);
+
+  const signature::Signature& healthy = scenario.healthy;
+  ASSERT_EQ(healthy.commands.size(), 2u);
+  EXPECT_EQ(healthy.commands[0].command, "victim");
+  EXPECT_EQ(healthy.commands[1].command, "ps-after");
+  EXPECT_EQ(healthy.commands[1].exit_code, 0);
+  ASSERT_EQ(healthy.rates.size(), 1u);
+  const signature::RateExpectation& calm = healthy.rates[0];
+  EXPECT_EQ(calm.metric, "connect");
+  EXPECT_EQ(calm.window, "outage");
+  EXPECT_FALSE(calm.min_per_second.has_value());
+  EXPECT_EQ(calm.max_per_second, 15.0);
+  EXPECT_DOUBLE_EQ(calm.for_fraction, 1.0);
+  EXPECT_NE(calm.rationale.find("waitServe"), std::string::npos);
+
+  EXPECT_EQ(scenario.expected, Verdict::kReproduced);
+  EXPECT_NE(scenario.expected_reason.find("20.10.24"), std::string::npos);
+  EXPECT_NE(scenario.expected_reason.find("moby#39513"), std::string::npos);
+  EXPECT_NE(scenario.expected_reason.find("moby#52643"), std::string::npos);
 }
 
 TEST(ScenarioDirectory, EveryScenarioLoadsAndIsNamedAfterItsFile) {
@@ -609,6 +702,127 @@ TEST(ScenarioLoader, DecidesAnRlimitPreconditionFromThePinnedPair) {
   EXPECT_EQ(ExpectScenario(named).expected, Verdict::kNotReproduced);
 }
 
+TEST(ScenarioLoader, AppliesFlapAndRateDefaults) {
+  auto result = Parse(kMinimalFlap);
+  const Scenario& scenario = ExpectScenario(result);
+  ASSERT_EQ(scenario.steps.size(), 1u);
+  const Step& step = scenario.steps[0];
+  EXPECT_EQ(step.action, Step::Action::kFlap);
+  EXPECT_EQ(step.name, "flap");
+  EXPECT_EQ(step.target, "containerd");
+  EXPECT_EQ(step.flap.how, FlapSpec::How::kSigkill);
+  EXPECT_EQ(step.flap.cycles, 1);
+  EXPECT_EQ(step.flap.down_ms, 3000);
+  EXPECT_EQ(step.flap.up_ms, 1000);
+  EXPECT_EQ(step.flap.recovery_timeout_ms, 30000);
+  // A flap step uses the stack: no run-command step is needed.
+  EXPECT_TRUE(scenario.stack.required);
+  EXPECT_TRUE(scenario.bug.commands.empty());
+  ASSERT_EQ(scenario.bug.rates.size(), 1u);
+  const signature::RateExpectation& rate = scenario.bug.rates[0];
+  EXPECT_EQ(rate.metric, "connect");
+  EXPECT_EQ(rate.window, "outage");
+  EXPECT_EQ(rate.min_per_second, 50.0);
+  EXPECT_FALSE(rate.max_per_second.has_value());
+  EXPECT_EQ(rate.for_fraction, 1.0);
+  EXPECT_TRUE(rate.rationale.empty());
+}
+
+TEST(ScenarioLoader, ReadsEveryFlapKnob) {
+  for (auto [name, how] : std::vector<std::pair<std::string, FlapSpec::How>>{
+           {"sigkill", FlapSpec::How::kSigkill},
+           {"sigstop", FlapSpec::How::kSigstop},
+           {"unlink-socket", FlapSpec::How::kUnlinkSocket},
+           {"restart", FlapSpec::How::kRestart}}) {
+    auto result = Parse(Replaced(kMinimalFlap, R"("how": "sigkill")",
+                                 R"("how": ")" + name +
+                                     R"(", "cycles": 100, "down_ms": 100, "up_ms": 0, )"
+                                     R"("recovery_timeout_ms": 600000)"));
+    const Scenario& scenario = ExpectScenario(result);
+    ASSERT_EQ(scenario.steps.size(), 1u) << name;
+    const FlapSpec& flap = scenario.steps[0].flap;
+    EXPECT_EQ(flap.how, how) << name;
+    EXPECT_EQ(flap.cycles, 100);
+    EXPECT_EQ(flap.down_ms, 100);
+    EXPECT_EQ(flap.up_ms, 0);
+    EXPECT_EQ(flap.recovery_timeout_ms, 600000);
+  }
+}
+
+TEST(ScenarioLoader, AcceptsEveryRateMetricAndWindowAndFractionalBounds) {
+  for (std::string metric : {"connect", "connect_errors", "socket", "close", "threads",
+                             "futex_threads", "containerd_log_lines"}) {
+    for (std::string window : {"outage", "after"}) {
+      auto result = Parse(
+          Replaced(kMinimalFlap, R"({"metric": "connect", "min_per_second": 50})",
+                   R"({"metric": ")" + metric + R"(", "window": ")" + window +
+                       R"(", "min_per_second": 0, "max_per_second": 12.5, "for_fraction": 1, )"
+                       R"("rationale": "why"})"));
+      const Scenario& scenario = ExpectScenario(result);
+      ASSERT_EQ(scenario.bug.rates.size(), 1u) << metric << " " << window;
+      const signature::RateExpectation& rate = scenario.bug.rates[0];
+      EXPECT_EQ(rate.metric, metric);
+      EXPECT_EQ(rate.window, window);
+      EXPECT_EQ(rate.min_per_second, 0.0);
+      EXPECT_EQ(rate.max_per_second, 12.5);
+      EXPECT_EQ(rate.for_fraction, 1.0);
+      EXPECT_EQ(rate.rationale, "why");
+    }
+  }
+  // A bound may be a single value, and the fraction tiny.
+  auto equal =
+      Parse(Replaced(kMinimalFlap, R"("min_per_second": 50})",
+                     R"("min_per_second": 7, "max_per_second": 7.0, "for_fraction": 0.001})"));
+  EXPECT_EQ(ExpectScenario(equal).bug.rates[0].for_fraction, 0.001);
+}
+
+TEST(ScenarioLoader, RatesCombineWithCommands) {
+  std::string text = Replaced(kMinimalFlap, R"("how": "sigkill"})",
+                              R"("how": "sigkill"}, {"action": "run-command", "name": "ps", )"
+                              R"("binary": "docker", "args": ["ps"]})");
+  text = Replaced(text, R"("description": "calm", )",
+                  R"("description": "calm", "commands": [{"command": "ps", "exit_code": 0}], )");
+  auto result = Parse(text);
+  const Scenario& scenario = ExpectScenario(result);
+  ASSERT_EQ(scenario.steps.size(), 2u);
+  EXPECT_EQ(scenario.healthy.commands.size(), 1u);
+  EXPECT_EQ(scenario.healthy.rates.size(), 1u);
+  // Commands alone are still a signature of a flap scenario.
+  auto commands_only = Parse(Replaced(
+      text, R"("description": "churn", "rates": [{"metric": "connect", "min_per_second": 50}])",
+      R"("description": "churn", "commands": [{"command": "ps", "exit_code": 1}])"));
+  EXPECT_TRUE(ExpectScenario(commands_only).bug.rates.empty());
+}
+
+TEST(ScenarioLoader, KeepsImagePlaceholdersAndOtherDollarsVerbatim) {
+  auto result = Parse(MinimalCommandWith(
+      R"("args": ["${image}", "--from=${image}:${image}", "$HOME", "{{.Names}}", "$", "}{", "$image"])"));
+  EXPECT_EQ(ExpectScenario(result).steps[0].args,
+            (std::vector<std::string>{"${image}", "--from=${image}:${image}", "$HOME", "{{.Names}}",
+                                      "$", "}{", "$image"}));
+
+  LoadError open = ExpectError(Parse(MinimalCommandWith(R"("args": ["a", "${"])")));
+  EXPECT_EQ(open.pointer, "/steps/0/args/1");
+  EXPECT_NE(open.message.find("unterminated placeholder \"${\""), std::string::npos)
+      << open.message;
+  LoadError upper = ExpectError(Parse(MinimalCommandWith(R"("args": ["${IMAGE}"])")));
+  EXPECT_EQ(upper.pointer, "/steps/0/args/0");
+  EXPECT_NE(upper.message.find("unknown placeholder \"${IMAGE}\""), std::string::npos)
+      << upper.message;
+}
+
+TEST(ScenarioLoader, RefusesAFlapStepBesideASpawn) {
+  std::string text = Replaced(kMinimalFlap, R"("steps": [)",
+                              R"("fixtures": {"fs": {"kind": "fuse-daemon"}},
+  "steps": [{"action": "spawn", "name": "fs", "fixture": "fs"}, )");
+  LoadError error = ExpectError(Parse(text));
+  EXPECT_EQ(error.pointer, "/steps/0");
+  EXPECT_EQ(error.message,
+            "a \"spawn\" step cannot share a scenario with the \"flap\" step at /steps/1: a flap "
+            "scenario only runs commands against its own stack (its signatures are \"rates\" and "
+            "\"commands\")");
+}
+
 TEST(ScenarioLoader, ToleratesAUtf8ByteOrderMark) {
   std::string text = "\xEF\xBB\xBF" + std::string(kMinimal);
   auto result = Parse(text);
@@ -829,7 +1043,7 @@ const std::vector<MalformedCase>& MalformedCases() {
       {"signature-missing-description", "/signatures/healthy",
        "missing required key \"description\""},
       {"signature-no-tasks-no-all-exited", "/signatures/healthy",
-       "missing required key \"tasks\" (or \"commands\", or \"all_exited\": true)"},
+       "missing required key \"tasks\" (or \"commands\", \"rates\", or \"all_exited\": true)"},
       {"signature-tasks-and-all-exited", "/signatures/bug",
        "a signature has either \"tasks\" or \"all_exited\": true, not both"},
       {"signature-tasks-empty", "/signatures/bug/tasks",
@@ -867,7 +1081,8 @@ const std::vector<MalformedCase>& MalformedCases() {
        "unknown key \"fixture\" for a \"kill\" step; allowed: action, target, signal"},
       {"step-not-object", "/steps/1", "expected a step object, got \"kill sandbox-init\""},
       {"step-unknown-action", "/steps/1/action",
-       "expected one of \"spawn\", \"kill\", \"wait-for-stall\", \"run-command\", got \"exec\""},
+       "expected one of \"spawn\", \"kill\", \"wait-for-stall\", \"run-command\", \"flap\", got "
+       "\"exec\""},
       {"steps-empty", "/steps", "expected at least one step, got []"},
       {"steps-missing", "", "missing required key \"steps\""},
       {"summary-empty", "/summary", "expected a non-empty string, got \"\""},
@@ -1027,11 +1242,93 @@ const std::vector<MalformedCase>& MalformedCases() {
       {"stack-fresh-string", "/stack/fresh", "expected true or false, got \"yes\""},
       {"stack-unknown-key", "/stack/image", "unknown key \"image\"; allowed: fresh, busybox_image"},
       {"stack-unused", "/stack",
-       "the private docker stack is never used: add a \"run-command\" step or remove \"stack\""},
+       "the private docker stack is never used: add a \"run-command\" or \"flap\" step or remove "
+       "\"stack\""},
       {"stall-without-wait-for-stall", "/stall",
        "\"stall\" configures the \"wait-for-stall\" step, and /steps has none: remove it"},
       {"tasks-without-wait-for-stall", "/signatures/bug/tasks",
        "task expectations are captured by the \"wait-for-stall\" step, and /steps has none"},
+      // Flap steps, ${image} placeholders and rate signatures; most are
+      // scenarios/containerd-socket-flap.json with one thing broken.
+      {"command-named-like-flap", "/steps/2/name",
+       "duplicate name \"flap\" (already used by the flap step /steps/1)"},
+      {"flap-cycles-zero", "/steps/1/cycles", "expected an integer from 1 to 100, got 0"},
+      {"flap-down-too-short", "/steps/1/down_ms", "expected an integer from 100 to 600000, got 50"},
+      {"flap-how-unknown", "/steps/1/how",
+       "expected one of \"sigkill\", \"sigstop\", \"unlink-socket\", \"restart\", got \"sigterm\""},
+      {"flap-missing-how", "/steps/1", "missing required key \"how\""},
+      {"flap-named-like-command", "/steps/1/name",
+       "duplicate name \"victim\" (already used by the run-command step /steps/0)"},
+      {"flap-recovery-timeout-float", "/steps/1/recovery_timeout_ms",
+       "expected an integer from 1000 to 600000, got 30000.5"},
+      {"flap-second", "/steps/2",
+       "at most one \"flap\" step per scenario (the first is /steps/1): the syscall probe measures "
+       "one outage window per run"},
+      {"flap-shared-stack", "/stack/fresh",
+       "the \"flap\" step at /steps/1 breaks the private docker stack on purpose: set \"fresh\": "
+       "true (a stack of the scenario's own, never shared with other scenarios)"},
+      {"flap-stack-fresh-omitted", "/stack",
+       "the \"flap\" step at /steps/1 breaks the private docker stack on purpose: set \"fresh\": "
+       "true"},
+      {"flap-target-dockerd", "/steps/1/target",
+       "expected \"containerd\" (the only component a flap step can take away), got \"dockerd\""},
+      {"flap-unknown-key", "/steps/1/signal",
+       "unknown key \"signal\" for a \"flap\" step; allowed: action, name, target, how, cycles, "
+       "down_ms, up_ms, recovery_timeout_ms"},
+      {"flap-up-negative", "/steps/1/up_ms", "expected an integer from 0 to 600000, got -1"},
+      {"flap-with-wait-for-stall", "/steps/3",
+       "a \"wait-for-stall\" step cannot share a scenario with the \"flap\" step at /steps/1: a "
+       "flap "
+       "scenario only runs commands against its own stack (its signatures are \"rates\" and "
+       "\"commands\")"},
+      {"flap-without-stack", "/steps/0",
+       "a \"flap\" step takes the private docker stack's containerd away: add \"stack\": "
+       "{\"fresh\": true} at the top level"},
+      {"placeholder-second-unknown", "/steps/0/args/6",
+       "unknown placeholder \"${name}\"; the only placeholder is \"${image}\", the stack's busybox "
+       "image reference"},
+      {"placeholder-unknown", "/steps/0/args/6",
+       "unknown placeholder \"${tag}\"; the only placeholder is \"${image}\", the stack's busybox "
+       "image reference"},
+      {"placeholder-unterminated", "/steps/0/args/6",
+       "unterminated placeholder \"${image\" (no closing \"}\"); the only placeholder is "
+       "\"${image}\""},
+      {"placeholder-without-busybox", "/steps/0/args/6",
+       "\"${image}\" is the stack's busybox image, and /stack/busybox_image is false: set it to "
+       "true or drop the placeholder"},
+      {"rate-fraction-percent", "/signatures/bug/rates/0/for_fraction",
+       "expected a number greater than 0 and at most 1 (the share of the window's seconds that "
+       "must satisfy the bound), got 66"},
+      {"rate-fraction-zero", "/signatures/bug/rates/0/for_fraction",
+       "expected a number greater than 0 and at most 1 (the share of the window's seconds that "
+       "must satisfy the bound), got 0"},
+      {"rate-mean-with-fraction", "/signatures/bug/rates/0/aggregate",
+       "\"for_fraction\" applies to \"each_second\" only: a mean is one number per window"},
+      {"rate-aggregate-unknown", "/signatures/bug/rates/0/aggregate",
+       "expected one of \"each_second\", \"mean\", got \"median\""},
+      {"rate-min-above-max", "/signatures/bug/rates/0/min_per_second",
+       "min_per_second 50 is above max_per_second 15: no second could satisfy both"},
+      {"rate-min-negative", "/signatures/bug/rates/0/min_per_second",
+       "expected a number of events per second, 0 or more, got -1"},
+      {"rate-min-string", "/signatures/bug/rates/0/min_per_second",
+       "expected a number of events per second, 0 or more, got \"50\""},
+      {"rate-no-bound", "/signatures/bug/rates/0",
+       "a rate expectation needs a bound: add \"min_per_second\", \"max_per_second\" or both"},
+      {"rate-rationale-multiline", "/signatures/bug/rates/0/rationale",
+       "expected one line of text without control characters, got \"half the measured "
+       "rate\\u000afive times the healthy one\""},
+      {"rate-unknown-key", "/signatures/bug/rates/0/per_second",
+       "unknown key \"per_second\"; allowed: metric, window, min_per_second, max_per_second, "
+       "for_fraction, aggregate, rationale"},
+      {"rate-unknown-metric", "/signatures/bug/rates/0/metric",
+       "expected one of \"connect\", \"connect_errors\", \"socket\", \"close\", \"threads\", "
+       "\"futex_threads\", \"containerd_log_lines\", got \"connects\""},
+      {"rate-unknown-window", "/signatures/bug/rates/0/window",
+       "expected one of \"outage\", \"after\", got \"between\""},
+      {"rates-empty", "/signatures/bug/rates", "expected at least one rate expectation, got []"},
+      {"rates-without-flap", "/signatures/bug/rates",
+       "rate expectations are measured by the syscall probe of a \"flap\" step, and /steps has "
+       "none"},
   };
   return kCases;
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <optional>
 #include <set>
 #include <string>
@@ -699,6 +701,292 @@ TEST(SignatureHash, AddsTheCommandPartAfterTheTaskPart) {
   // Commands the signature does not name are not hashed.
   Observation plain = Observe(Seed001On618(), false);
   EXPECT_EQ(task_hash, Hash(Match(tasks_only, plain), plain));
+}
+
+// Rates (seed 000: dockerd churning connect() on the containerd socket while containerd is away).
+
+RateExpectation Rate(std::optional<double> min, std::optional<double> max, double fraction = 1.0,
+                     std::string window = "outage") {
+  RateExpectation rate;
+  rate.metric = "connect";
+  rate.window = std::move(window);
+  rate.min_per_second = min;
+  rate.max_per_second = max;
+  rate.for_fraction = fraction;
+  return rate;
+}
+
+// The bug bound of scenarios/containerd-socket-flap.json: >= 50/s in 2 of 3 outage seconds.
+RateExpectation Churn() { return Rate(50, std::nullopt, 0.666); }
+// Its healthy bound: <= 15/s in every outage second.
+RateExpectation Calm() { return Rate(std::nullopt, 15); }
+
+Signature RateSignature(std::vector<RateExpectation> rates) {
+  Signature signature;
+  signature.description = "dockerd's connect rate while containerd is away";
+  signature.rates = std::move(rates);
+  return signature;
+}
+
+Observation Measured(std::vector<double> outage, std::string metric = "connect") {
+  Observation observation;
+  observation.series.push_back(ObservedSeries{metric, "outage", std::move(outage)});
+  return observation;
+}
+
+TEST(RateMatch, HealthyBoundHoldsWhenEveryOutageSecondIsCalm) {
+  const MatchResult match = Match(RateSignature({Calm()}), Measured({8, 10, 9}));
+  EXPECT_TRUE(match.matched);
+  EXPECT_TRUE(match.mismatches.empty());
+  ASSERT_EQ(match.rates.size(), 1U);
+  EXPECT_EQ(match.rates[0].metric, "connect");
+  EXPECT_EQ(match.rates[0].window, "outage");
+  EXPECT_TRUE(match.rates[0].held);
+  EXPECT_EQ(match.rates[0].seconds, 3U);
+  EXPECT_EQ(match.rates[0].satisfying, 3U);
+  EXPECT_EQ(match.rates[0].required, 3U);
+}
+
+TEST(RateMatch, BugBoundNeedsTwoOfThreeOutageSeconds) {
+  EXPECT_TRUE(Match(RateSignature({Churn()}), Measured({107, 108, 106})).matched);
+  // The second in which dockerd first notices the loss may be slow.
+  const MatchResult slow_start = Match(RateSignature({Churn()}), Measured({3, 107, 110}));
+  EXPECT_TRUE(slow_start.matched);
+  EXPECT_EQ(slow_start.rates[0].satisfying, 2U);
+  EXPECT_EQ(slow_start.rates[0].required, 2U);
+
+  const MatchResult once = Match(RateSignature({Churn()}), Measured({3, 107, 2}));
+  EXPECT_FALSE(once.matched);
+  EXPECT_FALSE(once.rates[0].held);
+  ASSERT_EQ(once.mismatches.size(), 1U);
+  EXPECT_EQ(once.mismatches[0].role, "connect/outage");
+  EXPECT_EQ(once.mismatches[0].field, "rate");
+  EXPECT_EQ(once.mismatches[0].expected, ">= 50/s in 66.6% of outage seconds");
+  EXPECT_EQ(once.mismatches[0].observed, "1 of 3 s (2 needed): 3, 107, 2 /s");
+}
+
+TEST(RateMatch, RoundsTheRequiredSecondsUpWithoutFloatingPointNoise) {
+  struct Case {
+    double fraction;
+    std::size_t seconds;
+    std::size_t required;
+  };
+  for (const Case& c : std::vector<Case>{{1.0, 1, 1},
+                                         {1.0, 7, 7},
+                                         {0.8, 3, 3},    // 2.4 -> 3
+                                         {0.8, 5, 4},    // exactly 4
+                                         {0.5, 3, 2},    // 1.5 -> 2
+                                         {0.666, 3, 2},  // 1.998 -> 2
+                                         {0.667, 3, 3},  // 2.001 -> 3
+                                         {0.7, 10, 7},   // 7.000000000000001 in a double
+                                         {0.3, 10, 3},   // 3.0000000000000004
+                                         {0.001, 5, 1}}) {
+    std::vector<double> values(c.seconds, 100.0);
+    const MatchResult match =
+        Match(RateSignature({Rate(50, std::nullopt, c.fraction)}), Measured(values));
+    ASSERT_EQ(match.rates.size(), 1U);
+    EXPECT_EQ(match.rates[0].required, c.required) << c.fraction << " of " << c.seconds;
+    // Exactly the required number of satisfying seconds holds; one fewer does not.
+    std::fill(values.begin(), values.begin() + static_cast<long>(c.seconds - c.required), 0.0);
+    EXPECT_TRUE(
+        Match(RateSignature({Rate(50, std::nullopt, c.fraction)}), Measured(values)).matched)
+        << c.fraction << " of " << c.seconds;
+    values[c.seconds - c.required] = 0.0;
+    EXPECT_FALSE(
+        Match(RateSignature({Rate(50, std::nullopt, c.fraction)}), Measured(values)).matched)
+        << c.fraction << " of " << c.seconds;
+  }
+}
+
+TEST(RateMatch, BoundsAreInclusiveAndMayBeCombined) {
+  EXPECT_TRUE(Match(RateSignature({Rate(50, std::nullopt)}), Measured({50})).matched);
+  EXPECT_TRUE(Match(RateSignature({Rate(std::nullopt, 15)}), Measured({15})).matched);
+  EXPECT_FALSE(Match(RateSignature({Rate(std::nullopt, 15)}), Measured({15.5})).matched);
+  const MatchResult band = Match(RateSignature({Rate(15, 25, 0.5)}), Measured({10, 20, 30, 25}));
+  EXPECT_TRUE(band.matched);
+  EXPECT_EQ(band.rates[0].satisfying, 2U);
+  const MatchResult narrow = Match(RateSignature({Rate(15, 25)}), Measured({10, 20}));
+  ASSERT_EQ(narrow.mismatches.size(), 1U);
+  EXPECT_EQ(narrow.mismatches[0].expected, ">= 15/s and <= 25/s in 100% of outage seconds");
+  EXPECT_EQ(narrow.mismatches[0].observed, "1 of 2 s (2 needed): 10, 20 /s");
+}
+
+TEST(RateMatch, AMissingOrEmptySeriesIsNoSamplesAndNeverHolds) {
+  // Even a bound every value would satisfy: no measurement is not a calm measurement.
+  const RateExpectation anything = Rate(0, std::nullopt);
+  for (const Observation& observed :
+       {Observation{}, Measured({}), Measured({1, 2}, "socket"), [] {
+          Observation after;
+          after.series.push_back(ObservedSeries{"connect", "after", {0, 0}});
+          return after;
+        }()}) {
+    const MatchResult match = Match(RateSignature({anything}), observed);
+    EXPECT_FALSE(match.matched);
+    ASSERT_EQ(match.mismatches.size(), 1U);
+    EXPECT_EQ(match.mismatches[0].role, "connect/outage");
+    EXPECT_EQ(match.mismatches[0].field, "rate");
+    EXPECT_EQ(match.mismatches[0].expected, ">= 0/s in 100% of outage seconds");
+    EXPECT_EQ(match.mismatches[0].observed, "no samples");
+    ASSERT_EQ(match.rates.size(), 1U);
+    EXPECT_FALSE(match.rates[0].held);
+    EXPECT_EQ(match.rates[0].seconds, 0U);
+    EXPECT_EQ(match.rates[0].required, 0U);
+  }
+}
+
+TEST(RateMatch, FindsTheSeriesByMetricAndWindow) {
+  Observation observed;
+  observed.series = {ObservedSeries{"connect", "after", {0, 0, 0}},
+                     ObservedSeries{"socket", "outage", {0, 0, 0}},
+                     ObservedSeries{"connect", "outage", {100, 100, 100}}};
+  EXPECT_TRUE(Match(RateSignature({Churn()}), observed).matched);
+  EXPECT_TRUE(Match(RateSignature({Rate(std::nullopt, 0, 1.0, "after")}), observed).matched);
+  RateExpectation socket = Churn();
+  socket.metric = "socket";
+  const MatchResult match = Match(RateSignature({socket}), observed);
+  ASSERT_EQ(match.mismatches.size(), 1U);
+  EXPECT_EQ(match.mismatches[0].role, "socket/outage");
+  EXPECT_EQ(match.mismatches[0].observed, "0 of 3 s (2 needed): 0, 0, 0 /s");
+}
+
+TEST(RateMatch, SummarisesALongSeriesAndPrintsGaugesWithOneDecimal) {
+  std::vector<double> values;
+  for (int i = 0; i < 20; ++i) values.push_back(i == 9 ? 108 : i % 3);
+  const MatchResult match = Match(RateSignature({Rate(50, std::nullopt, 0.8)}), Measured(values));
+  ASSERT_EQ(match.mismatches.size(), 1U);
+  EXPECT_EQ(match.mismatches[0].expected, ">= 50/s in 80% of outage seconds");
+  EXPECT_EQ(match.mismatches[0].observed,
+            "1 of 20 s (16 needed): 0, 1, 2, 0, 1, 2, ..., 2, 0, 1, 2, 0, 1 /s; min 0, max 108");
+
+  RateExpectation threads = Rate(std::nullopt, 100);
+  threads.metric = "threads";
+  const MatchResult gauge =
+      Match(RateSignature({threads}), Measured({185.333333, 186.0, 0.25}, "threads"));
+  ASSERT_EQ(gauge.mismatches.size(), 1U);
+  EXPECT_EQ(gauge.mismatches[0].role, "threads/outage");
+  EXPECT_EQ(gauge.mismatches[0].observed, "1 of 3 s (3 needed): 185.3, 186, 0.2 /s");
+}
+
+TEST(RateMatch, RatesAndCommandsMustBothHoldAndReportInSignatureOrder) {
+  Signature healthy = RateSignature({Calm(), Rate(std::nullopt, 5, 1.0, "after")});
+  healthy.commands = {ListsTheImage()};
+  Observation observed = Measured({8, 9, 10});
+  observed.series.push_back(ObservedSeries{"connect", "after", {1, 0}});
+  observed.commands = {Exited(0, "wedge/busybox")};
+  EXPECT_TRUE(Match(healthy, observed).matched);
+
+  observed.commands = {Exited(1, "wedge/busybox")};
+  observed.series[0].per_second = {8, 90, 10};
+  const MatchResult match = Match(healthy, observed);
+  EXPECT_FALSE(match.matched);
+  ASSERT_EQ(match.mismatches.size(), 2U);
+  EXPECT_EQ(match.mismatches[0].field, "exit_code");
+  EXPECT_EQ(match.mismatches[1].field, "rate");
+  EXPECT_EQ(match.mismatches[1].role, "connect/outage");
+  ASSERT_EQ(match.rates.size(), 2U);
+  EXPECT_FALSE(match.rates[0].held);
+  EXPECT_TRUE(match.rates[1].held);
+  EXPECT_EQ(match.rates[1].window, "after");
+}
+
+TEST(SignatureHash, PinsTheRatePart) {
+  const Observation observed = Measured({107, 108, 106});
+  // FNV-1a 64 of "rate=connect\nwindow=outage\nheld\n".
+  EXPECT_EQ(Hash(Match(RateSignature({Churn()}), observed), observed), "e2341145da2d0237");
+  // After the command part: "command=victim\nended=exit 0\nrefused_syscall=\n" comes first.
+  Signature bug = RateSignature({Churn()});
+  CommandExpectation victim;
+  victim.command = "victim";
+  victim.exit_code = 0;
+  bug.commands = {victim};
+  Observation ran = observed;
+  ObservedCommand started = Exited(0);
+  started.command = "victim";
+  ran.commands = {started};
+  EXPECT_EQ(Hash(Match(bug, ran), ran), "ad8a572534e46fcf");
+}
+
+TEST(SignatureHash, IgnoresTheRawRatesWhileTheBoundsHoldTheSameWay) {
+  const Signature bug = RateSignature({Churn(), Calm()});
+  // Churning at ~107/s or at 51..200/s: the churn bound holds, the calm one does not.
+  const std::vector<std::vector<double>> churning = {
+      {107, 108, 106}, {3, 107, 110}, {51, 200, 60, 0}, {1000, 1000, 1000, 1000, 1000, 1000}};
+  std::set<std::string> hashes;
+  for (const std::vector<double>& values : churning) {
+    const Observation observed = Measured(values);
+    hashes.insert(Hash(Match(bug, observed), observed));
+  }
+  EXPECT_EQ(hashes.size(), 1U);
+  // Calm at 0/s or at 10/s: neither holds churn, both hold calm.
+  const Observation idle = Measured({0, 0, 0});
+  const Observation polling = Measured({10, 9, 11, 10});
+  EXPECT_EQ(Hash(Match(bug, idle), idle), Hash(Match(bug, polling), polling));
+  // A missing series is "not held" like any other failed bound.
+  const Signature calm_only = RateSignature({Calm()});
+  const Observation missing;
+  const Observation loud = Measured({100, 100});
+  EXPECT_EQ(Hash(Match(calm_only, missing), missing), Hash(Match(calm_only, loud), loud));
+}
+
+TEST(SignatureHash, DiffersWhenABoundFlips) {
+  const Signature bug = RateSignature({Churn(), Calm()});
+  const Observation churning = Measured({107, 108, 106});
+  const Observation calm = Measured({8, 9, 10});
+  const Observation between = Measured({30, 30, 30});  // neither bound holds
+  const Observation one_fast_second = Measured({8, 9, 16});
+  std::set<std::string> hashes;
+  for (const Observation& observed : {churning, calm, between}) {
+    EXPECT_TRUE(hashes.insert(Hash(Match(bug, observed), observed)).second);
+  }
+  const Signature healthy = RateSignature({Calm()});
+  EXPECT_NE(Hash(Match(healthy, calm), calm),
+            Hash(Match(healthy, one_fast_second), one_fast_second));
+  // The window and the metric are part of the hash too.
+  Observation after;
+  after.series.push_back(ObservedSeries{"connect", "after", {8, 9, 10}});
+  EXPECT_NE(Hash(Match(healthy, calm), calm),
+            Hash(Match(RateSignature({Rate(std::nullopt, 15, 1.0, "after")}), after), after));
+}
+
+}  // namespace
+}  // namespace wedge::signature
+
+namespace wedge::signature {
+namespace {
+
+Observation BurstyOutage(std::vector<double> per_second) {
+  Observation observation;
+  observation.series.push_back({"connect", "outage", std::move(per_second)});
+  return observation;
+}
+
+TEST(SignatureMatchRates, AMeanBoundHoldsForBurstsWhateverSecondsTheyFallIn) {
+  Signature churn;
+  RateExpectation rate;
+  rate.metric = "connect";
+  rate.min_per_second = 50;
+  rate.aggregate = "mean";
+  churn.rates.push_back(rate);
+  MatchResult early = Match(churn, BurstyOutage({188, 2, 188}));
+  MatchResult late = Match(churn, BurstyOutage({2, 188, 186}));
+  EXPECT_TRUE(early.matched);
+  EXPECT_TRUE(late.matched);
+  EXPECT_EQ(Hash(early, BurstyOutage({188, 2, 188})), Hash(late, BurstyOutage({2, 188, 186})));
+}
+
+TEST(SignatureMatchRates, AMeanBelowTheBoundIsAMismatchShowingTheMean) {
+  Signature churn;
+  RateExpectation rate;
+  rate.metric = "connect";
+  rate.min_per_second = 50;
+  rate.aggregate = "mean";
+  churn.rates.push_back(rate);
+  MatchResult match = Match(churn, BurstyOutage({2, 2, 2}));
+  ASSERT_FALSE(match.matched);
+  ASSERT_EQ(match.mismatches.size(), 1u);
+  EXPECT_EQ(match.mismatches[0].expected, ">= 50/s on average over the outage");
+  EXPECT_EQ(match.mismatches[0].observed.rfind("mean 2/s over 3 s", 0), 0u)
+      << match.mismatches[0].observed;
 }
 
 }  // namespace

@@ -64,6 +64,14 @@ struct RunResult {
   signature::Observation observation;  // normalised, what was compared
   probe::TreeSnapshot evidence;        // raw: stacks with offsets, status, fds
   std::vector<PreconditionResult> preconditions;
+  // Measurements a scenario reports besides its signature, in order: name, value, unit
+  // ("recovery_after_serving", "412", "ms").
+  struct Figure {
+    std::string name;
+    std::string value;
+    std::string unit;
+  };
+  std::vector<Figure> figures;
   std::map<std::string, std::string> binaries;  // name -> path, for the binaries a run used
   std::vector<PhaseTiming> phases;
   std::int64_t duration_ms = 0;

@@ -74,6 +74,22 @@ struct CommandConfinement {
   std::vector<Rlimit> rlimits;                  // LimitNOFILE= etc.: soft and hard
 };
 
+// How a flap step takes containerd away and brings it back. Every wait is on an observed
+// state (socket refusing, socket serving), never a guess; the durations are the prescribed
+// outage and uptime.
+struct FlapSpec {
+  enum class How {
+    kSigkill,       // SIGKILL containerd; restart it with the same config
+    kSigstop,       // SIGSTOP it for the outage, then SIGCONT (the socket stays, nobody answers)
+    kUnlinkSocket,  // unlink its socket for the outage, then restart it (it re-binds)
+    kRestart,       // SIGTERM, wait for exit, restart: a clean restart
+  } how = How::kSigkill;
+  int cycles = 1;
+  int down_ms = 3000;               // outage per cycle, from "containerd gone" observed to restart
+  int up_ms = 1000;                 // between cycles, from "serving" observed to the next outage
+  int recovery_timeout_ms = 30000;  // bound on waiting for `docker ps` to work again
+};
+
 // One step of the trigger sequence, run in order.
 struct Step {
   enum class Action {
@@ -82,6 +98,8 @@ struct Step {
     kWaitForStall,  // watch /proc until the scenario's processes stop changing, or all exit
     kRunCommand,    // run binary `binary` with `args` under `confinement` as command `name`,
                     // against the private stack, and record how it ended
+    kFlap,          // make the stack's containerd go away and come back per `flap`, while
+                    // the syscall probe watches dockerd; then measure dockerd's recovery
   };
   Action action = Action::kSpawn;
   std::string name;     // kSpawn: label of the new process; kRunCommand: the command's name
@@ -92,6 +110,7 @@ struct Step {
   std::vector<std::string> args;   // kRunCommand
   CommandConfinement confinement;  // kRunCommand
   int timeout_ms = 30000;          // kRunCommand: killed and reported as timed out after this
+  FlapSpec flap;                   // kFlap
 };
 
 // Something the bug needs that a scenario (or this host) may not provide. When one fails and

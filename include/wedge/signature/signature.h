@@ -7,6 +7,7 @@
 // between "fuse_flush" and "filp_close" still matches.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -54,6 +55,25 @@ struct CommandExpectation {
   std::vector<std::string> output_contains;    // substrings of stdout+stderr, all required
 };
 
+// A bound on a per-second series the syscall probe measured (see ObservedSeries), over a
+// window of the run. The bound must hold in at least `for_fraction` of the window's seconds.
+struct RateExpectation {
+  std::string metric;             // "connect", "connect_errors", "socket", "close", "threads",
+                                  // "futex_threads", "containerd_log_lines"
+  std::string window = "outage";  // "outage": while containerd was away; "after": after it
+                                  // served again
+  std::optional<double> min_per_second;  // the second's value must be >= this
+  std::optional<double> max_per_second;  // and <= this
+  // The bound must hold in at least ceil(for_fraction * seconds) of the window's seconds (a
+  // tolerance of 1e-9 absorbs binary rounding: 0.7 of 10 seconds is 7, not 8).
+  double for_fraction = 1.0;  // with aggregate "each_second"
+  // "each_second": the bound applies to each second (for_fraction of them); "mean": to the mean
+  // over the window's seconds, for rates that come in bursts (gRPC backoff pauses a dialer
+  // between bursts, so which seconds hold the bursts depends on phase, not on the bug).
+  std::string aggregate = "each_second";
+  std::string rationale;  // free text: where the bound comes from; reported, never matched
+};
+
 // A signature: a set of tasks that must all be found as described, commands that must have
 // ended as described, or (for a healthy teardown) the statement that every process of the
 // scenario has exited.
@@ -61,6 +81,7 @@ struct Signature {
   std::string description;
   std::vector<TaskExpectation> tasks;
   std::vector<CommandExpectation> commands;
+  std::vector<RateExpectation> rates;
   bool all_exited = false;
 };
 
@@ -93,8 +114,17 @@ struct ObservedCommand {
   bool timed_out = false;    // still running at the step's timeout, then killed
   std::int64_t duration_ms = 0;
 };
+// A per-second series of one metric in one window, as the probe measured it: value i is the
+// count (or, for sampled gauges such as threads, the mean) in second i of the window.
+struct ObservedSeries {
+  std::string metric;
+  std::string window;
+  std::vector<double> per_second;
+};
+
 struct Observation {
   std::vector<ObservedTask> tasks;        // every task captured
+  std::vector<ObservedSeries> series;     // the syscall probe's per-second series
   std::vector<ObservedCommand> commands;  // every command a step ran, in order
   bool all_exited = false;                // no process of the scenario was left when captured
 };
@@ -102,9 +132,12 @@ Observation Observe(const probe::TreeSnapshot& snapshot, bool all_exited);
 
 // One difference between what a signature expects and what was observed.
 struct Mismatch {
-  std::string role;  // the task role, or for a command expectation the command's name
+  // The task role; for a command expectation the command's name; for a rate expectation
+  // "METRIC/WINDOW" ("connect/outage").
+  std::string role;
   // "task", "state", "stack", "shd_pending", "sig_pending", "task_flags", "all_exited"; for
-  // commands "command" (it did not run), "exit_code", "killed_by", "refused_syscall", "output"
+  // commands "command" (it did not run), "exit_code", "killed_by", "refused_syscall", "output";
+  // for rates "rate"
   std::string field;
   std::string expected;
   std::string observed;
@@ -119,16 +152,32 @@ struct MatchResult {
   // For each command expectation, in signature order: the command's name and what it did;
   // unset when it did not run.
   std::vector<std::pair<std::string, std::optional<ObservedCommand>>> commands;
+  // For each rate expectation, in signature order: how its window's seconds fared.
+  struct Rate {
+    std::string metric;
+    std::string window;
+    bool held = false;
+    std::size_t seconds = 0;     // seconds in the observed series; 0: no samples
+    std::size_t satisfying = 0;  // seconds whose value is within the bound(s)
+    std::size_t required = 0;    // ceil(for_fraction * seconds); 0 when there were no samples
+  };
+  std::vector<Rate> rates;
 };
 // Every task expectation must bind to a distinct task that satisfies it; every command
-// expectation must find its command (by name) ended as described.
+// expectation must find its command (by name) ended as described; every rate expectation must
+// find its series (the first of the same metric and window) and hold in enough of its seconds.
+// A rate mismatch has the role "METRIC/WINDOW" ("connect/outage") and the field "rate": expected
+// ">= 50/s in 80% of outage seconds", observed "0 of 3 s (3 needed): 0, 2, 1 /s", or "no samples"
+// for a missing or empty series (which never holds).
 MatchResult Match(const Signature& expected, const Observation& observed);
 
 // A stable hash (16 hex digits) of what was observed for the roles a signature names: per role,
 // in the signature's order, the state, the full normalised stack and the pending signal names;
 // then per command the signature names, in its order, how it ended ("exit N", "signal SIGSYS",
-// "timed out" or "not run") and the refused syscall. Durations, output and argv are not hashed.
-// Equal for two runs that wedged the same way, whatever the pids, offsets or timing.
+// "timed out" or "not run") and the refused syscall; then per rate expectation, in its order, the
+// metric, the window and whether it held ("held" or "not held"), never the measured rates.
+// Durations, output, argv and rates are not hashed. Equal for two runs that wedged (or churned)
+// the same way, whatever the pids, offsets, timing or exact counts.
 std::string Hash(const MatchResult& match, const Observation& observed);
 
 }  // namespace wedge::signature

@@ -89,8 +89,27 @@ class DockerStack {
   std::string ContainerdLog() const;
   std::string DockerdLog() const;
 
-  // Removes containers, stops dockerd then containerd (SIGTERM, bounded wait, then SIGKILL),
-  // kills whatever is left in the sandbox, removes containers' cgroups and the stack's files.
+  // How containerd goes away in a flap (see scenario::FlapSpec):
+  //   kSigkill       SIGKILL: the socket file stays, connects are refused (ECONNREFUSED);
+  //   kSigstop       SIGSTOP: connects still land in the listen backlog, nothing answers;
+  //   kUnlinkSocket  the socket file is removed under a running containerd: new connects get
+  //                  ENOENT, established connections live on;
+  //   kRestart       SIGTERM: containerd exits and removes its socket (ENOENT).
+  enum class Outage { kSigkill, kSigstop, kUnlinkSocket, kRestart };
+  // Takes containerd away as `how` says and returns once that is observed: it has exited, its
+  // socket refuses connections and it is reaped (for SIGSTOP: every thread is in state T; for
+  // kUnlinkSocket: connect() gets ENOENT). dockerd must stay up. Bounded by `timeout`.
+  Status TakeContainerdAway(Outage how, std::chrono::milliseconds timeout);
+  // Brings it back and returns once its socket serves again: SIGCONT after SIGSTOP, otherwise a
+  // new containerd with the first one's binary, config, environment (PATH) and log (appended to),
+  // after stopping the old one if it still runs (kUnlinkSocket: as `systemctl restart` would).
+  // Serving: the socket accepts a connection and answers the HTTP/2 client preface with a
+  // SETTINGS frame, which containerd does once every plugin is loaded. Bounded by `timeout`.
+  Status BringContainerdBack(std::chrono::milliseconds timeout);
+
+  // Brings containerd back if a flap left it away, removes containers, stops dockerd then
+  // containerd (SIGTERM, bounded wait, then SIGKILL), kills whatever is left in the sandbox,
+  // removes containers' cgroups and the stack's files.
   // Every step is bounded and attempted; returns the first failure. Stopping twice is a no-op.
   // Then waits (at most 1 s) for the kernel to finish freeing the containers' network
   // namespaces, so that the host is at rest when it returns.

@@ -82,6 +82,10 @@ class Sandbox {
   Result<SpawnedProcess> Exec(const std::string& label, const std::vector<std::string>& argv,
                               const std::map<std::string, std::string>& environment,
                               int timeout_ms = 5000);
+  // Asks the init to reap `child`, a process it started (Spawn or Exec), if it has exited, so
+  // that a daemon wedge killed does not linger as a zombie. True once reaped (now or before),
+  // false while it still runs.
+  Result<bool> Reap(const SpawnedProcess& child, int timeout_ms = 5000);
   // True once the init has exited (the pid namespace is gone or going).
   bool InitExited() const { return init_.HasExited(); }
   // Reaps the init if it has exited; returns its wait status, or nullopt if it still runs.
