@@ -1,8 +1,10 @@
 // wedge: reproduce container-stack deadlocks deterministically and prove when a patch removes
 // them. See README.md and docs/scenario-format.md.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -37,7 +39,9 @@ constexpr const char* kUsageText = R"(usage:
             [--expect VERDICT]      run scenarios (default: the scenarios directory);
                                     --with picks a binary (docker, dockerd, containerd, runc,
                                     containerd-shim-runc-v2); --expect overrides the verdict
-                                    the scenario files expect (e.g. for a patched binary)
+                                    the scenario files expect (e.g. for a patched binary);
+                                    files others can write are refused unless
+                                    --allow-untrusted
   wedge snapshot PID [--json FILE]  capture the signature of a live process tree
   wedge cleanup                     undo whatever an interrupted run left on the host
 
@@ -49,6 +53,8 @@ int Usage(const std::string& problem) {
   std::cerr << "wedge: " << problem << "\n" << kUsageText;
   return kUsage;
 }
+
+std::string ErrnoText() { return std::strerror(errno); }
 
 fs::path DefaultScenarioDirectory() {
   if (fs::is_directory("scenarios")) return "scenarios";
@@ -86,6 +92,31 @@ std::optional<std::vector<Scenario>> LoadAll(const std::vector<std::string>& arg
   return scenarios;
 }
 
+// Scenario files make wedge run commands as root, so, as sudo does with its policy files, a
+// file that someone other than root (or the user running wedge) could have written is refused:
+// the file must be a regular file owned by root or by us and writable by nobody else, and its
+// directory must not be writable by others unless it is sticky (like /tmp).
+std::optional<std::string> UntrustedReason(const fs::path& file) {
+  struct stat st {};
+  if (::lstat(file.c_str(), &st) != 0) return "cannot be examined (" + ErrnoText() + ")";
+  if (!S_ISREG(st.st_mode)) return "is not a regular file (symbolic links are not followed)";
+  if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+    return "is owned by uid " + std::to_string(st.st_uid) + ", not by root or by you";
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) return "is writable by its group or by others";
+  fs::path directory = fs::absolute(file).parent_path();
+  struct stat dir {};
+  if (::stat(directory.c_str(), &dir) != 0) return "is in a directory that cannot be examined";
+  if ((dir.st_mode & S_IWOTH) != 0 && (dir.st_mode & S_ISVTX) == 0) {
+    return "is in " + directory.string() + ", which others can write to";
+  }
+  if (dir.st_uid != 0 && dir.st_uid != ::geteuid() && (dir.st_mode & S_IWUSR) != 0) {
+    return "is in " + directory.string() + ", which uid " + std::to_string(dir.st_uid) +
+           " can write to";
+  }
+  return std::nullopt;
+}
+
 int List(const std::vector<std::string>& args) {
   if (args.size() > 1) return Usage("list takes at most one directory");
   std::vector<std::string> dirs = {args.empty() ? DefaultScenarioDirectory().string() : args[0]};
@@ -120,6 +151,7 @@ struct Flags {
   std::optional<std::string> json;
   std::optional<std::string> junit;
   bool keep = false;
+  bool allow_untrusted = false;
   std::vector<std::string> with;
   std::optional<std::string> expect;
 };
@@ -144,6 +176,8 @@ std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow
       if (arg == "--expect") flags.expect = value;
     } else if (arg == "--keep" && allow_junit_keep) {
       flags.keep = true;
+    } else if (arg == "--allow-untrusted" && allow_junit_keep) {
+      flags.allow_untrusted = true;
     } else if (arg.rfind("--", 0) == 0) {
       Usage("unknown option " + arg);
       return std::nullopt;
@@ -162,6 +196,17 @@ int Run(const std::vector<std::string>& args) {
   auto scenarios = LoadAll(flags->positional);
   if (!scenarios) return kUsage;
   if (scenarios->empty()) return Usage("no scenario files found");
+  if (!flags->allow_untrusted) {
+    bool untrusted = false;
+    for (const auto& scenario : *scenarios) {
+      if (auto reason = UntrustedReason(scenario.file)) {
+        std::cerr << "wedge: refusing " << scenario.file.string() << ": it " << *reason
+                  << "; scenario files run commands as root (--allow-untrusted overrides)\n";
+        untrusted = true;
+      }
+    }
+    if (untrusted) return kUsage;
+  }
   bool unmet_any = false;
   for (const auto& scenario : *scenarios) {
     for (const auto& unmet : wedge::runner::UnmetRequirements(scenario)) {
