@@ -278,8 +278,7 @@ int Run(const std::vector<std::string>& args) {
     }
     // The shared stack outlives single scenarios: its teardown is checked here.
     for (const auto& line : suite.TearDown()) std::cout << "suite teardown: " << line << "\n";
-    std::vector<std::string> leftovers = wedge::runner::DescribeLeftovers(
-        before, wedge::runner::CaptureHostState(options.state_dir));
+    std::vector<std::string> leftovers = wedge::runner::SettledLeftovers(before, options.state_dir);
     for (const auto& line : leftovers) std::cout << "suite teardown left behind: " << line << "\n";
     suite_clean = leftovers.empty();
   }

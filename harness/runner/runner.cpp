@@ -636,8 +636,7 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
     if (result.reason.empty()) result.reason = "the run failed: " + *result.error;
     clock.Say("error: " + *result.error);
   }
-  HostState after = CaptureHostState(options.state_dir);
-  result.host_leftovers = DescribeLeftovers(before, after);
+  result.host_leftovers = SettledLeftovers(before, options.state_dir);
   if (options.keep_run_directory) {
     std::erase_if(result.host_leftovers,
                   [](const std::string& line) { return line.rfind("run directory", 0) == 0; });
@@ -762,6 +761,16 @@ std::vector<std::string> DescribeLeftovers(const HostState& before, const HostSt
     }
   }
   return lines;
+}
+
+std::vector<std::string> SettledLeftovers(const HostState& before,
+                                          const std::filesystem::path& state_dir) {
+  const std::int64_t deadline = sys::MonotonicMillis() + 500;
+  for (;;) {
+    std::vector<std::string> leftovers = DescribeLeftovers(before, CaptureHostState(state_dir));
+    if (leftovers.empty() || sys::MonotonicMillis() >= deadline) return leftovers;
+    ::usleep(20000);
+  }
 }
 
 Result<std::vector<std::string>> Cleanup(const std::filesystem::path& state_dir) {

@@ -271,12 +271,9 @@ TEST_F(FaultKillPoints, SigkillAtEveryPhaseAndAfterManyDelaysThenCleanupLeavesTh
 
 TEST_F(FaultKillPoints, SigtermStopsTheRunCleanlyWithoutCleanup) {
   const std::vector<std::pair<std::string, std::string>> points = {
-      {"fuse-flush-pidns-teardown.json", "trigger"},
-      {"fuse-flush-pidns-teardown.json", "stall"},
-      {"fuse-flush-pidns-teardown.json", "recover"},
-      {"seccomp-resources-sigsys.json", "stack"},
-      {"seccomp-resources-sigsys.json", "trigger"},
-      {"containerd-socket-flap.json", "trigger"},
+      {"fuse-flush-pidns-teardown.json", "trigger"}, {"fuse-flush-pidns-teardown.json", "stall"},
+      {"fuse-flush-pidns-teardown.json", "recover"}, {"seccomp-resources-sigsys.json", "stack"},
+      {"seccomp-resources-sigsys.json", "trigger"},  {"containerd-socket-flap.json", "trigger"},
   };
   for (const auto& [file, phase] : points) {
     const std::string point = file + " SIGTERM at phase " + phase;
@@ -290,9 +287,9 @@ TEST_F(FaultKillPoints, SigtermStopsTheRunCleanlyWithoutCleanup) {
                                                                             << wedge.Output();
     // No `wedge cleanup`: the run itself must have undone everything.
     std::vector<std::string> leftovers = SettledLeftovers();
-    EXPECT_TRUE(leftovers.empty()) << point << " left behind: "
-                                   << ::testing::PrintToString(leftovers) << "\n"
-                                   << wedge.Output();
+    EXPECT_TRUE(leftovers.empty())
+        << point << " left behind: " << ::testing::PrintToString(leftovers) << "\n"
+        << wedge.Output();
     if (!leftovers.empty()) RunWedge({"cleanup"});
   }
 }

@@ -42,7 +42,8 @@ inline runner::HostState HostNow() {
 }
 
 inline void ExpectHostUnchanged(const runner::HostState& before) {
-  std::vector<std::string> leftovers = runner::DescribeLeftovers(before, HostNow());
+  std::vector<std::string> leftovers =
+      runner::SettledLeftovers(before, sys::DefaultStateDirectory());
   EXPECT_TRUE(leftovers.empty()) << "left behind: " << ::testing::PrintToString(leftovers);
 }
 
