@@ -16,6 +16,7 @@
 
 #include "wedge/sys/files.h"
 #include "wedge/sys/fuse.h"
+#include "wedge/sys/mount.h"
 #include "wedge/sys/process.h"
 
 namespace wedge::sys {
@@ -54,20 +55,6 @@ Result<CgroupHandle> NewPidsCgroup(const std::string& relative_path) {
 }
 
 // mountinfo escapes space, tab, newline and backslash in paths as \ooo.
-std::string UnescapeMountPath(const std::string& text) {
-  std::string path;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\\' && i + 3 < text.size() && std::isdigit(text[i + 1]) &&
-        std::isdigit(text[i + 2]) && std::isdigit(text[i + 3])) {
-      path.push_back(static_cast<char>(std::stoi(text.substr(i + 1, 3), nullptr, 8)));
-      i += 3;
-    } else {
-      path.push_back(text[i]);
-    }
-  }
-  return path;
-}
-
 std::vector<pid_t> ProcessesOf(const std::filesystem::path& directory) {
   Result<std::string> procs = ReadFile(directory / "cgroup.procs");
   return procs.ok() ? ParsePidList(*procs) : std::vector<pid_t>{};
@@ -137,18 +124,11 @@ std::vector<std::filesystem::path> CgroupMountPoints() {
   std::vector<std::filesystem::path> points;
   Result<std::string> mountinfo = ReadFile("/proc/self/mountinfo");
   if (!mountinfo.ok()) return points;
-  std::istringstream lines(*mountinfo);
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, device, root, mount_point, field, type;
-    fields >> id >> parent >> device >> root >> mount_point;
-    while (fields >> field && field != "-") {
+  for (const MountInfo& mount : ParseMountInfo(*mountinfo)) {
+    if (mount.fstype != "cgroup" && mount.fstype != "cgroup2") continue;
+    if (std::find(points.begin(), points.end(), mount.mount_point) == points.end()) {
+      points.push_back(mount.mount_point);
     }
-    fields >> type;
-    if (type != "cgroup" && type != "cgroup2") continue;
-    std::filesystem::path point = UnescapeMountPath(mount_point);
-    if (std::find(points.begin(), points.end(), point) == points.end()) points.push_back(point);
   }
   return points;
 }

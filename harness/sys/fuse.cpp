@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "wedge/sys/files.h"
+#include "wedge/sys/mount.h"
 
 namespace wedge::sys {
 
@@ -20,23 +21,13 @@ std::set<unsigned> ListFuseConnections() {
 }
 
 std::set<unsigned> ParseFuseConnections(std::string_view mountinfo) {
-  // mountinfo(5): ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE ...
   std::set<unsigned> connections;
-  std::istringstream lines{std::string(mountinfo)};
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, device, field;
-    fields >> id >> parent >> device;
-    while (fields >> field && field != "-") {
-    }
-    std::string fstype;
-    fields >> fstype;
-    if (fstype != "fuse" && fstype.rfind("fuse.", 0) != 0) continue;
-    size_t colon = device.find(':');
-    if (colon == std::string::npos || device.substr(0, colon) != "0") continue;
+  for (const MountInfo& mount : ParseMountInfo(mountinfo)) {
+    if (mount.fstype != "fuse" && mount.fstype.rfind("fuse.", 0) != 0) continue;
+    size_t colon = mount.device.find(':');
+    if (colon == std::string::npos || mount.device.substr(0, colon) != "0") continue;
     // fusectl names a connection by its superblock's dev_t; with major 0 that is the minor.
-    connections.insert(static_cast<unsigned>(std::stoul(device.substr(colon + 1))));
+    connections.insert(static_cast<unsigned>(std::stoul(mount.device.substr(colon + 1))));
   }
   return connections;
 }

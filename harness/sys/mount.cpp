@@ -2,25 +2,53 @@
 
 #include <sys/mount.h>
 
+#include <cctype>
 #include <sstream>
 
 #include "wedge/sys/files.h"
 
 namespace wedge::sys {
 
-bool IsMountedAs(const std::filesystem::path& target, const std::string& fstype) {
-  Result<std::string> mountinfo = ReadFile("/proc/self/mountinfo");
-  if (!mountinfo.ok()) return false;
-  std::istringstream lines(*mountinfo);
+namespace {
+
+std::string UnescapeMountPath(std::string_view text) {
+  std::string path;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 3 < text.size() && std::isdigit(text[i + 1]) &&
+        std::isdigit(text[i + 2]) && std::isdigit(text[i + 3])) {
+      path.push_back(static_cast<char>(std::stoi(std::string(text.substr(i + 1, 3)), nullptr, 8)));
+      i += 3;
+    } else {
+      path.push_back(text[i]);
+    }
+  }
+  return path;
+}
+
+}  // namespace
+
+std::vector<MountInfo> ParseMountInfo(std::string_view text) {
+  // ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
+  std::vector<MountInfo> mounts;
+  std::istringstream lines{std::string(text)};
   std::string line;
   while (std::getline(lines, line)) {
     std::istringstream fields(line);
     std::string id, parent, device, root, mount_point, field, type;
-    fields >> id >> parent >> device >> root >> mount_point;
+    if (!(fields >> id >> parent >> device >> root >> mount_point)) continue;
     while (fields >> field && field != "-") {
     }
-    fields >> type;
-    if (mount_point == target.string() && type == fstype) return true;
+    if (field != "-" || !(fields >> type)) continue;
+    mounts.push_back({device, UnescapeMountPath(mount_point), type});
+  }
+  return mounts;
+}
+
+bool IsMountedAs(const std::filesystem::path& target, const std::string& fstype) {
+  Result<std::string> mountinfo = ReadFile("/proc/self/mountinfo");
+  if (!mountinfo.ok()) return false;
+  for (const MountInfo& mount : ParseMountInfo(*mountinfo)) {
+    if (mount.mount_point == target && mount.fstype == fstype) return true;
   }
   return false;
 }

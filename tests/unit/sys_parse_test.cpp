@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "wedge/sys/fuse.h"
+#include "wedge/sys/mount.h"
 #include "wedge/sys/process.h"
 
 namespace wedge::sys {
@@ -27,6 +28,24 @@ TEST(ProcessIdentity, StartTimeTellsAReusedPidApart) {
   ASSERT_TRUE(self.has_value());
   EXPECT_TRUE(IsSameProcess(::getpid(), *self));
   EXPECT_FALSE(IsSameProcess(::getpid(), *self + 1));
+}
+
+}  // namespace
+}  // namespace wedge::sys
+
+namespace wedge::sys {
+namespace {
+
+TEST(MountInfo, DecodesEscapedMountPointsAndSkipsOptionalFields) {
+  auto mounts = ParseMountInfo(
+      "36 35 98:0 /mnt1 /mnt\\040with\\040space rw,noatime master:1 shared:2 - ext3 /dev/r rw\n"
+      "garbage\n"
+      "40 1 0:41 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n");
+  ASSERT_EQ(mounts.size(), 2u);
+  EXPECT_EQ(mounts[0].mount_point, "/mnt with space");
+  EXPECT_EQ(mounts[0].device, "98:0");
+  EXPECT_EQ(mounts[0].fstype, "ext3");
+  EXPECT_EQ(mounts[1].fstype, "cgroup");
 }
 
 }  // namespace

@@ -4,11 +4,22 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "wedge/base/result.h"
 #include "wedge/sys/journal.h"
 
 namespace wedge::sys {
+
+// One line of /proc/PID/mountinfo (proc(5)), the fields wedge uses.
+struct MountInfo {
+  std::string device;                 // "MAJOR:MINOR"
+  std::filesystem::path mount_point;  // octal escapes ("\040" for a space) decoded
+  std::string fstype;                 // "fuse.wedge", "cgroup2", ...
+};
+// Parses mountinfo text; malformed lines are skipped.
+std::vector<MountInfo> ParseMountInfo(std::string_view text);
 
 // True when `target` is a mount point of a filesystem of type `fstype` (per /proc/self/mountinfo).
 bool IsMountedAs(const std::filesystem::path& target, const std::string& fstype);
