@@ -36,12 +36,14 @@ constexpr const char* kUsageText = R"(usage:
   wedge list [DIR]                  scenarios, one line each, and whether this host can run them
   wedge validate FILE...            check scenario files; errors name the file and JSON pointer
   wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep] [--with NAME=PATH]...
-            [--expect VERDICT]      run scenarios (default: the scenarios directory);
+            [--expect VERDICT] [--repeat N] [--allow-untrusted]
+                                    run scenarios (default: the scenarios directory);
                                     --with picks a binary (docker, dockerd, containerd, runc,
                                     containerd-shim-runc-v2); --expect overrides the verdict
                                     the scenario files expect (e.g. for a patched binary);
                                     files others can write are refused unless
-                                    --allow-untrusted
+                                    --allow-untrusted; --repeat runs each N times and
+                                    fails if the runs disagree
   wedge snapshot PID [--json FILE]  capture the signature of a live process tree
   wedge cleanup                     undo whatever an interrupted run left on the host
 
@@ -152,6 +154,7 @@ struct Flags {
   std::optional<std::string> junit;
   bool keep = false;
   bool allow_untrusted = false;
+  int repeat = 1;
   std::vector<std::string> with;
   std::optional<std::string> expect;
 };
@@ -160,7 +163,8 @@ std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow
   Flags flags;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (arg == "--json" || arg == "--junit" || arg == "--with" || arg == "--expect") {
+    if (arg == "--json" || arg == "--junit" || arg == "--with" || arg == "--expect" ||
+        arg == "--repeat") {
       if (i + 1 >= args.size()) {
         Usage(arg + " needs a value");
         return std::nullopt;
@@ -174,6 +178,14 @@ std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow
       if (arg == "--junit") flags.junit = value;
       if (arg == "--with") flags.with.push_back(value);
       if (arg == "--expect") flags.expect = value;
+      if (arg == "--repeat") {
+        if (value.empty() || value.size() > 4 ||
+            value.find_first_not_of("0123456789") != std::string::npos || std::stoi(value) < 1) {
+          Usage("--repeat takes a whole number from 1 to 9999, not '" + value + "'");
+          return std::nullopt;
+        }
+        flags.repeat = std::stoi(value);
+      }
     } else if (arg == "--keep" && allow_junit_keep) {
       flags.keep = true;
     } else if (arg == "--allow-untrusted" && allow_junit_keep) {
@@ -271,10 +283,14 @@ int Run(const std::vector<std::string>& args) {
     const wedge::runner::HostState before = wedge::runner::CaptureHostState(options.state_dir);
     wedge::runner::Suite suite(options);
     for (const auto& scenario : *scenarios) {
-      if (wedge::sys::Interrupted()) break;
-      wedge::report::RunResult result = wedge::runner::RunScenario(scenario, suite);
-      wedge::report::PrintResult(std::cout, scenario, result);
-      report.results.push_back(std::move(result));
+      for (int run = 1; run <= flags->repeat && !wedge::sys::Interrupted(); ++run) {
+        if (flags->repeat > 1) {
+          std::cout << "run " << run << " of " << flags->repeat << " of " << scenario.name << "\n";
+        }
+        wedge::report::RunResult result = wedge::runner::RunScenario(scenario, suite);
+        wedge::report::PrintResult(std::cout, scenario, result);
+        report.results.push_back(std::move(result));
+      }
     }
     // The shared stack outlives single scenarios: its teardown is checked here.
     for (const auto& line : suite.TearDown()) std::cout << "suite teardown: " << line << "\n";
@@ -295,6 +311,9 @@ int Run(const std::vector<std::string>& args) {
       status = kInternalError;
     }
   }
+  const std::vector<wedge::report::Determinism> determinism =
+      wedge::report::SummarizeDeterminism(report);
+  if (flags->repeat > 1) wedge::report::PrintDeterminism(std::cout, determinism);
   wedge::report::PrintSummary(std::cout, report);
   if (int signo = wedge::sys::Interrupted(); signo != 0) {
     std::cout << "stopped by " << wedge::probe::SignalName(signo)
@@ -307,6 +326,14 @@ int Run(const std::vector<std::string>& args) {
   }
   for (const auto& result : report.results) {
     if (!result.AsExpected()) return kExpectationFailed;
+  }
+  // Determinism is the product: runs of one scenario that disagree fail, whatever they say.
+  for (const auto& d : determinism) {
+    if (d.flaky()) {
+      std::cout << "FLAKY: " << d.scenario << " gave different verdicts or signatures on repeated "
+                << "runs\n";
+      return kExpectationFailed;
+    }
   }
   return kAllAsExpected;
 }

@@ -366,3 +366,56 @@ void PrintSnapshot(std::ostream& out, const probe::TreeSnapshot& snapshot) {
 }
 
 }  // namespace wedge::report
+
+namespace wedge::report {
+
+std::vector<Determinism> SummarizeDeterminism(const Report& report) {
+  std::vector<Determinism> summary;
+  std::map<std::string, std::vector<std::int64_t>> durations;
+  for (const RunResult& result : report.results) {
+    auto it = std::find_if(summary.begin(), summary.end(),
+                           [&](const Determinism& d) { return d.scenario == result.scenario; });
+    if (it == summary.end()) {
+      Determinism fresh;
+      fresh.scenario = result.scenario;
+      summary.push_back(std::move(fresh));
+      it = summary.end() - 1;
+    }
+    ++it->runs;
+    ++it->verdicts[std::string(scenario::VerdictName(result.verdict))];
+    if (std::find(it->hashes.begin(), it->hashes.end(), result.signature_hash) ==
+        it->hashes.end()) {
+      it->hashes.push_back(result.signature_hash);
+    }
+    durations[result.scenario].push_back(result.duration_ms);
+  }
+  for (Determinism& d : summary) {
+    std::vector<std::int64_t>& ms = durations[d.scenario];
+    std::sort(ms.begin(), ms.end());
+    d.min_ms = ms.front();
+    d.median_ms = ms[(ms.size() - 1) / 2];
+    d.max_ms = ms.back();
+  }
+  return summary;
+}
+
+void PrintDeterminism(std::ostream& out, const std::vector<Determinism>& summary) {
+  out << "determinism:\n";
+  for (const Determinism& d : summary) {
+    out << "  " << (d.flaky() ? "FLAKY " : "stable ") << d.scenario << ": " << d.runs << " runs,";
+    for (const auto& [verdict, count] : d.verdicts) out << " " << verdict << " x" << count;
+    out << "; " << d.hashes.size()
+        << (d.hashes.size() == 1 ? " signature hash" : " signature hashes");
+    if (d.hashes.size() <= 4) {
+      out << " (";
+      for (size_t i = 0; i < d.hashes.size(); ++i) {
+        out << (i ? ", " : "") << (d.hashes[i].empty() ? "(none)" : d.hashes[i]);
+      }
+      out << ")";
+    }
+    out << "; duration min/median/max " << d.min_ms << "/" << d.median_ms << "/" << d.max_ms
+        << " ms\n";
+  }
+}
+
+}  // namespace wedge::report

@@ -239,10 +239,27 @@ json ToJson(const RunResult& result) {
   };
 }
 
+json ToJson(const std::vector<Determinism>& summary) {
+  json entries = json::array();
+  for (const Determinism& d : summary) {
+    entries.push_back(
+        {{"scenario", d.scenario},
+         {"runs", d.runs},
+         {"verdicts", d.verdicts},
+         {"signature_hashes", d.hashes},
+         {"duration_ms", {{"min", d.min_ms}, {"median", d.median_ms}, {"max", d.max_ms}}},
+         {"flaky", d.flaky()}});
+  }
+  return entries;
+}
+
 json ToJson(const Report& report) {
   json results = json::array();
   for (const RunResult& result : report.results) results.push_back(ToJson(result));
-  return json{{"wedge_report", 1}, {"host", ToJson(report.host)}, {"results", std::move(results)}};
+  return json{{"wedge_report", 1},
+              {"host", ToJson(report.host)},
+              {"results", std::move(results)},
+              {"determinism", ToJson(SummarizeDeterminism(report))}};
 }
 
 Status WriteJson(const Report& report, const std::filesystem::path& file) {

@@ -596,3 +596,48 @@ TEST(PrintSnapshot, PrintsEveryTaskWithStateSignalsFlagsWchanAndStack) {
 
 }  // namespace
 }  // namespace wedge::report
+
+namespace wedge::report {
+namespace {
+
+RunResult RunOf(const std::string& scenario, scenario::Verdict verdict, const std::string& hash,
+                std::int64_t ms) {
+  RunResult result;
+  result.scenario = scenario;
+  result.verdict = verdict;
+  result.signature_hash = hash;
+  result.duration_ms = ms;
+  return result;
+}
+
+TEST(Determinism, RunsThatAgreeAreStableWithTheirDurations) {
+  Report report;
+  for (std::int64_t ms : {130, 120, 140}) {
+    report.results.push_back(RunOf("fuse", scenario::Verdict::kReproduced, "5d5d", ms));
+  }
+  std::vector<Determinism> summary = SummarizeDeterminism(report);
+  ASSERT_EQ(summary.size(), 1u);
+  EXPECT_FALSE(summary[0].flaky());
+  EXPECT_EQ(summary[0].runs, 3);
+  EXPECT_EQ(summary[0].min_ms, 120);
+  EXPECT_EQ(summary[0].median_ms, 130);
+  EXPECT_EQ(summary[0].max_ms, 140);
+}
+
+TEST(Determinism, ADifferentVerdictOrHashMakesAScenarioFlaky) {
+  Report verdicts;
+  verdicts.results.push_back(RunOf("a", scenario::Verdict::kReproduced, "h", 1));
+  verdicts.results.push_back(RunOf("a", scenario::Verdict::kUnexplained, "h", 1));
+  EXPECT_TRUE(SummarizeDeterminism(verdicts)[0].flaky());
+  Report hashes;
+  hashes.results.push_back(RunOf("b", scenario::Verdict::kReproduced, "h1", 1));
+  hashes.results.push_back(RunOf("b", scenario::Verdict::kReproduced, "h2", 1));
+  EXPECT_TRUE(SummarizeDeterminism(hashes)[0].flaky());
+  std::ostringstream out;
+  PrintDeterminism(out, SummarizeDeterminism(hashes));
+  EXPECT_NE(out.str().find("FLAKY b: 2 runs, reproduced x2; 2 signature hashes"), std::string::npos)
+      << out.str();
+}
+
+}  // namespace
+}  // namespace wedge::report

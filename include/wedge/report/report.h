@@ -102,6 +102,23 @@ Status WriteJunit(const Report& report, const std::filesystem::path& file);
 // Human-readable output for the terminal.
 void PrintResult(std::ostream& out, const scenario::Scenario& scenario, const RunResult& result);
 void PrintSummary(std::ostream& out, const Report& report);
+
+// How repeated runs of one scenario agreed (wedge run --repeat N).
+struct Determinism {
+  std::string scenario;
+  int runs = 0;
+  std::map<std::string, int> verdicts;  // "reproduced" -> 20
+  std::vector<std::string> hashes;      // distinct signature hashes, in order of appearance
+  std::int64_t min_ms = 0;
+  std::int64_t median_ms = 0;
+  std::int64_t max_ms = 0;
+  // Runs disagreed: more than one verdict, or one verdict with several signature hashes.
+  bool flaky() const { return verdicts.size() > 1 || hashes.size() > 1; }
+};
+// One entry per scenario of `report`, in order of first appearance.
+std::vector<Determinism> SummarizeDeterminism(const Report& report);
+void PrintDeterminism(std::ostream& out, const std::vector<Determinism>& summary);
+nlohmann::json ToJson(const std::vector<Determinism>& summary);
 // `wedge snapshot`: every process and task of the tree, stack and signals.
 void PrintSnapshot(std::ostream& out, const probe::TreeSnapshot& snapshot);
 nlohmann::json ToJson(const probe::TreeSnapshot& snapshot);
