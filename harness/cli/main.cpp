@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ constexpr const char* kUsageText = R"(usage:
                                     files others can write are refused unless
                                     --allow-untrusted; --repeat runs each N times and
                                     fails if the runs disagree
+  wedge verify SCENARIO --baseline NAME=PATH... --candidate NAME=PATH... [--repeat N]
+               [--json FILE]        a patch's proof: passes only when every baseline run
+                                    reproduces the bug and every candidate run does not
   wedge snapshot PID [--json FILE]  capture the signature of a live process tree
   wedge cleanup                     undo whatever an interrupted run left on the host
 
@@ -338,6 +342,138 @@ int Run(const std::vector<std::string>& args) {
   return kAllAsExpected;
 }
 
+// One side of `wedge verify`: the scenario run `repeat` times with `overrides`.
+struct VerifySide {
+  std::string name;  // "baseline", "candidate"
+  std::vector<std::string> overrides;
+  wedge::scenario::Verdict wanted = wedge::scenario::Verdict::kReproduced;
+  std::vector<wedge::report::RunResult> runs;
+};
+
+int Verify(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  VerifySide baseline{"baseline", {}, wedge::scenario::Verdict::kReproduced, {}};
+  VerifySide candidate{"candidate", {}, wedge::scenario::Verdict::kNotReproduced, {}};
+  int repeat = 3;
+  std::optional<std::string> json;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--baseline" || arg == "--candidate" || arg == "--repeat" || arg == "--json") {
+      if (i + 1 >= args.size()) return Usage(arg + " needs a value");
+      const std::string& value = args[++i];
+      if (arg == "--baseline") baseline.overrides.push_back(value);
+      if (arg == "--candidate") candidate.overrides.push_back(value);
+      if (arg == "--json") json = value;
+      if (arg == "--repeat") {
+        if (value.empty() || value.size() > 3 ||
+            value.find_first_not_of("0123456789") != std::string::npos || std::stoi(value) < 1) {
+          return Usage("--repeat takes a whole number from 1 to 999, not '" + value + "'");
+        }
+        repeat = std::stoi(value);
+      }
+    } else if (arg.rfind("--", 0) == 0) {
+      return Usage("unknown option " + arg);
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.size() != 1) return Usage("verify needs exactly one scenario file");
+  if (baseline.overrides.empty() || candidate.overrides.empty()) {
+    return Usage("verify needs --baseline NAME=PATH and --candidate NAME=PATH");
+  }
+  auto scenarios = LoadAll(positional);
+  if (!scenarios) return kUsage;
+  if (scenarios->size() != 1) return Usage("verify needs exactly one scenario file");
+  const Scenario& scenario = scenarios->front();
+  if (auto reason = UntrustedReason(scenario.file)) {
+    std::cerr << "wedge: refusing " << scenario.file.string() << ": it " << *reason << "\n";
+    return kUsage;
+  }
+  for (const auto& unmet : wedge::runner::UnmetRequirements(scenario)) {
+    std::cerr << "wedge: " << scenario.name << " cannot run on this host: " << unmet << "\n";
+    return kRequirementMissing;
+  }
+  wedge::sys::InstallInterruptHandlers();
+  wedge::runner::RunOptions base_options;
+  base_options.state_dir = wedge::sys::DefaultStateDirectory();
+  base_options.fixtures_dir = FixturesDirectory();
+  auto lock = wedge::sys::RunLock::Acquire(base_options.state_dir, [](const std::string& notice) {
+    std::cerr << "wedge: " << notice << "\n";
+  });
+  if (!lock.ok()) {
+    std::cerr << "wedge: " << lock.error().message() << "\n";
+    return kInternalError;
+  }
+  if (auto cleaned = wedge::runner::Cleanup(base_options.state_dir); cleaned.ok()) {
+    for (const auto& line : *cleaned) std::cout << "cleanup of an earlier run: " << line << "\n";
+  }
+  wedge::report::Report report;
+  report.host = wedge::runner::CollectHostInfo(base_options);
+  for (VerifySide* side : {&baseline, &candidate}) {
+    wedge::runner::RunOptions options = base_options;
+    for (const auto& assignment : side->overrides) {
+      if (auto status = options.binaries.Override(assignment); !status.ok()) {
+        return Usage("--" + side->name + " " + assignment + ": " + status.error().message());
+      }
+    }
+    options.expect_override = side->wanted;
+    std::ostringstream quiet;
+    options.progress = &quiet;
+    const wedge::runner::HostState before = wedge::runner::CaptureHostState(options.state_dir);
+    {
+      wedge::runner::Suite suite(options);
+      for (int run = 1; run <= repeat && !wedge::sys::Interrupted(); ++run) {
+        side->runs.push_back(wedge::runner::RunScenario(scenario, suite));
+        const auto& result = side->runs.back();
+        std::cout << side->name << " run " << run << ": "
+                  << wedge::scenario::VerdictName(result.verdict) << " "
+                  << (result.signature_hash.empty() ? "(no hash)" : result.signature_hash) << " "
+                  << result.duration_ms << " ms" << (result.host_clean ? "" : " HOST NOT CLEAN")
+                  << "\n";
+      }
+      suite.TearDown();
+    }
+    for (const auto& line : wedge::runner::SettledLeftovers(before, options.state_dir)) {
+      std::cout << side->name << " teardown left behind: " << line << "\n";
+    }
+    for (auto& result : side->runs) report.results.push_back(result);
+  }
+  if (json) {
+    if (auto written = wedge::report::WriteJson(report, *json); !written.ok()) {
+      std::cerr << "wedge: " << written.error().message() << "\n";
+      return kInternalError;
+    }
+  }
+  if (int signo = wedge::sys::Interrupted(); signo != 0) return 128 + signo;
+
+  bool passed = true;
+  for (const VerifySide* side : {&baseline, &candidate}) {
+    for (size_t i = 0; i < side->runs.size(); ++i) {
+      const auto& result = side->runs[i];
+      if (result.AsExpected()) continue;
+      passed = false;
+      std::cout << "\n"
+                << side->name << " run " << (i + 1) << " was not "
+                << wedge::scenario::VerdictName(side->wanted) << ":\n";
+      wedge::report::PrintResult(std::cout, scenario, result);
+    }
+  }
+  auto list = [](const std::vector<std::string>& overrides) {
+    std::string text;
+    for (const auto& o : overrides) text += (text.empty() ? "" : " ") + o;
+    return text;
+  };
+  std::cout << "\nverify " << scenario.name << ": "
+            << (passed ? "PASS: the baseline (" + list(baseline.overrides) + ") reproduced it " +
+                             std::to_string(repeat) + "/" + std::to_string(repeat) +
+                             " and the candidate (" + list(candidate.overrides) + ") did not, " +
+                             std::to_string(repeat) + "/" + std::to_string(repeat)
+                       : std::string("FAIL: not every baseline run reproduced it, or not every "
+                                     "candidate run was free of it"))
+            << "\n";
+  return passed ? kAllAsExpected : kExpectationFailed;
+}
+
 int Snapshot(const std::vector<std::string>& args) {
   auto flags = ParseFlags(args, false);
   if (!flags) return kUsage;
@@ -397,6 +533,7 @@ int main(int argc, char** argv) {
     if (command == "validate") return Validate(args);
     if (command == "run") return Run(args);
     if (command == "snapshot") return Snapshot(args);
+    if (command == "verify") return Verify(args);
     if (command == "cleanup") return Cleanup(args);
   } catch (const std::exception& e) {
     std::cerr << "wedge: internal error: " << e.what() << "\n";

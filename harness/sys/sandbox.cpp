@@ -144,8 +144,12 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& 
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
   if (pid < 0) return ErrnoError("clone3(CLONE_PIDFD|CLONE_NEWPID|CLONE_NEWNS...)");
   if (pid == 0) {
-    control.Release();  // never close in the child: the parent owns them
-    sync_write.Release();
+    // The child's copies of the parent's ends are closed (its own fd table: no CLONE_FILES),
+    // without running UniqueFd's destructors. The write end above all: while the child holds
+    // it, a parent killed before it writes "go" never gives the child EOF, and the child would
+    // block forever holding copies of the journal's and the run lock's descriptors.
+    ::close(control.Release());
+    ::close(sync_write.Release());
     RunChild(sync_read.get(), init_control.get(), options, argv.data());
   }
   sync_read.Reset();

@@ -45,10 +45,24 @@ char ProcessState(pid_t pid) {
   return text[close + 2];
 }
 
+// Whether a process belongs to wedge: in one of its cgroups (wedge/... or wedge-docker-...) in
+// some hierarchy. A process wedge left behind always is: its cgroups cannot be removed while it
+// lives, and wedge puts everything it starts in them. Other software on the host (another
+// docker, say) creating processes and network namespaces meanwhile is not wedge's doing.
+bool InWedgeCgroup(const std::string& pid) {
+  std::istringstream lines(ReadText("/proc/" + pid + "/cgroup"));
+  for (std::string line; std::getline(lines, line);) {
+    size_t path = line.find(':', line.find(':') + 1);
+    if (path != std::string::npos && line.compare(path + 1, 6, "/wedge") == 0) return true;
+  }
+  return false;
+}
+
 // Network namespaces: those named in /run/netns, and those any process is in (by inode).
 struct NetnsState {
   std::set<std::string> named;
   std::set<std::string> in_use;  // "net:[INODE]"
+  std::set<std::string> wedges;  // those a process in a wedge cgroup is in
 };
 
 NetnsState NetnsNow() {
@@ -62,7 +76,9 @@ NetnsState NetnsNow() {
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
     std::error_code inner;
     fs::path link = fs::read_symlink(entry.path() / "ns" / "net", inner);
-    if (!inner) state.in_use.insert(link.string());
+    if (inner) continue;
+    state.in_use.insert(link.string());
+    if (InWedgeCgroup(pid)) state.wedges.insert(link.string());
   }
   return state;
 }
@@ -73,7 +89,9 @@ std::vector<std::string> NetnsLeftovers(const NetnsState& before, const NetnsSta
     if (!before.named.contains(name)) lines.push_back("named network namespace " + name);
   }
   for (const auto& ns : after.in_use) {
-    if (!before.in_use.contains(ns)) lines.push_back("network namespace " + ns + " in use");
+    if (!before.in_use.contains(ns) && after.wedges.contains(ns)) {
+      lines.push_back("network namespace " + ns + " in use by wedge's processes");
+    }
   }
   return lines;
 }
@@ -85,6 +103,9 @@ class WedgeProcess {
   WedgeProcess(const std::vector<std::string>& args, const std::string& stop_at,
                const fs::path& output)
       : output_(output) {
+    std::error_code ec;
+    fs::remove(output, ec);
+    fs::remove(output.string() + ".err", ec);
     bp::environment env = boost::this_process::environment();
     if (!stop_at.empty()) env["WEDGE_FAULT_STOP_AT"] = stop_at;
     child_ = bp::child(WEDGE_BINARY, bp::args(args), env, bp::std_out > output.string(),
@@ -176,6 +197,12 @@ class FaultKillPoints : public ::testing::Test {
   // Everything that differs from the baseline: wedge's own host state and network namespaces.
   std::vector<std::string> Leftovers() {
     std::vector<std::string> lines = runner::DescribeLeftovers(before_, testing::HostNow());
+    std::erase_if(lines, [](const std::string& line) {
+      // "stack process PID(comm)": only wedge's own count.
+      if (line.rfind("stack process ", 0) != 0) return false;
+      std::string pid = line.substr(14, line.find('(') - 14);
+      return !InWedgeCgroup(pid);
+    });
     for (auto& line : NetnsLeftovers(netns_before_, NetnsNow())) lines.push_back(line);
     return lines;
   }

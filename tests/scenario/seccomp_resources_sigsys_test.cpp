@@ -74,5 +74,26 @@ TEST_F(SeccompResourcesSigsys, WithSoftEqualToHardTheVerdictNamesTheFailedPrecon
   testing::ExpectHostUnchanged(before_);
 }
 
+TEST_F(SeccompResourcesSigsys, VerifyPassesWhenTheCandidateCliRemovesTheSignature) {
+  WedgeRun run = RunWedge({"verify", (kScenarios / "seccomp-resources-sigsys.json").string(),
+                           "--baseline", "docker=/usr/bin/docker", "--candidate",
+                           "docker=/usr/local/bin/docker", "--repeat", "2"});
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("verify seccomp-resources-sigsys: PASS"), std::string::npos)
+      << run.output;
+  testing::ExpectHostUnchanged(before_);
+}
+
+TEST_F(SeccompResourcesSigsys, VerifyFailsWithTheDiffWhenTheCandidateStillReproduces) {
+  WedgeRun run = RunWedge({"verify", (kScenarios / "seccomp-resources-sigsys.json").string(),
+                           "--baseline", "docker=/usr/local/bin/docker", "--candidate",
+                           "docker=/usr/bin/docker", "--repeat", "1"});
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("baseline run 1 was not reproduced"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("candidate run 1 was not not-reproduced"), std::string::npos)
+      << run.output;
+  testing::ExpectHostUnchanged(before_);
+}
+
 }  // namespace
 }  // namespace wedge
