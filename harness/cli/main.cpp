@@ -37,14 +37,15 @@ constexpr const char* kUsageText = R"(usage:
   wedge list [DIR]                  scenarios, one line each, and whether this host can run them
   wedge validate FILE...            check scenario files; errors name the file and JSON pointer
   wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep] [--with NAME=PATH]...
-            [--expect VERDICT] [--repeat N] [--allow-untrusted]
+            [--expect VERDICT] [--repeat N] [--shard K/N] [--allow-untrusted]
                                     run scenarios (default: the scenarios directory);
                                     --with picks a binary (docker, dockerd, containerd, runc,
                                     containerd-shim-runc-v2); --expect overrides the verdict
                                     the scenario files expect (e.g. for a patched binary);
                                     files others can write are refused unless
                                     --allow-untrusted; --repeat runs each N times and
-                                    fails if the runs disagree
+                                    fails if the runs disagree; --shard K/N runs the K-th
+                                    of N deterministic slices (for CI fan-out)
   wedge verify SCENARIO --baseline NAME=PATH... --candidate NAME=PATH... [--repeat N]
                [--json FILE]        a patch's proof: passes only when every baseline run
                                     reproduces the bug and every candidate run does not
@@ -159,6 +160,7 @@ struct Flags {
   bool keep = false;
   bool allow_untrusted = false;
   int repeat = 1;
+  std::optional<std::pair<int, int>> shard;  // K of N, 1-based
   std::vector<std::string> with;
   std::optional<std::string> expect;
 };
@@ -168,7 +170,7 @@ std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--json" || arg == "--junit" || arg == "--with" || arg == "--expect" ||
-        arg == "--repeat") {
+        arg == "--repeat" || arg == "--shard") {
       if (i + 1 >= args.size()) {
         Usage(arg + " needs a value");
         return std::nullopt;
@@ -182,6 +184,23 @@ std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow
       if (arg == "--junit") flags.junit = value;
       if (arg == "--with") flags.with.push_back(value);
       if (arg == "--expect") flags.expect = value;
+      if (arg == "--shard") {
+        size_t slash = value.find('/');
+        auto number = [](const std::string& text) {
+          return !text.empty() && text.size() <= 4 &&
+                         text.find_first_not_of("0123456789") == std::string::npos
+                     ? std::stoi(text)
+                     : 0;
+        };
+        int k = slash == std::string::npos ? 0 : number(value.substr(0, slash));
+        int n = slash == std::string::npos ? 0 : number(value.substr(slash + 1));
+        if (k < 1 || n < 1 || k > n) {
+          Usage("--shard takes K/N with 1 <= K <= N, not '" + value + "'");
+          return std::nullopt;
+        }
+        flags.shard = std::make_pair(k, n);
+        continue;
+      }
       if (arg == "--repeat") {
         if (value.empty() || value.size() > 4 ||
             value.find_first_not_of("0123456789") != std::string::npos || std::stoi(value) < 1) {
@@ -212,6 +231,25 @@ int Run(const std::vector<std::string>& args) {
   auto scenarios = LoadAll(flags->positional);
   if (!scenarios) return kUsage;
   if (scenarios->empty()) return Usage("no scenario files found");
+  if (flags->shard) {
+    // Deterministic on every machine: files sorted by path, the i-th (0-based) goes to shard
+    // (i mod N) + 1. JUnit files of the shards name each scenario once, so they merge.
+    std::sort(scenarios->begin(), scenarios->end(),
+              [](const Scenario& a, const Scenario& b) { return a.file < b.file; });
+    std::vector<Scenario> mine;
+    for (size_t i = 0; i < scenarios->size(); ++i) {
+      if (static_cast<int>(i % flags->shard->second) + 1 == flags->shard->first) {
+        mine.push_back(std::move((*scenarios)[i]));
+      }
+    }
+    std::cout << "shard " << flags->shard->first << "/" << flags->shard->second << ": "
+              << mine.size() << " of " << scenarios->size() << " scenarios\n";
+    *scenarios = std::move(mine);
+    if (scenarios->empty()) {
+      std::cout << "0 passed, 0 failed\n";
+      return kAllAsExpected;
+    }
+  }
   if (!flags->allow_untrusted) {
     bool untrusted = false;
     for (const auto& scenario : *scenarios) {

@@ -58,3 +58,30 @@ TEST_F(ScenarioTrust, AllowUntrustedOverridesTheRefusal) {
 
 }  // namespace
 }  // namespace wedge
+
+namespace wedge {
+namespace {
+
+TEST(ScenarioShards, SplitADirectoryIntoDisjointSlicesThatCoverIt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "scenario tests run as root";
+  namespace fs = std::filesystem;
+  const fs::path directory =
+      fs::temp_directory_path() / ("wedge-shards-" + std::to_string(::getpid()));
+  fs::create_directories(directory);
+  ::chmod(directory.c_str(), 0755);
+  for (const char* name :
+       {"fuse-flush-pidns-teardown.json", "fuse-flush-pidns-teardown-no-holder.json"}) {
+    fs::copy_file(fs::path(WEDGE_SOURCE_DIR) / "scenarios" / name, directory / name);
+  }
+  std::string first = testing::RunWedge({"run", directory.string(), "--shard", "1/2"}).output;
+  std::string second = testing::RunWedge({"run", directory.string(), "--shard", "2/2"}).output;
+  fs::remove_all(directory);
+  EXPECT_NE(first.find("shard 1/2: 1 of 2 scenarios"), std::string::npos) << first;
+  EXPECT_NE(second.find("shard 2/2: 1 of 2 scenarios"), std::string::npos) << second;
+  // Sorted by path, "-no-holder.json" comes first: slice 1 has it, slice 2 the other.
+  EXPECT_NE(first.find("PASS   fuse-flush-pidns-teardown-no-holder"), std::string::npos) << first;
+  EXPECT_NE(second.find("PASS   fuse-flush-pidns-teardown "), std::string::npos) << second;
+}
+
+}  // namespace
+}  // namespace wedge
