@@ -182,8 +182,15 @@ Result<std::vector<std::string>> RecoverOrphanJournals(const std::filesystem::pa
   for (const auto& path : journals) {
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
     if (!fd.valid()) continue;
-    // A live wedge holds its journal's lock: leave its journal alone.
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    // A live wedge holds its journal's lock: leave its journal alone. A killed wedge's lock can
+    // outlive it for a moment, in a child it cloned that has not yet run to drop its copy of
+    // the descriptor: give the lock a little while before deciding its owner is alive.
+    bool locked = false;
+    for (int attempt = 0; attempt < 30 && !locked; ++attempt) {
+      locked = ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0;
+      if (!locked) ::usleep(10000);
+    }
+    if (!locked) continue;
     WEDGE_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
     Result<std::vector<JournalEntry>> entries = ParseJournal(text);
     if (!entries.ok()) {

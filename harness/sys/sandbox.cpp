@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "wedge/sys/files.h"
@@ -26,6 +27,15 @@ constexpr int kControlFd = 3;
 // reported by exiting with a distinct status that the parent turns into a message.
 [[noreturn]] void RunChild(int sync_fd, int control_fd, const SandboxOptions& options,
                            const char* const* argv) {
+  // Drop every descriptor inherited from wedge but the two the child needs, first thing: they
+  // include the journal's and the run lock's, whose flocks must end with wedge, not linger in
+  // a child that has yet to notice its parent is gone (`wedge cleanup` right after a SIGKILL
+  // would find the journal still held and leave it alone).
+  const unsigned low = static_cast<unsigned>(std::min(sync_fd, control_fd));
+  const unsigned high = static_cast<unsigned>(std::max(sync_fd, control_fd));
+  if (low > 3) ::close_range(3, low - 1, 0);
+  if (high > low + 1) ::close_range(low + 1, high - 1, 0);
+  ::close_range(high + 1, ~0U, 0);
   char go = 0;
   if (::read(sync_fd, &go, 1) != 1) ::_exit(120);  // the parent gave up
   ::close(sync_fd);

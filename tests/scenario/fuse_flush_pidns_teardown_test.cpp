@@ -129,6 +129,35 @@ TEST_F(FuseFlushPidnsTeardown, CleanupUndoesARunKilledWhileTheDeadlockHolds) {
   testing::ExpectHostUnchanged(before_);
 }
 
+TEST_F(FuseFlushPidnsTeardown, MatchNamesTheDeadlockOfALiveStuckTreeWithoutChangingIt) {
+  // Leave the deadlock in place (wedge stopped before recovery), match it, then clean up.
+  bp::ipstream out;
+  bp::environment env = boost::this_process::environment();
+  env["WEDGE_FAULT_STOP_AT"] = "recover";
+  bp::child wedge(WEDGE_BINARY, "run", (kScenarios / "fuse-flush-pidns-teardown.json").string(),
+                  env, (bp::std_out & bp::std_err) > out);
+  std::string init;
+  for (std::string line; std::getline(out, line);) {
+    if (auto at = line.find("sandbox init is pid "); at != std::string::npos) {
+      init = line.substr(at + 20, line.find(' ', at + 20) - at - 20);
+    }
+    if (line == "fault point: stopped before recover") break;
+  }
+  ASSERT_FALSE(init.empty());
+  const runner::HostState stuck = testing::HostNow();
+  WedgeRun match = RunWedge({"match", init});
+  EXPECT_EQ(match.exit_code, 0) << match.output;
+  EXPECT_NE(match.output.find("MATCH fuse-flush-pidns-teardown: 3 of 3 roles"), std::string::npos)
+      << match.output;
+  EXPECT_NE(match.output.find("see commit 5a8bee63b10f"), std::string::npos) << match.output;
+  EXPECT_TRUE(runner::DescribeLeftovers(stuck, testing::HostNow()).empty())
+      << "match must not change the host";
+  ::kill(wedge.id(), SIGKILL);
+  wedge.wait();
+  EXPECT_EQ(RunWedge({"cleanup"}).exit_code, 0);
+  testing::ExpectHostUnchanged(before_);
+}
+
 TEST_F(FuseFlushPidnsTeardown, SigintStopsTheRunWithRecoveryAndTeardown) {
   WedgeRun run = SignalWedgeAt({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string()},
                                "stall", SIGINT);
