@@ -321,5 +321,46 @@ TEST_F(FaultKillPoints, SigtermStopsTheRunCleanlyWithoutCleanup) {
   }
 }
 
+TEST_F(FaultKillPoints, ASecondRunWaitsForTheFirstWithoutTouchingTheHost) {
+  // The first run stops at a fault point mid-scenario, its host changes made and the run lock
+  // held; the second, of another scenario, must wait for it and change nothing meanwhile.
+  const fs::path second_output = output_.string() + "-second";
+  WedgeProcess first({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string()}, "stall",
+                     output_);
+  ASSERT_TRUE(first.WaitUntilStopped(std::chrono::seconds(60))) << first.Output();
+  const runner::HostState during = testing::HostNow();
+  ASSERT_FALSE(runner::DescribeLeftovers(before_, during).empty())
+      << "the first run should hold host changes while it is stopped";
+
+  WedgeProcess second({"run", (kScenarios / "fuse-flush-pidns-teardown-no-holder.json").string()},
+                      "", second_output);
+  const std::string notice = "another wedge run (pid " + std::to_string(first.pid()) + ") holds";
+  bool waiting = false;
+  for (int i = 0; i < 1000 && !waiting; ++i) {
+    waiting = second.Output().find(notice) != std::string::npos;
+    if (!waiting) ::usleep(10000);
+  }
+  EXPECT_TRUE(waiting) << second.Output();
+  EXPECT_NE(second.Output().find("waiting"), std::string::npos) << second.Output();
+  // Give it time to do whatever it would wrongly do, then check it did nothing.
+  ::usleep(500000);
+  const char state = ProcessState(second.pid());
+  EXPECT_TRUE(state != '\0' && state != 'Z') << "the second run should still be waiting\n"
+                                             << second.Output();
+  std::vector<std::string> touched = runner::DescribeLeftovers(during, testing::HostNow());
+  EXPECT_TRUE(touched.empty()) << "the waiting run changed the host: "
+                               << ::testing::PrintToString(touched);
+
+  ::kill(first.pid(), SIGCONT);
+  EXPECT_EQ(first.Wait(), 0) << first.Output();
+  EXPECT_NE(first.Output().find("verdict: reproduced"), std::string::npos) << first.Output();
+  EXPECT_EQ(second.Wait(), 0) << second.Output();
+  EXPECT_NE(second.Output().find("verdict: not-reproduced"), std::string::npos) << second.Output();
+  std::vector<std::string> leftovers = SettledLeftovers();
+  EXPECT_TRUE(leftovers.empty()) << "left behind: " << ::testing::PrintToString(leftovers);
+  std::error_code ec;
+  fs::remove(second_output, ec);
+}
+
 }  // namespace
 }  // namespace wedge
