@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -50,6 +51,8 @@ constexpr const char* kUsageText = R"(usage:
   wedge verify SCENARIO --baseline NAME=PATH... --candidate NAME=PATH... [--repeat N]
                [--json FILE]        a patch's proof: passes only when every baseline run
                                     reproduces the bug and every candidate run does not
+  wedge bisect SCENARIO --binary NAME --candidates PATH...
+                                    the first candidate (oldest to newest) whose verdict flips
   wedge snapshot PID [--json FILE]  capture the signature of a live process tree
   wedge match PID [DIR]             which known scenario signature a live process tree shows
                                     (read-only)
@@ -515,6 +518,109 @@ int Verify(const std::vector<std::string>& args) {
   return passed ? kAllAsExpected : kExpectationFailed;
 }
 
+// `wedge bisect SCENARIO --binary NAME --candidates PATH...`: the first candidate (ordered
+// oldest to newest) whose verdict differs from the oldest's, by binary search. A run that is
+// neither reproduced nor not-reproduced is inconclusive: the search stops there and says so
+// rather than guessing which side it belongs to.
+int Bisect(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  std::string binary;
+  std::vector<std::string> candidates;
+  bool reading_candidates = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--binary") {
+      if (i + 1 >= args.size()) return Usage("--binary needs a name");
+      binary = args[++i];
+      reading_candidates = false;
+    } else if (arg == "--candidates") {
+      reading_candidates = true;
+    } else if (arg.rfind("--", 0) == 0) {
+      return Usage("unknown option " + arg);
+    } else if (reading_candidates) {
+      candidates.push_back(arg);
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.size() != 1 || binary.empty() || candidates.size() < 2) {
+    return Usage("bisect needs SCENARIO --binary NAME --candidates PATH PATH...");
+  }
+  auto scenarios = LoadAll(positional);
+  if (!scenarios || scenarios->size() != 1) return kUsage;
+  const Scenario& scenario = scenarios->front();
+  if (auto reason = UntrustedReason(scenario.file)) {
+    std::cerr << "wedge: refusing " << scenario.file.string() << ": it " << *reason << "\n";
+    return kUsage;
+  }
+  for (const auto& unmet : wedge::runner::UnmetRequirements(scenario)) {
+    std::cerr << "wedge: " << scenario.name << " cannot run on this host: " << unmet << "\n";
+    return kRequirementMissing;
+  }
+  wedge::runner::RunOptions base;
+  base.state_dir = wedge::sys::DefaultStateDirectory();
+  base.fixtures_dir = FixturesDirectory();
+  for (const auto& path : candidates) {
+    if (auto status = wedge::runner::RunOptions(base).binaries.Override(binary + "=" + path);
+        !status.ok()) {
+      return Usage("--candidates " + path + ": " + status.error().message());
+    }
+  }
+  wedge::sys::InstallInterruptHandlers();
+  auto lock = wedge::sys::RunLock::Acquire(
+      base.state_dir, [](const std::string& notice) { std::cerr << "wedge: " << notice << "\n"; });
+  if (!lock.ok()) {
+    std::cerr << "wedge: " << lock.error().message() << "\n";
+    return kInternalError;
+  }
+  std::map<size_t, wedge::scenario::Verdict> verdicts;
+  auto run = [&](size_t index) {
+    if (auto known = verdicts.find(index); known != verdicts.end()) return known->second;
+    wedge::runner::RunOptions options = base;
+    (void)options.binaries.Override(binary + "=" + candidates[index]);
+    std::ostringstream quiet;
+    options.progress = &quiet;
+    wedge::runner::Suite suite(options);
+    wedge::report::RunResult result = wedge::runner::RunScenario(scenario, suite);
+    suite.TearDown();
+    std::cout << "  " << candidates[index] << ": " << wedge::scenario::VerdictName(result.verdict)
+              << (result.host_clean ? "" : " (host NOT clean)") << "\n";
+    verdicts[index] = result.verdict;
+    return result.verdict;
+  };
+  std::cout << "bisect " << scenario.name << " over " << candidates.size() << " " << binary
+            << " binaries\n";
+  size_t low = 0;
+  size_t high = candidates.size() - 1;
+  const auto first = run(low);
+  const auto last = run(high);
+  if (wedge::sys::Interrupted()) return 128 + wedge::sys::Interrupted();
+  if (first == wedge::scenario::Verdict::kUnexplained ||
+      last == wedge::scenario::Verdict::kUnexplained) {
+    std::cout << "inconclusive: the oldest or the newest candidate gave unexplained\n";
+    return kExpectationFailed;
+  }
+  if (first == last) {
+    std::cout << "no flip: every end gives " << wedge::scenario::VerdictName(first) << "\n";
+    return kAllAsExpected;
+  }
+  while (high - low > 1 && !wedge::sys::Interrupted()) {
+    size_t middle = low + (high - low) / 2;
+    auto verdict = run(middle);
+    if (verdict == wedge::scenario::Verdict::kUnexplained) {
+      std::cout << "inconclusive: " << candidates[middle] << " gave unexplained; the flip lies "
+                << "after " << candidates[low] << " and at or before " << candidates[high] << "\n";
+      return kExpectationFailed;
+    }
+    (verdict == first ? low : high) = middle;
+  }
+  if (wedge::sys::Interrupted()) return 128 + wedge::sys::Interrupted();
+  std::cout << "first flip: " << candidates[high] << " gives " << wedge::scenario::VerdictName(last)
+            << "; " << candidates[low] << " before it gives " << wedge::scenario::VerdictName(first)
+            << "\n";
+  return kAllAsExpected;
+}
+
 int Snapshot(const std::vector<std::string>& args) {
   auto flags = ParseFlags(args, false);
   if (!flags) return kUsage;
@@ -693,6 +799,7 @@ int main(int argc, char** argv) {
     if (command == "snapshot") return Snapshot(args);
     if (command == "verify") return Verify(args);
     if (command == "match") return Match(args);
+    if (command == "bisect") return Bisect(args);
     if (command == "cleanup") return Cleanup(args);
   } catch (const std::exception& e) {
     std::cerr << "wedge: internal error: " << e.what() << "\n";
