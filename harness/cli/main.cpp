@@ -615,9 +615,10 @@ int Bisect(const std::vector<std::string>& args) {
     (verdict == first ? low : high) = middle;
   }
   if (wedge::sys::Interrupted()) return 128 + wedge::sys::Interrupted();
-  std::cout << "first flip: " << candidates[high] << " gives " << wedge::scenario::VerdictName(last)
-            << "; " << candidates[low] << " before it gives " << wedge::scenario::VerdictName(first)
-            << "\n";
+  std::cout << "first flip: candidate " << (high + 1) << " (" << candidates[high] << ") gives "
+            << wedge::scenario::VerdictName(last) << "; candidate " << (low + 1) << " ("
+            << candidates[low] << ") gives " << wedge::scenario::VerdictName(first) << "\n";
+  << "\n";
   return kAllAsExpected;
 }
 

@@ -95,5 +95,16 @@ TEST_F(SeccompResourcesSigsys, VerifyFailsWithTheDiffWhenTheCandidateStillReprod
   testing::ExpectHostUnchanged(before_);
 }
 
+TEST_F(SeccompResourcesSigsys, BisectFindsTheFirstCliThatSurvivesTheFilter) {
+  WedgeRun run = RunWedge({"bisect", (kScenarios / "seccomp-resources-sigsys.json").string(),
+                           "--binary", "docker", "--candidates", "/usr/bin/docker",
+                           "/usr/bin/docker", "/usr/local/bin/docker"});
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("first flip: candidate 3 (/usr/local/bin/docker) gives not-reproduced"),
+            std::string::npos)
+      << run.output;
+  testing::ExpectHostUnchanged(before_);
+}
+
 }  // namespace
 }  // namespace wedge
