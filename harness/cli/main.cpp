@@ -618,7 +618,6 @@ int Bisect(const std::vector<std::string>& args) {
   std::cout << "first flip: candidate " << (high + 1) << " (" << candidates[high] << ") gives "
             << wedge::scenario::VerdictName(last) << "; candidate " << (low + 1) << " ("
             << candidates[low] << ") gives " << wedge::scenario::VerdictName(first) << "\n";
-  << "\n";
   return kAllAsExpected;
 }
 
