@@ -390,14 +390,21 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
   const std::map<std::string, std::string>& environment = s.environment;
   s.containerd_argv = {options.binaries.Path("containerd").string(), "--config",
                        s.Path("containerd.toml").string()};
-  WEDGE_ASSIGN_OR_RETURN(s.containerd_process,
-                         s.sandbox->Exec("containerd", s.containerd_argv, environment));
-  WEDGE_ASSIGN_OR_RETURN(s.containerd, sys::Pidfd::Open(s.containerd_process.pid));
   auto failed = [&](const std::string& name, const std::string& why) {
     return Error("private docker stack: " + name + " " + why + ": " +
                  ExplainLog(ReadTail(s.Path(name + ".log"), kLogTail)) + " (in " +
                  s.Path(name + ".log").string() + ")");
   };
+  // A daemon that dies at once may be gone before its pid can be looked up: that is a failed
+  // start, explained by its log, not a lookup error.
+  auto exec = [&](const std::string& name,
+                  const std::vector<std::string>& argv) -> Result<sys::SpawnedProcess> {
+    Result<sys::SpawnedProcess> process = s.sandbox->Exec(name, argv, environment);
+    if (!process.ok()) return failed(name, "did not start (" + process.error().message() + ")");
+    return process;
+  };
+  WEDGE_ASSIGN_OR_RETURN(s.containerd_process, exec("containerd", s.containerd_argv));
+  WEDGE_ASSIGN_OR_RETURN(s.containerd, sys::Pidfd::Open(s.containerd_process.pid));
   for (;;) {
     if (CanConnect(layout.containerd_socket)) break;
     if (s.containerd.HasExited()) return failed("containerd", "exited before serving");
@@ -414,8 +421,7 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
   // it and leaves it behind, so it is journaled first.
   WEDGE_ASSIGN_OR_RETURN(s.cgroup_tree_seq,
                          journal.Record("cgroup-tree", {{"name", layout.cgroup_parent}}));
-  WEDGE_ASSIGN_OR_RETURN(sys::SpawnedProcess dockerd,
-                         s.sandbox->Exec("dockerd", DockerdArgv(layout), environment));
+  WEDGE_ASSIGN_OR_RETURN(sys::SpawnedProcess dockerd, exec("dockerd", DockerdArgv(layout)));
   WEDGE_ASSIGN_OR_RETURN(s.dockerd, sys::Pidfd::Open(dockerd.pid));
   for (;;) {
     int left = static_cast<int>(deadline - sys::MonotonicMillis());
