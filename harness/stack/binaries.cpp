@@ -91,8 +91,14 @@ std::map<std::string, std::string> Binaries::Versions() const {
   for (const auto& [name, flag] : kVersionFlags) {
     const std::filesystem::path& path = Path(name);
     if (path.empty()) continue;
+    // Debian's docker 20.10 CLI contacts its daemon even for --version: point it at a socket
+    // that cannot exist, never at the host's default /var/run/docker.sock.
     Result<sys::CommandOutput> output =
-        sys::RunCommand(path.string(), {flag}, std::chrono::seconds(5));
+        sys::RunCommand(path.string(), {flag}, std::chrono::seconds(5),
+                        {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+                         {"DOCKER_HOST", "unix:///run/wedge/no-daemon-here.sock"},
+                         {"DOCKER_CONFIG", "/run/wedge/no-docker-config"},
+                         {"HOME", "/run/wedge/no-home"}});
     if (!output.ok()) {
       versions[name] = "unavailable: " + output.error().message();
     } else if (output->exit_code != 0) {
