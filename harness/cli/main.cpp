@@ -14,6 +14,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "wedge/probe/task.h"
@@ -229,6 +230,43 @@ std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow
   return flags;
 }
 
+// Installs the SIGINT/SIGTERM handlers, takes the run lock (saying so if another run holds
+// it) and undoes whatever a killed run left behind. Returns the lock, or the exit status.
+std::variant<wedge::sys::RunLock, int> BeginRun(const fs::path& state_dir) {
+  wedge::sys::InstallInterruptHandlers();
+  auto lock = wedge::sys::RunLock::Acquire(
+      state_dir, [](const std::string& notice) { std::cerr << "wedge: " << notice << "\n"; });
+  if (!lock.ok()) {
+    std::cerr << "wedge: " << lock.error().message() << "\n";
+    return wedge::sys::Interrupted() ? 128 + wedge::sys::Interrupted() : kInternalError;
+  }
+  auto cleaned = wedge::runner::Cleanup(state_dir);
+  if (!cleaned.ok()) {
+    std::cerr << "wedge: cleanup of an earlier run failed: " << cleaned.error().message() << "\n";
+    return kInternalError;
+  }
+  for (const auto& line : *cleaned) std::cout << "cleanup of an earlier run: " << line << "\n";
+  return std::move(lock).value();
+}
+
+// Loads the one scenario `verify` or `bisect` names and checks that it may run here: trusted
+// and every requirement met. Returns the scenario, or the exit status.
+std::variant<Scenario, int> LoadRunnableScenario(const std::string& file) {
+  auto scenarios = LoadAll({file});
+  if (!scenarios) return kUsage;
+  if (scenarios->size() != 1) return Usage(file + " names more than one scenario");
+  Scenario scenario = std::move(scenarios->front());
+  if (auto reason = UntrustedReason(scenario.file)) {
+    std::cerr << "wedge: refusing " << scenario.file.string() << ": it " << *reason << "\n";
+    return kUsage;
+  }
+  for (const auto& unmet : wedge::runner::UnmetRequirements(scenario)) {
+    std::cerr << "wedge: " << scenario.name << " cannot run on this host: " << unmet << "\n";
+    return kRequirementMissing;
+  }
+  return scenario;
+}
+
 int Run(const std::vector<std::string>& args) {
   auto flags = ParseFlags(args, true);
   if (!flags) return kUsage;
@@ -299,21 +337,8 @@ int Run(const std::vector<std::string>& args) {
     }
   }
 
-  wedge::sys::InstallInterruptHandlers();
-  auto lock = wedge::sys::RunLock::Acquire(options.state_dir, [](const std::string& notice) {
-    std::cerr << "wedge: " << notice << "\n";
-  });
-  if (!lock.ok()) {
-    std::cerr << "wedge: " << lock.error().message() << "\n";
-    return wedge::sys::Interrupted() ? 128 + wedge::sys::Interrupted() : kInternalError;
-  }
-  // A previous run that was killed may have left changes behind: undo them first.
-  auto cleaned = wedge::runner::Cleanup(options.state_dir);
-  if (!cleaned.ok()) {
-    std::cerr << "wedge: cleanup of an earlier run failed: " << cleaned.error().message() << "\n";
-    return kInternalError;
-  }
-  for (const auto& line : *cleaned) std::cout << "cleanup of an earlier run: " << line << "\n";
+  auto lock = BeginRun(options.state_dir);
+  if (const int* status = std::get_if<int>(&lock)) return *status;
 
   wedge::report::Report report;
   report.host = wedge::runner::CollectHostInfo(options);
@@ -425,32 +450,14 @@ int Verify(const std::vector<std::string>& args) {
   if (baseline.overrides.empty() || candidate.overrides.empty()) {
     return Usage("verify needs --baseline NAME=PATH and --candidate NAME=PATH");
   }
-  auto scenarios = LoadAll(positional);
-  if (!scenarios) return kUsage;
-  if (scenarios->size() != 1) return Usage("verify needs exactly one scenario file");
-  const Scenario& scenario = scenarios->front();
-  if (auto reason = UntrustedReason(scenario.file)) {
-    std::cerr << "wedge: refusing " << scenario.file.string() << ": it " << *reason << "\n";
-    return kUsage;
-  }
-  for (const auto& unmet : wedge::runner::UnmetRequirements(scenario)) {
-    std::cerr << "wedge: " << scenario.name << " cannot run on this host: " << unmet << "\n";
-    return kRequirementMissing;
-  }
-  wedge::sys::InstallInterruptHandlers();
+  auto loaded = LoadRunnableScenario(positional[0]);
+  if (const int* status = std::get_if<int>(&loaded)) return *status;
+  const Scenario& scenario = std::get<Scenario>(loaded);
   wedge::runner::RunOptions base_options;
   base_options.state_dir = wedge::sys::DefaultStateDirectory();
   base_options.fixtures_dir = FixturesDirectory();
-  auto lock = wedge::sys::RunLock::Acquire(base_options.state_dir, [](const std::string& notice) {
-    std::cerr << "wedge: " << notice << "\n";
-  });
-  if (!lock.ok()) {
-    std::cerr << "wedge: " << lock.error().message() << "\n";
-    return kInternalError;
-  }
-  if (auto cleaned = wedge::runner::Cleanup(base_options.state_dir); cleaned.ok()) {
-    for (const auto& line : *cleaned) std::cout << "cleanup of an earlier run: " << line << "\n";
-  }
+  auto lock = BeginRun(base_options.state_dir);
+  if (const int* status = std::get_if<int>(&lock)) return *status;
   wedge::report::Report report;
   report.host = wedge::runner::CollectHostInfo(base_options);
   for (VerifySide* side : {&baseline, &candidate}) {
@@ -546,17 +553,9 @@ int Bisect(const std::vector<std::string>& args) {
   if (positional.size() != 1 || binary.empty() || candidates.size() < 2) {
     return Usage("bisect needs SCENARIO --binary NAME --candidates PATH PATH...");
   }
-  auto scenarios = LoadAll(positional);
-  if (!scenarios || scenarios->size() != 1) return kUsage;
-  const Scenario& scenario = scenarios->front();
-  if (auto reason = UntrustedReason(scenario.file)) {
-    std::cerr << "wedge: refusing " << scenario.file.string() << ": it " << *reason << "\n";
-    return kUsage;
-  }
-  for (const auto& unmet : wedge::runner::UnmetRequirements(scenario)) {
-    std::cerr << "wedge: " << scenario.name << " cannot run on this host: " << unmet << "\n";
-    return kRequirementMissing;
-  }
+  auto loaded = LoadRunnableScenario(positional[0]);
+  if (const int* status = std::get_if<int>(&loaded)) return *status;
+  const Scenario& scenario = std::get<Scenario>(loaded);
   wedge::runner::RunOptions base;
   base.state_dir = wedge::sys::DefaultStateDirectory();
   base.fixtures_dir = FixturesDirectory();
@@ -566,13 +565,8 @@ int Bisect(const std::vector<std::string>& args) {
       return Usage("--candidates " + path + ": " + status.error().message());
     }
   }
-  wedge::sys::InstallInterruptHandlers();
-  auto lock = wedge::sys::RunLock::Acquire(
-      base.state_dir, [](const std::string& notice) { std::cerr << "wedge: " << notice << "\n"; });
-  if (!lock.ok()) {
-    std::cerr << "wedge: " << lock.error().message() << "\n";
-    return kInternalError;
-  }
+  auto lock = BeginRun(base.state_dir);
+  if (const int* status = std::get_if<int>(&lock)) return *status;
   std::map<size_t, wedge::scenario::Verdict> verdicts;
   auto run = [&](size_t index) {
     if (auto known = verdicts.find(index); known != verdicts.end()) return known->second;
