@@ -16,20 +16,10 @@ using testing::WedgeRun;
 
 const fs::path kScenarios = fs::path(WEDGE_SOURCE_DIR) / "scenarios";
 
-class ContainerdSocketFlap : public ::testing::Test {
+class ContainerdSocketFlap : public testing::ScenarioTest {
  protected:
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "scenario tests run as root";
-    before_ = testing::HostNow();
-    report_ =
-        fs::temp_directory_path() / ("wedge-flap-test-" + std::to_string(::getpid()) + ".json");
-  }
-  void TearDown() override { fs::remove(report_); }
-
   nlohmann::json Run(const std::string& scenario) {
-    WedgeRun run = RunWedge({"run", (kScenarios / scenario).string(), "--json", report_.string()});
-    EXPECT_EQ(run.exit_code, 0) << run.output;
-    return ReadJson(report_)["results"][0];
+    return ScenarioTest::Run({(kScenarios / scenario).string()});
   }
 
   static double Mean(const nlohmann::json& result, const std::string& metric,
@@ -42,9 +32,6 @@ class ContainerdSocketFlap : public ::testing::Test {
     }
     return -1;
   }
-
-  runner::HostState before_;
-  fs::path report_;
 };
 
 TEST_F(ContainerdSocketFlap, ARestartMakesDockerdChurnOnTheMissingSocketTwiceTheSameWay) {

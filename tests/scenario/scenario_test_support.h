@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/process.hpp>
 #include <filesystem>
@@ -46,5 +47,32 @@ inline void ExpectHostUnchanged(const runner::HostState& before) {
       runner::SettledLeftovers(before, sys::DefaultStateDirectory());
   EXPECT_TRUE(leftovers.empty()) << "left behind: " << ::testing::PrintToString(leftovers);
 }
+
+// A scenario test as root: the host as it was before the test, and a JSON report file.
+class ScenarioTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "scenario tests run as root";
+    before_ = HostNow();
+    report_ = std::filesystem::temp_directory_path() /
+              ("wedge-scenario-test-" + std::to_string(::getpid()) + ".json");
+  }
+  void TearDown() override { std::filesystem::remove(report_); }
+
+  // `wedge run ARGS... --json REPORT`, which must exit 0 with one result; returns that result.
+  nlohmann::json Run(std::vector<std::string> args) {
+    args.insert(args.begin(), "run");
+    args.push_back("--json");
+    args.push_back(report_.string());
+    WedgeRun run = RunWedge(args);
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    nlohmann::json report = ReadJson(report_);
+    EXPECT_EQ(report["results"].size(), 1u);
+    return report["results"][0];
+  }
+
+  runner::HostState before_;
+  std::filesystem::path report_;
+};
 
 }  // namespace wedge::testing

@@ -16,30 +16,7 @@ using testing::WedgeRun;
 
 const fs::path kScenarios = fs::path(WEDGE_SOURCE_DIR) / "scenarios";
 
-class SeccompResourcesSigsys : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "scenario tests run as root";
-    before_ = testing::HostNow();
-    report_ =
-        fs::temp_directory_path() / ("wedge-seccomp-test-" + std::to_string(::getpid()) + ".json");
-  }
-  void TearDown() override { fs::remove(report_); }
-
-  nlohmann::json Run(std::vector<std::string> args) {
-    args.insert(args.begin(), "run");
-    args.push_back("--json");
-    args.push_back(report_.string());
-    WedgeRun run = RunWedge(args);
-    EXPECT_EQ(run.exit_code, 0) << run.output;
-    nlohmann::json report = ReadJson(report_);
-    EXPECT_EQ(report["results"].size(), 1u);
-    return report["results"][0];
-  }
-
-  runner::HostState before_;
-  fs::path report_;
-};
+class SeccompResourcesSigsys : public testing::ScenarioTest {};
 
 TEST_F(SeccompResourcesSigsys, TheGo119CliIsKilledBySigsysOnSetrlimit) {
   nlohmann::json result = Run({(kScenarios / "seccomp-resources-sigsys.json").string()});
