@@ -26,6 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::RunProcesses;
 using Outage = stack::DockerStack::Outage;
 
 const fs::path kFixtures = fs::path(WEDGE_BINARY).parent_path();
@@ -65,26 +66,6 @@ std::size_t CountEntries(const fs::path& directory) {
     ++count;
   }
   return count;
-}
-
-// Processes of the run `run_id`: by command line (daemons, shims, strace's output path) or cgroup.
-std::vector<std::string> RunProcesses(const std::string& run_id, bool zombies_only = false) {
-  std::vector<std::string> found;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string pid = entry.path().filename();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    Result<std::string> cmdline = sys::ReadFile(entry.path() / "cmdline");
-    Result<std::string> cgroup = sys::ReadFile(entry.path() / "cgroup");
-    Result<std::string> stat_text = sys::ReadFile(entry.path() / "stat");
-    if (!stat_text.ok()) continue;
-    Result<probe::TaskStat> stat = probe::ParseStat(*stat_text);
-    if (!stat.ok() || (zombies_only && stat->state != 'Z')) continue;
-    if ((cmdline.ok() && cmdline->find(run_id) != std::string::npos) ||
-        (cgroup.ok() && cgroup->find(run_id) != std::string::npos)) {
-      found.push_back(pid + "(" + stat->comm + " " + stat->state + ")");
-    }
-  }
-  return found;
 }
 
 std::string NewRunId() {

@@ -50,25 +50,6 @@ std::map<fs::path, std::string> StockPathsNow() {
 
 std::string MountsNow() { return sys::ReadFile("/proc/self/mounts").value(); }
 
-// Processes that belong to the stack of `run_id`: their command line names its run directory
-// (daemons, shims, runc) or they sit in one of its cgroups (runc init, containers).
-std::vector<std::string> StackProcesses(const std::string& run_id) {
-  std::vector<std::string> found;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string pid = entry.path().filename();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    Result<std::string> cmdline = sys::ReadFile(entry.path() / "cmdline");
-    Result<std::string> cgroup = sys::ReadFile(entry.path() / "cgroup");
-    Result<std::string> comm = sys::ReadFile(entry.path() / "comm");
-    if ((cmdline.ok() && cmdline->find(run_id) != std::string::npos) ||
-        (cgroup.ok() && cgroup->find(run_id) != std::string::npos)) {
-      found.push_back(pid + "(" + (comm.ok() ? sys::TrimTrailing(*comm) : "?") + ")");
-    }
-  }
-  return found;
-}
-
-// The cgroups named after `run_id` in any hierarchy: the stack's own and containers' parent.
 std::vector<std::string> StackCgroups(const std::string& run_id) {
   std::vector<std::string> found;
   for (const auto& point : sys::CgroupMountPoints()) {
@@ -122,8 +103,8 @@ class PrivateDockerStack : public ::testing::Test {
   }
 
   void ExpectNothingLeft() {
-    EXPECT_TRUE(StackProcesses(run_id_).empty())
-        << "processes left: " << ::testing::PrintToString(StackProcesses(run_id_));
+    EXPECT_TRUE(testing::RunProcesses(run_id_).empty())
+        << "processes left: " << ::testing::PrintToString(testing::RunProcesses(run_id_));
     EXPECT_TRUE(StackCgroups(run_id_).empty())
         << "cgroups left: " << ::testing::PrintToString(StackCgroups(run_id_));
     EXPECT_EQ(MountsNow(), mounts_before_);

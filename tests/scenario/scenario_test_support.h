@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "wedge/probe/task.h"
 #include "wedge/runner/runner.h"
+#include "wedge/sys/files.h"
 #include "wedge/sys/journal.h"
 
 namespace wedge::testing {
@@ -46,6 +48,28 @@ inline void ExpectHostUnchanged(const runner::HostState& before) {
   std::vector<std::string> leftovers =
       runner::SettledLeftovers(before, sys::DefaultStateDirectory());
   EXPECT_TRUE(leftovers.empty()) << "left behind: " << ::testing::PrintToString(leftovers);
+}
+
+// Processes of the run `run_id`: their command line names it (daemons, shims, runc, strace's
+// output path) or they sit in one of its cgroups (runc init, containers). "PID(comm state)".
+inline std::vector<std::string> RunProcesses(const std::string& run_id, bool zombies_only = false) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = entry.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    Result<std::string> cmdline = sys::ReadFile(entry.path() / "cmdline");
+    Result<std::string> cgroup = sys::ReadFile(entry.path() / "cgroup");
+    Result<std::string> stat_text = sys::ReadFile(entry.path() / "stat");
+    if (!stat_text.ok()) continue;
+    Result<probe::TaskStat> stat = probe::ParseStat(*stat_text);
+    if (!stat.ok() || (zombies_only && stat->state != 'Z')) continue;
+    if ((cmdline.ok() && cmdline->find(run_id) != std::string::npos) ||
+        (cgroup.ok() && cgroup->find(run_id) != std::string::npos)) {
+      found.push_back(pid + "(" + stat->comm + " " + stat->state + ")");
+    }
+  }
+  return found;
 }
 
 // A scenario test as root: the host as it was before the test, and a JSON report file.
