@@ -647,49 +647,32 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
   return result;
 }
 
-namespace {
-bool IsKernelThread(const std::string& stat, size_t comm_end) {
-  std::istringstream fields(stat.substr(comm_end + 2));
-  std::string state, ppid, pgrp, session, tty, tpgid;
-  unsigned long flags = 0;
-  fields >> state >> ppid >> pgrp >> session >> tty >> tpgid >> flags;
-  constexpr unsigned long kPfKthread = 0x00200000;
-  return (flags & kPfKthread) != 0;
-}
-}  // namespace
-
 HostState CaptureHostState(const std::filesystem::path& state_dir) {
   HostState state;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (Result<std::string> comm = sys::ReadFile(entry.path() / "comm"); comm.ok()) {
+      const std::string name = sys::TrimTrailing(*comm);
+      if (name == "dockerd" || name == "containerd" || name.rfind("containerd-shim", 0) == 0 ||
+          name == "runc" || name.rfind("runc:[", 0) == 0) {
+        state.stack_processes.insert(pid + "(" + name + ")");
+      }
+    }
     for (const auto& task : std::filesystem::directory_iterator(entry.path() / "task", ec)) {
-      Result<std::string> stat = sys::ReadFile(task.path() / "stat");
-      if (!stat.ok()) continue;
-      size_t close = stat->rfind(')');
-      if (close == std::string::npos || close + 2 >= stat->size()) continue;
+      Result<std::string> text = sys::ReadFile(task.path() / "stat");
+      if (!text.ok()) continue;
+      Result<probe::TaskStat> stat = probe::ParseStat(*text);
       // Kernel threads are not wedge's to leave behind: a netns cleanup worker, for one, is
-      // briefly in D after a stack stops (PF_KTHREAD, stat field 9).
-      if ((*stat)[close + 2] == 'D' && !IsKernelThread(*stat, close)) {
-        size_t open = stat->find('(');
-        state.d_state_tasks.insert(task.path().filename().string() + "(" +
-                                   stat->substr(open + 1, close - open - 1) + ")");
+      // briefly in D after a stack stops.
+      if (stat.ok() && stat->state == 'D' &&
+          (stat->flags & *probe::TaskFlagBit("PF_KTHREAD")) == 0) {
+        state.d_state_tasks.insert(task.path().filename().string() + "(" + stat->comm + ")");
       }
     }
   }
   state.fuse_connections = sys::ListFuseConnections();
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string pid = entry.path().filename().string();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    Result<std::string> comm = sys::ReadFile(entry.path() / "comm");
-    if (!comm.ok()) continue;
-    const std::string name = sys::TrimTrailing(*comm);
-    if (name == "dockerd" || name == "containerd" || name.rfind("containerd-shim", 0) == 0 ||
-        name == "runc" || name.rfind("runc:[", 0) == 0) {
-      state.stack_processes.insert(pid + "(" + name + ")");
-    }
-  }
   state.fusectl_mounted = sys::IsMountedAs(sys::kFusectlDirectory, "fusectl");
   if (Result<std::string> mounts = sys::ReadFile("/proc/self/mounts"); mounts.ok()) {
     std::istringstream lines(*mounts);
