@@ -157,7 +157,29 @@ Result<TaskSnapshot> ReadTaskImpl(pid_t pid, pid_t tid, std::string_view proc_ro
   return task;
 }
 
-// Measures the unread bytes of each pipe in `fds` through copies of the target's descriptors.
+// The first unread bytes (at most kPipeHeadBytes) of the pipe open as `fd` in process `pid`,
+// left in place: tee(2) duplicates pipe buffers into another pipe without consuming them. tee
+// needs a readable end, and the target's descriptor may be the write end (a child's stderr), so
+// the pipe is opened again for reading through /proc/PID/fd/FD (O_NONBLOCK: no wait for a
+// writer); the extra reader is closed before returning. Empty when the pipe cannot be reopened
+// or holds nothing.
+std::string PeekPipeHead(pid_t pid, int fd) {
+  UniqueFd reader(open(("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd)).c_str(),
+                       O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (reader.get() < 0) return {};
+  int ends[2];
+  if (pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) return {};
+  UniqueFd read_end(ends[0]);
+  UniqueFd write_end(ends[1]);
+  ssize_t copied = tee(reader.get(), write_end.get(), kPipeHeadBytes, SPLICE_F_NONBLOCK);
+  if (copied <= 0) return {};
+  std::string head(static_cast<std::size_t>(copied), '\0');
+  ssize_t got = read(read_end.get(), head.data(), head.size());
+  head.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+  return head;
+}
+
+// Measures each pipe in `fds` through copies of the target's descriptors.
 void PeekPipes(pid_t pid, std::vector<FileDescriptor>& fds) {
   // pidfd_open (5.3) and pidfd_getfd (5.6) need PTRACE_MODE_ATTACH_REALCREDS over the target.
   // The copy shares the target's open file description, so FIONREAD on it reports what is
@@ -172,6 +194,10 @@ void PeekPipes(pid_t pid, std::vector<FileDescriptor>& fds) {
     if (copy.get() < 0) continue;
     int unread = 0;
     if (ioctl(copy.get(), FIONREAD, &unread) == 0) fd.pipe_unread_bytes = unread;
+    if (int capacity = fcntl(copy.get(), F_GETPIPE_SZ); capacity > 0) {
+      fd.pipe_capacity_bytes = capacity;
+    }
+    if (unread > 0) fd.pipe_head = PeekPipeHead(pid, fd.fd);
   }
 }
 

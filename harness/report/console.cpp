@@ -64,15 +64,17 @@ void AddStackRows(std::vector<Row>& rows, const std::vector<std::string>& expect
   std::vector<std::vector<std::size_t>> common(e + 1, std::vector<std::size_t>(o + 1, 0));
   for (std::size_t i = e; i-- > 0;) {
     for (std::size_t j = o; j-- > 0;) {
-      common[i][j] = expected[i] == frames[j] ? common[i + 1][j + 1] + 1
-                                              : std::max(common[i + 1][j], common[i][j + 1]);
+      common[i][j] = signature::FrameMatches(expected[i], frames[j])
+                         ? common[i + 1][j + 1] + 1
+                         : std::max(common[i + 1][j], common[i][j + 1]);
     }
   }
   std::size_t first = rows.size();
   std::size_t i = 0;
   std::size_t j = 0;
   while (i < e || j < o) {
-    if (i < e && j < o && expected[i] == frames[j] && common[i][j] == common[i + 1][j + 1] + 1) {
+    if (i < e && j < o && signature::FrameMatches(expected[i], frames[j]) &&
+        common[i][j] == common[i + 1][j + 1] + 1) {
       rows.push_back({"", expected[i++], "* " + frames[j++]});
     } else if (j < o && (i == e || common[i][j + 1] >= common[i + 1][j])) {
       rows.push_back({"", "", "  " + frames[j++]});
@@ -124,10 +126,42 @@ void PrintRole(std::ostream& out, const signature::TaskExpectation& expectation,
                   observed != nullptr ? ObservedList(observed->task_flags) : "-"});
   if (observed != nullptr && !observed->wchan.empty())
     rows.push_back({"wchan", "", observed->wchan});
+  if (expectation.pipe) {
+    char fill[16];
+    std::snprintf(fill, sizeof fill, ">= %.0f%%", expectation.pipe->min_fill * 100);
+    std::string wanted = "fd " + std::to_string(expectation.pipe->fd) + " " + fill + " full";
+    if (!expectation.pipe->starts_with.empty()) {
+      wanted += ", \"" + expectation.pipe->starts_with + "...\"";
+    }
+    std::string seen = observed != nullptr ? "not a measured pipe" : "-";
+    if (observed != nullptr) {
+      for (const auto& pipe : observed->pipes) {
+        if (pipe.fd != expectation.pipe->fd) continue;
+        seen = std::to_string(pipe.unread_bytes) + " of " + std::to_string(pipe.capacity_bytes) +
+               " bytes unread";
+        if (!pipe.head.empty()) {
+          std::string head;
+          for (char c : pipe.head.substr(0, 40)) {
+            head += c == '\n' ? std::string("\\n")
+                              : (static_cast<unsigned char>(c) < 0x20 ? std::string("?")
+                                                                      : std::string(1, c));
+          }
+          seen += ", \"" + head + "...\"";
+        }
+      }
+    }
+    rows.push_back({"pipe", wanted, seen});
+  }
   PrintRows(out, rows, "      ");
 }
 
 std::string EndedText(const signature::ObservedCommand& command) {
+  if (command.running_at_capture) {
+    return "running at capture" +
+           (command.exit_code
+                ? ", then exit " + std::to_string(*command.exit_code) + " after recovery"
+                : std::string());
+  }
   if (command.timed_out) return "timed out";
   if (command.killed_by) return "killed by " + *command.killed_by;
   if (command.exit_code) return "exit " + std::to_string(*command.exit_code);
@@ -144,10 +178,12 @@ void PrintCommand(std::ostream& out, const signature::CommandExpectation& expect
   if (observed != nullptr) out << ": " << observed->binary;
   out << '\n';
   std::vector<Row> rows;
-  std::string expected_end = expectation.killed_by ? "killed by " + *expectation.killed_by
-                             : expectation.exit_code
-                                 ? "exit " + std::to_string(*expectation.exit_code)
-                                 : "(any)";
+  std::string expected_end =
+      expectation.killed_by   ? "killed by " + *expectation.killed_by
+      : expectation.exit_code ? "exit " + std::to_string(*expectation.exit_code)
+      : expectation.running_at_capture
+          ? (*expectation.running_at_capture ? "running at capture" : "returned before capture")
+          : "(any)";
   rows.push_back(
       {"ended", expected_end, observed != nullptr ? EndedText(*observed) : "did not run"});
   if (expectation.refused_syscall || (observed != nullptr && observed->refused_syscall)) {
@@ -278,6 +314,10 @@ void PrintResult(std::ostream& out, const scenario::Scenario& scenario, const Ru
   }
   out << "  signature hash: " << (result.signature_hash.empty() ? "(none)" : result.signature_hash)
       << '\n';
+  if (!result.injections.empty()) {
+    out << "  injected (wedge's doing, not the bug's):\n";
+    for (const std::string& line : result.injections) out << "    " << line << '\n';
+  }
   if (result.recovery.empty()) {
     out << "  recovery: none\n";
   } else {
@@ -359,7 +399,20 @@ void PrintSnapshot(std::ostream& out, const probe::TreeSnapshot& snapshot) {
     }
     for (const probe::FileDescriptor& fd : process.fds) {
       out << "  fd " << fd.fd << " -> " << fd.target;
-      if (fd.pipe_unread_bytes) out << " (" << *fd.pipe_unread_bytes << " bytes unread)";
+      if (fd.pipe_unread_bytes) {
+        out << " (" << *fd.pipe_unread_bytes << " bytes unread";
+        if (fd.pipe_capacity_bytes) out << " of " << *fd.pipe_capacity_bytes;
+        out << ")";
+      }
+      if (fd.pipe_head && !fd.pipe_head->empty()) {
+        std::string head;
+        for (char c : fd.pipe_head->substr(0, 72)) {
+          head += c == '\n' ? std::string("\\n")
+                            : (static_cast<unsigned char>(c) < 0x20 ? std::string("?")
+                                                                    : std::string(1, c));
+        }
+        out << " starting \"" << head << "\"";
+      }
       out << '\n';
     }
   }

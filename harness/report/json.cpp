@@ -99,6 +99,10 @@ json FdJson(const probe::FileDescriptor& fd) {
       {"pos", fd.pos},
       {"flags", flags_octal},
       {"pipe_unread_bytes", fd.pipe_unread_bytes ? json(*fd.pipe_unread_bytes) : json(nullptr)},
+      {"pipe_capacity_bytes",
+       fd.pipe_capacity_bytes ? json(*fd.pipe_capacity_bytes) : json(nullptr)},
+      // The first unread bytes as text; invalid UTF-8 is replaced, never fails the report.
+      {"pipe_head", fd.pipe_head ? json(*fd.pipe_head) : json(nullptr)},
   };
 }
 
@@ -233,6 +237,7 @@ json ToJson(const RunResult& result) {
       {"stall_detected_after_ms",
        result.stall_detected_after_ms >= 0 ? json(result.stall_detected_after_ms) : json(nullptr)},
       {"recovery", result.recovery},
+      {"injections", result.injections},
       {"host_clean", result.host_clean},
       {"host_leftovers", result.host_leftovers},
       {"error", result.error ? json(*result.error) : json(nullptr)},

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "command_step.h"
+#include "command_watch.h"
 #include "flap_step.h"
 #include "wedge/probe/task.h"
 #include "wedge/sys/cgroup.h"
@@ -250,6 +251,9 @@ std::vector<report::PreconditionResult> CheckPreconditions(const Scenario& scena
     result.name = precondition.name;
     result.why = precondition.why;
     switch (precondition.kind) {
+      case scenario::Precondition::Kind::kPidsLimitHit:
+      case scenario::Precondition::Kind::kPipeCapacityAtMost:
+        continue;  // observed while the steps run: ObservedPreconditions
       case scenario::Precondition::Kind::kRlimitSoftBelowHard: {
         rlimit limit = EffectiveRlimit(scenario, precondition.command, precondition.resource);
         result.held = limit.rlim_cur < limit.rlim_max;
@@ -405,6 +409,8 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
                 cgroup->directory().string());
     }
     std::unique_ptr<stack::DockerStack> fresh_stack;
+    // Declared after the stack so that it is destroyed first: it drains what it watched.
+    std::unique_ptr<CommandWatch> command_watch;
     stack::DockerStack* docker_stack = shared_stack;
     if (scenario.stack.required && scenario.stack.fresh) {
       stack::StackOptions stack_options;
@@ -477,8 +483,59 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
           env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
           clock.Say("running " + step.name + ": " + binary.string() + " " +
                     (step.args.empty() ? "" : step.args.front() + " ..."));
-          WEDGE_ASSIGN_OR_RETURN(signature::ObservedCommand command,
-                                 RunCommandStep(substituted, binary, env, *journal));
+          WEDGE_ASSIGN_OR_RETURN(ObservedPreconditions observed,
+                                 ObservedPreconditions::Before(scenario, step, *docker_stack));
+          if (step.watch) {
+            WEDGE_ASSIGN_OR_RETURN(
+                command_watch,
+                CommandWatch::Start(substituted, binary, env, *journal, *docker_stack, run_dir,
+                                    [&](const std::string& line) { clock.Say(line); }));
+            for (const auto& line : command_watch->injections()) result.injections.push_back(line);
+            clock.Begin("stall", "waiting for " + step.watch->comm + " to stall (settle " +
+                                     std::to_string(step.watch->settle_ms) + " ms, poll every " +
+                                     std::to_string(step.watch->poll_interval_ms) + " ms) or " +
+                                     step.name + " to return");
+            CommandWatch::Outcome outcome = command_watch->WaitForStallOrReturn();
+            for (const auto& line : command_watch->injections()) {
+              if (std::find(result.injections.begin(), result.injections.end(), line) ==
+                  result.injections.end()) {
+                result.injections.push_back(line);
+              }
+            }
+            if (outcome.interrupted) {
+              return Error("interrupted by " + SignalNameOf(sys::Interrupted()));
+            }
+            if (outcome.stalled) {
+              result.stall_detected_after_ms = outcome.after_ms;
+              clock.Say("stalled: " + step.watch->comm + " unchanged for " +
+                        std::to_string(step.watch->settle_ms) + " ms while " + step.name +
+                        " has not returned (" + std::to_string(outcome.after_ms) +
+                        " ms after it started)");
+              clock.Begin("capture", "capturing the signature");
+              snapshot = std::move(outcome.snapshot);
+              for (const auto& [pid, label] : outcome.labels) labels[pid] = label;
+              for (auto& line : observed.After(result.preconditions)) clock.Say(line);
+              signature::ObservedCommand running;
+              running.command = step.name;
+              running.binary = binary.string();
+              running.argv.push_back(binary.string());
+              for (const auto& arg : substituted.args) running.argv.push_back(arg);
+              running.running_at_capture = true;
+              running.duration_ms = outcome.after_ms;
+              commands.push_back(std::move(running));
+              trigger_end = sys::MonotonicMillis();
+              break;
+            }
+            clock.Say(step.name + " returned before anything stalled");
+          }
+          std::optional<signature::ObservedCommand> ran;
+          if (command_watch && step.watch) {
+            ran = command_watch->Finish();
+          } else {
+            WEDGE_ASSIGN_OR_RETURN(ran, RunCommandStep(substituted, binary, env, *journal));
+          }
+          signature::ObservedCommand command = std::move(*ran);
+          for (auto& line : observed.After(result.preconditions)) clock.Say(line);
           std::string ended = command.timed_out ? "timed out"
                               : command.killed_by
                                   ? "killed by " + *command.killed_by
@@ -579,6 +636,29 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
     result.signature_hash = signature::Hash(decisive, result.observation);
     clock.Say("verdict: " + std::string(scenario::VerdictName(result.verdict)));
 
+    if (command_watch) {
+      clock.Begin("recover", "recovering");
+      for (const auto& step : scenario.recovery) {
+        if (step.action != scenario::RecoveryStep::Action::kDrainPipes) continue;
+        for (auto& line : command_watch->DrainPipes(std::chrono::seconds(10))) {
+          result.recovery.push_back(std::move(line));
+        }
+      }
+      // How the watched command ended once recovery freed it, for the report; the match above
+      // saw it still running.
+      signature::ObservedCommand ended = command_watch->Finish();
+      for (auto& command : result.observation.commands) {
+        if (command.command == ended.command && command.running_at_capture) command = ended;
+      }
+      if (ended.running_at_capture) {
+        result.recovery.push_back(ended.command + " returned after recovery: " +
+                                  (ended.exit_code ? "exit " + std::to_string(*ended.exit_code)
+                                                   : std::string("no exit status")) +
+                                  ", " + std::to_string(ended.duration_ms) +
+                                  " ms after it started");
+      }
+      for (const auto& line : result.recovery) clock.Say(line);
+    }
     if (sandbox) {
       clock.Begin("recover", "recovering");
       const std::int64_t recover_start = sys::MonotonicMillis();
@@ -590,6 +670,8 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
             if (aborted.empty()) result.recovery.push_back("no FUSE connection left to abort");
             break;
           }
+          case scenario::RecoveryStep::Action::kDrainPipes:
+            break;  // done above, for the watched command
           case scenario::RecoveryStep::Action::kKillSandbox:
             for (pid_t pid : pids) ::kill(pid, SIGKILL);
             result.recovery.push_back("sent SIGKILL to " + std::to_string(pids.size()) +
@@ -613,6 +695,7 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
     }
 
     clock.Begin("teardown", "tearing down");
+    command_watch.reset();
     if (fresh_stack) {
       WEDGE_RETURN_IF_ERROR(fresh_stack->Stop());
       fresh_stack.reset();

@@ -928,10 +928,13 @@ class Validator {
           }
           break;
         case Step::Action::kRunCommand:
-          CheckKeys(element, {"action", "name", "binary", "args", "confinement", "timeout_ms"},
+          CheckKeys(element,
+                    {"action", "name", "binary", "args", "confinement", "timeout_ms", "watch"},
                     "for a \"run-command\" step");
           ReadRunCommand(element, step);
+          if (auto watch = Optional(element, "watch")) step.watch = ReadWatch(*watch, step);
           commands_[step.name] = CommandStep{element.pointer, scenario_.steps.size()};
+          RecordContainerName(step);
           break;
         case Step::Action::kFlap:
           CheckKeys(element,
@@ -1100,6 +1103,114 @@ class Validator {
     }
   }
 
+  // `docker run ... --name NAME ...` (or --name=NAME) starts a container later steps may name.
+  void RecordContainerName(const Step& step) {
+    if (step.binary != "docker" || step.args.empty() || step.args.front() != "run") return;
+    for (std::size_t i = 1; i < step.args.size(); ++i) {
+      if (step.args[i] == "--name" && i + 1 < step.args.size()) {
+        containers_.emplace(step.args[i + 1], step.name);
+      } else if (step.args[i].rfind("--name=", 0) == 0) {
+        containers_.emplace(step.args[i].substr(7), step.name);
+      }
+    }
+  }
+
+  // A container a "docker run --name NAME" step before this point started.
+  std::string ReadContainer(const Node& node) const {
+    const std::string& name = ReadString(node, "a container name");
+    if (containers_.find(name) == containers_.end()) {
+      std::vector<std::string> known;
+      for (const auto& [container, step] : containers_) known.push_back(Quote(container));
+      Fail(node.pointer, "no earlier run-command step starts a container named " + Quote(name) +
+                             " (docker run --name " + name +
+                             "); known: " + (known.empty() ? "(none)" : Join(known, ", ")));
+    }
+    return name;
+  }
+
+  CommandWatch ReadWatch(const Node& node, const Step& step) {
+    ExpectObject(node, "a watch object");
+    CheckKeys(node, {"container", "comm", "label", "parent_label", "poll_interval_ms", "settle_ms",
+                     "hold_syscall", "hold_ms", "stderr_pipe_bytes"});
+    if (!scenario_.stack.fresh) {
+      Fail(node.pointer,
+           "a watched command may leave its container wedged until recovery: set "
+           "/stack/fresh to true (a stack of the scenario's own)");
+    }
+    if (!watch_pointer_.empty()) {
+      Fail(node.pointer, "at most one watched run-command step per scenario (the first is " +
+                             watch_pointer_ +
+                             "): its capture is the one the tasks are matched "
+                             "against");
+    }
+    if (has_wait_for_stall_) {
+      Fail(node.pointer,
+           "a scenario captures tasks either by \"wait-for-stall\" or by one "
+           "watched run-command step, not both");
+    }
+    watch_pointer_ = node.pointer;
+    CommandWatch watch;
+    watch.container = ReadContainer(Required(node, "container"));
+    Node comm = Required(node, "comm");
+    std::string_view expected_comm = "a comm of 1 to 15 bytes (the kernel keeps 15)";
+    watch.comm = ReadString(comm, expected_comm);
+    if (watch.comm.empty() || watch.comm.size() > 15 || HasControlCharacter(watch.comm)) {
+      FailExpected(comm, expected_comm);
+    }
+    auto read_label = [&](const Node& label_node) {
+      std::string label = ReadName(label_node, "a process name");
+      if (label == kSandboxInit || label == step.name ||
+          std::find(process_labels_.begin(), process_labels_.end(), label) !=
+              process_labels_.end() ||
+          commands_.count(label) != 0) {
+        Fail(label_node.pointer, "the process name " + Quote(label) + " is already used");
+      }
+      process_labels_.push_back(label);
+      return label;
+    };
+    watch.label = read_label(Required(node, "label"));
+    if (auto parent = Optional(node, "parent_label")) watch.parent_label = read_label(*parent);
+    if (auto poll = Optional(node, "poll_interval_ms")) {
+      watch.poll_interval_ms = static_cast<int>(ReadInteger(*poll, 1, 1000));
+    }
+    if (auto settle = Optional(node, "settle_ms")) {
+      watch.settle_ms = static_cast<int>(ReadInteger(*settle, 10, 60000));
+    }
+    if (watch.settle_ms < watch.poll_interval_ms) {
+      Fail(node.pointer + "/settle_ms", "settle_ms (" + std::to_string(watch.settle_ms) +
+                                            ") must be at least poll_interval_ms (" +
+                                            std::to_string(watch.poll_interval_ms) + ")");
+    }
+    if (watch.settle_ms >= step.timeout_ms) {
+      Fail(node.pointer + "/settle_ms", "settle_ms (" + std::to_string(watch.settle_ms) +
+                                            ") must be below the step's timeout_ms (" +
+                                            std::to_string(step.timeout_ms) +
+                                            "): a stall is observed while the command still runs");
+    }
+    std::optional<Node> hold = Optional(node, "hold_syscall");
+    std::optional<Node> hold_ms = Optional(node, "hold_ms");
+    if (hold) {
+      std::string_view expected = "a syscall name such as \"clone3\"";
+      watch.hold_syscall = ReadString(*hold, expected);
+      if (!IsSyscallName(watch.hold_syscall)) FailExpected(*hold, expected);
+      if (!hold_ms)
+        Fail(node.pointer, "\"hold_syscall\" needs \"hold_ms\": how long each entry is held");
+      watch.hold_ms = static_cast<int>(ReadInteger(*hold_ms, 1, 10000));
+    } else if (hold_ms) {
+      Fail(hold_ms->pointer, "\"hold_ms\" needs \"hold_syscall\": the syscall to hold");
+    }
+    if (auto pipe = Optional(node, "stderr_pipe_bytes")) {
+      std::int64_t bytes = ReadInteger(*pipe, 4096, 1048576);
+      if ((bytes & (bytes - 1)) != 0) {
+        FailExpected(*pipe,
+                     "a power of two from 4096 to 1048576 (pipe capacities are whole "
+                     "pages, rounded up to a power of two)");
+      }
+      watch.stderr_pipe_bytes = static_cast<int>(bytes);
+    }
+    return watch;
+  }
+
   CommandConfinement ReadConfinement(const Node& node) {
     ExpectObject(node, "a confinement object");
     CheckKeys(node, {"SystemCallFilter", "SystemCallArchitectures", "NoNewPrivileges", "rlimits"});
@@ -1165,6 +1276,8 @@ class Validator {
   void ReadPreconditions(const Node& node) {
     static const NameTable<Precondition::Kind> kKinds = {
         {"rlimit-soft-below-hard", Precondition::Kind::kRlimitSoftBelowHard},
+        {"pids-limit-hit", Precondition::Kind::kPidsLimitHit},
+        {"pipe-capacity-at-most", Precondition::Kind::kPipeCapacityAtMost},
     };
     Uniqueness names;
     std::vector<Node> elements = ReadArray(node, {"precondition objects", "precondition", true});
@@ -1173,15 +1286,44 @@ class Validator {
       ExpectObject(element, "a precondition object");
       Precondition precondition;
       precondition.kind = ReadChoice(Required(element, "kind"), kKinds);
-      // One kind today; the allowed keys depend on it.
-      CheckKeys(element, {"name", "kind", "command", "rlimit", "why"},
-                "for a \"rlimit-soft-below-hard\" precondition");
+      // The allowed keys depend on the kind.
+      if (precondition.kind == Precondition::Kind::kPidsLimitHit) {
+        CheckKeys(element, {"name", "kind", "command", "container", "why"},
+                  "for a \"pids-limit-hit\" precondition");
+      } else if (precondition.kind == Precondition::Kind::kPipeCapacityAtMost) {
+        CheckKeys(element, {"name", "kind", "command", "container", "fd", "max_bytes", "why"},
+                  "for a \"pipe-capacity-at-most\" precondition");
+      } else {
+        CheckKeys(element, {"name", "kind", "command", "rlimit", "why"},
+                  "for a \"rlimit-soft-below-hard\" precondition");
+      }
       Node name = Required(element, "name");
       precondition.name = ReadName(name, "a precondition name");
       names.Add(name, precondition.name, "precondition");
       Node command = Required(element, "command");
       const Step& step = scenario_.steps[FindCommand(command)];
       precondition.command = step.name;
+      if (precondition.kind != Precondition::Kind::kRlimitSoftBelowHard) {
+        // Observed while the scenario runs, so the file cannot decide it.
+        Node container = Required(element, "container");
+        precondition.container = ReadContainer(container);
+        const std::string& started_by = containers_.at(precondition.container);
+        if (commands_.at(started_by).index >= commands_.at(step.name).index) {
+          Fail(container.pointer, "the container " + Quote(precondition.container) +
+                                      " is started by " + Quote(started_by) +
+                                      ", which does not run before " + Quote(step.name));
+        }
+        if (precondition.kind == Precondition::Kind::kPipeCapacityAtMost) {
+          if (auto fd = Optional(element, "fd")) {
+            precondition.fd = static_cast<int>(ReadInteger(*fd, 0, 1023));
+          }
+          precondition.max_bytes =
+              static_cast<int>(ReadInteger(Required(element, "max_bytes"), 4096, 1048576));
+        }
+        precondition.why = ReadText(Required(element, "why"));
+        scenario_.preconditions.push_back(std::move(precondition));
+        continue;
+      }
       Node rlimit = Required(element, "rlimit");
       precondition.rlimit = ReadString(rlimit, "a resource limit name such as \"RLIMIT_NOFILE\"");
       std::optional<int> resource = Lookup(ResourceLimits(), precondition.rlimit);
@@ -1315,10 +1457,16 @@ class Validator {
     static const NameTable<RecoveryStep::Action> kActions = {
         {"abort-fuse-connections", RecoveryStep::Action::kAbortFuseConnections},
         {"kill-sandbox", RecoveryStep::Action::kKillSandbox},
+        {"drain-pipes", RecoveryStep::Action::kDrainPipes},
     };
     Uniqueness unique;
     for (const Node& element : ReadArray(node, {"recovery actions", "recovery action", true})) {
       RecoveryStep step{ReadChoice(element, kActions)};
+      if (step.action == RecoveryStep::Action::kDrainPipes && watch_pointer_.empty()) {
+        Fail(element.pointer,
+             "\"drain-pipes\" drains the pipes of a watched run-command step's processes, and "
+             "/steps has no run-command step with a \"watch\"");
+      }
       unique.Add(element, element.json().get<std::string>());
       scenario_.recovery.push_back(step);
     }
@@ -1363,9 +1511,10 @@ class Validator {
            "true)");
     }
     if (auto tasks = Optional(node, "tasks")) {
-      if (!has_wait_for_stall_) {
+      if (!has_wait_for_stall_ && watch_pointer_.empty()) {
         Fail(tasks->pointer,
-             "task expectations are captured by the \"wait-for-stall\" step, and /steps has none");
+             "task expectations are captured by the \"wait-for-stall\" step or a watched "
+             "run-command step, and /steps has neither");
       }
       Uniqueness roles;
       for (const Node& element :
@@ -1445,7 +1594,8 @@ class Validator {
 
   signature::CommandExpectation ReadCommandExpectation(const Node& node, Uniqueness& names) {
     ExpectObject(node, "a command expectation object");
-    CheckKeys(node, {"command", "exit_code", "killed_by", "refused_syscall", "output_contains"});
+    CheckKeys(node, {"command", "exit_code", "killed_by", "refused_syscall", "output_contains",
+                     "running_at_capture"});
     signature::CommandExpectation expectation;
     Node command = Required(node, "command");
     expectation.command = scenario_.steps[FindCommand(command)].name;
@@ -1483,18 +1633,32 @@ class Validator {
         expectation.output_contains.push_back(text);
       }
     }
-    if (!expectation.exit_code && !expectation.killed_by && expectation.output_contains.empty()) {
+    if (auto running = Optional(node, "running_at_capture")) {
+      const Step& step = scenario_.steps[commands_.at(expectation.command).index];
+      if (!step.watch) {
+        Fail(running->pointer, "\"running_at_capture\" is observed by the step's \"watch\", and " +
+                                   commands_.at(expectation.command).pointer + " has none");
+      }
+      expectation.running_at_capture = ReadBool(*running);
+      if (*expectation.running_at_capture && (expectation.exit_code || expectation.killed_by)) {
+        Fail(running->pointer,
+             "a command still running at capture has not ended yet: drop \"exit_code\" and "
+             "\"killed_by\" (recovery ends it)");
+      }
+    }
+    if (!expectation.exit_code && !expectation.killed_by && expectation.output_contains.empty() &&
+        !expectation.running_at_capture) {
       Fail(node.pointer,
            "a command expectation must say how the command ended: add \"exit_code\", "
-           "\"killed_by\" or \"output_contains\"");
+           "\"killed_by\", \"output_contains\" or \"running_at_capture\"");
     }
     return expectation;
   }
 
   signature::TaskExpectation ReadTask(const Node& node, Uniqueness& roles) {
     ExpectObject(node, "a task expectation object");
-    CheckKeys(node,
-              {"role", "select", "state", "stack", "shd_pending", "sig_pending", "task_flags"});
+    CheckKeys(node, {"role", "select", "state", "stack", "shd_pending", "sig_pending", "task_flags",
+                     "pipe"});
     signature::TaskExpectation task;
     Node role = Required(node, "role");
     task.role = ReadName(role, "a role name");
@@ -1520,7 +1684,13 @@ class Validator {
             "a normalised kernel function name such as \"fuse_flush\" (no offset, module or "
             ".isra/.part suffix)";
         const std::string& frame = ReadString(element, expected);
-        if (!IsCIdentifier(frame)) FailExpected(element, expected);
+        // "anon_pipe_write|pipe_write": alternatives for a function renamed between kernels.
+        for (std::string_view rest = frame;;) {
+          const std::size_t bar = rest.find('|');
+          if (!IsCIdentifier(std::string(rest.substr(0, bar)))) FailExpected(element, expected);
+          if (bar == std::string_view::npos) break;
+          rest.remove_prefix(bar + 1);
+        }
         task.stack.push_back(frame);
         uses_stacks_ = true;
         if (stack_pointer_.empty()) stack_pointer_ = stack->pointer;
@@ -1538,7 +1708,33 @@ class Validator {
         task.task_flags.push_back(flag);
       }
     }
+    if (auto pipe = Optional(node, "pipe")) task.pipe = ReadPipeExpectation(*pipe);
     return task;
+  }
+
+  static signature::TaskExpectation::Pipe ReadPipeExpectation(const Node& node) {
+    ExpectObject(node, "a pipe expectation object");
+    CheckKeys(node, {"fd", "min_fill", "starts_with"});
+    signature::TaskExpectation::Pipe pipe;
+    pipe.fd = static_cast<int>(ReadInteger(Required(node, "fd"), 0, 1023));
+    if (auto fill = Optional(node, "min_fill")) {
+      const Json& value = fill->json();
+      if (!value.is_number() || !(value.get<double>() >= 0) || !(value.get<double>() <= 1)) {
+        FailExpected(*fill, "a number from 0 to 1 (unread bytes over the pipe's capacity)");
+      }
+      pipe.min_fill = value.get<double>();
+    }
+    if (auto prefix = Optional(node, "starts_with")) {
+      pipe.starts_with = ReadText(*prefix);
+      if (pipe.starts_with.size() > static_cast<std::size_t>(probe::kPipeHeadBytes)) {
+        FailExpected(*prefix, "a text of at most " + std::to_string(probe::kPipeHeadBytes) +
+                                  " bytes (wedge peeks at that many unread bytes)");
+      }
+    }
+    if (!Optional(node, "min_fill") && !Optional(node, "starts_with")) {
+      Fail(node.pointer, "a pipe expectation needs \"min_fill\", \"starts_with\" or both");
+    }
+    return pipe;
   }
 
   std::vector<std::string> ReadSignalSet(const Node& node) {
@@ -1680,8 +1876,10 @@ class Validator {
   };
   std::map<std::string, CommandStep> commands_;  // run-command name -> its step
   bool has_wait_for_stall_ = false;
-  std::string flap_pointer_;         // "/steps/1": the flap step, when there is one
-  std::size_t flap_index_ = 0;       // its index in scenario_.steps
+  std::string watch_pointer_;                      // "/steps/1/watch", when there is one
+  std::map<std::string, std::string> containers_;  // container name -> the step that runs it
+  std::string flap_pointer_;                       // "/steps/1": the flap step, when there is one
+  std::size_t flap_index_ = 0;                     // its index in scenario_.steps
   std::string seccomp_pointer_;      // "the SystemCallFilter at /steps/0/...": needs seccomp
   std::string failed_precondition_;  // pointer of the first precondition the file fails
   std::string failed_precondition_name_;

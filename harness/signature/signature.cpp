@@ -113,6 +113,35 @@ bool HasAll(const std::vector<std::string>& observed, const std::vector<std::str
   });
 }
 
+std::string OutputExcerpt(std::string_view output);
+std::string OutputExcerptOf(std::string_view text) { return OutputExcerpt(text); }
+
+std::string DescribePipeExpectation(const TaskExpectation::Pipe& pipe) {
+  char fill[32];
+  std::snprintf(fill, sizeof(fill), "%.0f%%", pipe.min_fill * 100);
+  std::string text = "fd " + std::to_string(pipe.fd) + " a pipe at least " + fill + " full";
+  if (!pipe.starts_with.empty()) text += ", unread bytes starting \"" + pipe.starts_with + "\"";
+  return text;
+}
+
+// Why `task`'s pipe misses `pipe`, or "" when it satisfies it.
+std::string PipeExpectationMiss(const TaskExpectation::Pipe& pipe, const ObservedTask& task) {
+  auto observed = std::find_if(task.pipes.begin(), task.pipes.end(),
+                               [&](const ObservedTask::Pipe& held) { return held.fd == pipe.fd; });
+  if (observed == task.pipes.end()) return "fd " + std::to_string(pipe.fd) + " not a measured pipe";
+  const std::string measured = std::to_string(observed->unread_bytes) + " of " +
+                               std::to_string(observed->capacity_bytes) + " bytes unread";
+  if (observed->capacity_bytes <= 0 ||
+      static_cast<double>(observed->unread_bytes) <
+          pipe.min_fill * static_cast<double>(observed->capacity_bytes)) {
+    return measured;
+  }
+  if (observed->head.rfind(pipe.starts_with, 0) != 0) {
+    return measured + ", starting \"" + OutputExcerptOf(observed->head) + "\"";
+  }
+  return "";
+}
+
 // The differences between `expectation` and `task`; empty when the task satisfies it.
 std::vector<Mismatch> Compare(const TaskExpectation& expectation, const ObservedTask& task) {
   std::vector<Mismatch> mismatches;
@@ -137,6 +166,10 @@ std::vector<Mismatch> Compare(const TaskExpectation& expectation, const Observed
   if (!HasAll(task.task_flags, expectation.task_flags, /*signals=*/false)) {
     add("task_flags", Join(expectation.task_flags, ", ", ""),
         Join(task.task_flags, ", ", "(none)"));
+  }
+  if (expectation.pipe) {
+    std::string observed = PipeExpectationMiss(*expectation.pipe, task);
+    if (!observed.empty()) add("pipe", DescribePipeExpectation(*expectation.pipe), observed);
   }
   return mismatches;
 }
@@ -166,6 +199,7 @@ std::string CanonicalSignal(const std::string& name) {
 
 // How a command ended, for a mismatch: "exit 0", "SIGSYS", "timed out after 30000 ms".
 std::string DescribeEnding(const ObservedCommand& command) {
+  if (command.running_at_capture) return "still running at capture";
   if (command.timed_out) {
     return "timed out after " + std::to_string(command.duration_ms) + " ms";
   }
@@ -176,6 +210,7 @@ std::string DescribeEnding(const ObservedCommand& command) {
 
 // How a command ended, for the hash: no durations, so equal runs hash equal.
 std::string HashedEnding(const ObservedCommand& command) {
+  if (command.running_at_capture) return "running at capture";
   if (command.timed_out) return "timed out";
   if (command.killed_by) return "signal " + CanonicalSignal(*command.killed_by);
   if (command.exit_code) return "exit " + std::to_string(*command.exit_code);
@@ -219,12 +254,20 @@ std::vector<Mismatch> CompareCommand(const CommandExpectation& expectation,
         Mismatch{expectation.command, std::move(field), std::move(expected), std::move(observed)});
   };
   // A command wedge killed at its timeout neither exited nor was killed by the bug.
+  // Nor did one that recovery ended after the capture.
+  const bool ended_by_wedge = command.timed_out || command.running_at_capture;
+  if (expectation.running_at_capture &&
+      *expectation.running_at_capture != command.running_at_capture) {
+    add("running_at_capture",
+        *expectation.running_at_capture ? "still running at capture" : "returned before capture",
+        command.running_at_capture ? "still running at capture" : DescribeEnding(command));
+  }
   if (expectation.exit_code &&
-      (command.timed_out || command.killed_by || command.exit_code != expectation.exit_code)) {
+      (ended_by_wedge || command.killed_by || command.exit_code != expectation.exit_code)) {
     add("exit_code", "exit " + std::to_string(*expectation.exit_code), DescribeEnding(command));
   }
   if (expectation.killed_by &&
-      (command.timed_out || !command.killed_by ||
+      (ended_by_wedge || !command.killed_by ||
        CanonicalSignal(*command.killed_by) != CanonicalSignal(*expectation.killed_by))) {
     add("killed_by", *expectation.killed_by, DescribeEnding(command));
   }
@@ -417,12 +460,21 @@ std::vector<std::string> NormalizeStack(const std::vector<probe::StackFrame>& st
   return frames;
 }
 
+bool FrameMatches(std::string_view expected, std::string_view frame) {
+  while (true) {
+    const size_t bar = expected.find('|');
+    if (expected.substr(0, bar) == frame) return true;
+    if (bar == std::string_view::npos) return false;
+    expected.remove_prefix(bar + 1);
+  }
+}
+
 bool IsOrderedSubsequence(const std::vector<std::string>& expected,
                           const std::vector<std::string>& observed) {
   size_t next = 0;
   for (const std::string& frame : observed) {
     if (next == expected.size()) break;
-    if (frame == expected[next]) ++next;
+    if (FrameMatches(expected[next], frame)) ++next;
   }
   return next == expected.size();
 }
@@ -444,6 +496,11 @@ Observation Observe(const probe::TreeSnapshot& snapshot, bool all_exited) {
       observed.sig_pending = task.status.sig_pnd.Names();
       observed.task_flags = probe::TaskFlagNames(task.stat.flags);
       observed.wchan = task.wchan;
+      for (const probe::FileDescriptor& fd : process.fds) {
+        if (!fd.pipe_inode || !fd.pipe_capacity_bytes || !fd.pipe_unread_bytes) continue;
+        observed.pipes.push_back(
+            {fd.fd, *fd.pipe_capacity_bytes, *fd.pipe_unread_bytes, fd.pipe_head.value_or("")});
+      }
       observation.tasks.push_back(std::move(observed));
     }
   }
@@ -502,9 +559,13 @@ void MatchTasks(const std::vector<TaskExpectation>& expectations, const Observat
   }
 
   for (size_t e = 0; e < expectation_count; ++e) {
-    if (bound_task[e]) {
-      result.bound.emplace_back(expectations[e].role, observed.tasks[*bound_task[e]]);
-    }
+    if (!bound_task[e]) continue;
+    // A bound task keeps only the pipe its role talks about: the rest are not signature.
+    ObservedTask task = observed.tasks[*bound_task[e]];
+    std::erase_if(task.pipes, [&](const ObservedTask::Pipe& pipe) {
+      return !expectations[e].pipe || pipe.fd != expectations[e].pipe->fd;
+    });
+    result.bound.emplace_back(expectations[e].role, std::move(task));
   }
 }
 
@@ -539,6 +600,11 @@ std::string Hash(const MatchResult& match, const Observation& observed) {
     canonical += "stack=" + Join(task.stack, ",", "") + "\n";
     canonical += "shd_pending=" + Join(sorted(task.shd_pending), ",", "") + "\n";
     canonical += "sig_pending=" + Join(sorted(task.sig_pending), ",", "") + "\n";
+    // The capacity, not the fill: how many bytes a dump had written when captured may vary.
+    for (const ObservedTask::Pipe& pipe : task.pipes) {
+      canonical +=
+          "pipe=" + std::to_string(pipe.fd) + ":" + std::to_string(pipe.capacity_bytes) + "\n";
+    }
   }
   if (match.bound.empty() && match.commands.empty() && observed.all_exited) {
     canonical = "all-exited";

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "wedge/probe/task.h"
+#include "wedge/stack/strace_process.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/process.h"
 
@@ -49,7 +50,6 @@ namespace fs = std::filesystem;
 constexpr int kSamplePeriodMs = 100;
 constexpr std::int64_t kMicros = 1000000;
 constexpr std::chrono::milliseconds kAttachTimeout{10000};
-constexpr std::chrono::milliseconds kDetachTimeout{5000};
 constexpr size_t kEvidenceLines = 20;
 
 // The metrics of Finish, in the order they are reported.
@@ -346,27 +346,6 @@ void AppendHeadAndTail(std::ostringstream& out, const std::vector<std::string>& 
   }
 }
 
-std::string DescribeWait(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-  return "wait status " + std::to_string(status);
-}
-
-// Whether every thread of `pid` has `tracer` as its TracerPid; `threads` counts them.
-bool AllThreadsTracedBy(pid_t pid, pid_t tracer, int& threads) {
-  threads = 0;
-  std::error_code ec;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    Result<std::string> status = sys::ReadFile(task.path() / "status");
-    if (!status.ok()) continue;
-    const size_t at = status->find("\nTracerPid:");
-    if (at == std::string::npos) return false;
-    if (std::atoi(status->c_str() + at + 11) != tracer) return false;
-    ++threads;
-  }
-  return !ec && threads > 0;
-}
-
 }  // namespace
 
 std::vector<signature::ObservedSeries> CountTraceSeries(std::string_view trace,
@@ -395,13 +374,7 @@ struct SyscallProbe::State {
   std::uintmax_t log_offset = 0;
   fs::path trace_file;
   fs::path strace_log;
-  std::vector<std::string> strace_argv;
-  pid_t strace = 0;
-  sys::Pidfd strace_pidfd;
-  bool detached = false;
-  std::string detach_outcome;
-  std::int64_t attach_ms = 0;
-  int attached_threads = 0;
+  std::unique_ptr<StraceProcess> strace;
 
   std::vector<ProbeWindow> windows;
   std::optional<std::vector<signature::ObservedSeries>> series;  // once finished
@@ -437,27 +410,7 @@ struct SyscallProbe::State {
     if (sampler.joinable()) sampler.join();
   }
 
-  // SIGINT makes strace detach from every thread and exit; SIGKILL is the fallback (the
-  // kernel detaches the tracees of a dead tracer, and they run on).
-  Status Detach() {
-    if (detached || strace == 0) return OkStatus();
-    detached = true;
-    (void)strace_pidfd.SendSignal(SIGINT);
-    const std::int64_t deadline = sys::MonotonicMillis() + kDetachTimeout.count();
-    while (!strace_pidfd.HasExited() && sys::MonotonicMillis() < deadline) {
-      pollfd pfd{strace_pidfd.get(), POLLIN, 0};
-      ::poll(&pfd, 1, 5);
-    }
-    Status status;
-    if (!strace_pidfd.HasExited()) {
-      (void)strace_pidfd.SendSignal(SIGKILL);
-      status = Error("strace (pid " + std::to_string(strace) + ") did not detach within " +
-                     std::to_string(kDetachTimeout.count()) + " ms of SIGINT; killed");
-    }
-    int wait_status = 0;
-    if (::waitpid(strace, &wait_status, 0) == strace) detach_outcome = DescribeWait(wait_status);
-    return status;
-  }
+  Status Detach() { return strace ? strace->Detach() : OkStatus(); }
 };
 
 SyscallProbe::SyscallProbe(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -471,7 +424,6 @@ Result<std::unique_ptr<SyscallProbe>> SyscallProbe::Attach(pid_t dockerd,
                                                            const fs::path& containerd_socket,
                                                            const fs::path& dockerd_log,
                                                            const fs::path& work_dir) {
-  const std::int64_t started = sys::MonotonicMillis();
   std::error_code ec;
   fs::create_directories(work_dir, ec);
   if (ec) return Error("create_directories('" + work_dir.string() + "'): " + ec.message());
@@ -486,71 +438,16 @@ Result<std::unique_ptr<SyscallProbe>> SyscallProbe::Attach(pid_t dockerd,
   s.strace_log = work_dir / "strace.log";
   // -f with -p attaches every thread of the process and each thread it creates later (strace(1)
   // on -p with -f); the clones tell its threads from the processes it forks.
-  s.strace_argv = {"strace", "-f",
-                   "-qq",    "-ttt",
-                   "-e",     "trace=connect,socket,close,clone,clone3,fork,vfork",
-                   "-e",     "signal=none",
-                   "-o",     s.trace_file.string(),
-                   "-p",     std::to_string(dockerd)};
-  std::string strace_path;
-  for (const char* dir : {"/usr/bin", "/bin", "/usr/local/bin"}) {
-    if (::access((fs::path(dir) / "strace").c_str(), X_OK) == 0) {
-      strace_path = (fs::path(dir) / "strace").string();
-      break;
-    }
+  Result<std::unique_ptr<StraceProcess>> strace = StraceProcess::Attach(
+      {"-f", "-qq", "-ttt", "-e", "trace=connect,socket,close,clone,clone3,fork,vfork", "-e",
+       "signal=none", "-o", s.trace_file.string()},
+      dockerd, s.strace_log, kAttachTimeout);
+  if (!strace.ok()) {
+    return Error("syscall probe of dockerd (pid " + std::to_string(dockerd) +
+                 "): " + strace.error().message());
   }
-  if (strace_path.empty()) return Error("syscall probe: strace is not installed");
-  UniqueFd log(::open(s.strace_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!log.valid()) return ErrnoError("open('" + s.strace_log.string() + "')");
-  std::vector<char*> argv;
-  for (auto& arg : s.strace_argv) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child < 0) return ErrnoError("fork() for strace");
-  if (child == 0) {
-    // strace detaches cleanly on SIGTERM too, should wedge die without detaching it.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(126);
-    // Its own process group: a terminal's SIGINT is wedge's to handle, not strace's.
-    ::setpgid(0, 0);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, STDIN_FILENO);
-    ::dup2(log.get(), STDOUT_FILENO);
-    ::dup2(log.get(), STDERR_FILENO);
-    ::close_range(3, ~0U, 0);
-    ::execv(strace_path.c_str(), argv.data());
-    ::_exit(127);
-  }
-  s.strace = child;
-  Result<sys::Pidfd> pidfd = sys::Pidfd::Open(child);
-  if (!pidfd.ok()) {
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    return pidfd.error();
-  }
-  s.strace_pidfd = std::move(*pidfd);
+  s.strace = std::move(*strace);
   std::unique_ptr<SyscallProbe> probe(new SyscallProbe(std::move(state)));
-  // Attached once every thread of dockerd names strace as its tracer.
-  const std::int64_t deadline = started + kAttachTimeout.count();
-  for (;;) {
-    if (AllThreadsTracedBy(dockerd, child, s.attached_threads)) break;
-    if (s.strace_pidfd.HasExited()) {
-      (void)s.Detach();
-      Result<std::string> said = sys::ReadFile(s.strace_log);
-      return Error("syscall probe: strace exited before attaching to dockerd (pid " +
-                   std::to_string(dockerd) + "), " + s.detach_outcome + ": " +
-                   (said.ok() ? sys::TrimTrailing(*said) : std::string("(no output)")));
-    }
-    if (sys::Interrupted()) return Error("interrupted while attaching strace to dockerd");
-    if (sys::MonotonicMillis() > deadline) {
-      return Error("syscall probe: strace did not attach to every thread of dockerd (pid " +
-                   std::to_string(dockerd) + ") within " + std::to_string(kAttachTimeout.count()) +
-                   " ms");
-    }
-    ::usleep(2000);
-  }
-  s.attach_ms = sys::MonotonicMillis() - started;
   s.sampler = std::thread([&s] { s.RunSampler(); });
   return probe;
 }
@@ -660,10 +557,7 @@ std::string SyscallProbe::EvidenceText() const {
   std::ostringstream out;
   out << "syscall probe of dockerd (pid " << s.dockerd << "): connect() to " << s.socket.string()
       << ", socket(AF_UNIX), close(); threads sampled every " << kSamplePeriodMs << " ms\n";
-  out << "strace:";
-  for (const auto& arg : s.strace_argv) out << " " << arg;
-  out << "\n  attached to " << s.attached_threads << " threads in " << s.attach_ms << " ms; "
-      << (s.detached ? "detached, " + s.detach_outcome : std::string("still attached")) << "\n";
+  out << "strace: " << s.strace->Describe() << "\n";
   Result<std::string> strace_log = sys::ReadFile(s.strace_log);
   if (strace_log.ok() && !strace_log->empty()) {
     out << "  strace said: " << sys::TrimTrailing(*strace_log) << "\n";

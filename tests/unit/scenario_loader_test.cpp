@@ -994,7 +994,8 @@ const std::vector<MalformedCase>& MalformedCases() {
        "expected an integer from 1 to 4194304, got 0"},
       {"recovery-duplicate", "/recovery/2", "duplicate \"kill-sandbox\" (already at /recovery/1)"},
       {"recovery-unknown", "/recovery/2",
-       "expected one of \"abort-fuse-connections\", \"kill-sandbox\", got \"reboot\""},
+       "expected one of \"abort-fuse-connections\", \"kill-sandbox\", \"drain-pipes\", got "
+       "\"reboot\""},
       {"recovery-without-fuse-abort", "/recovery",
        "recovery must include \"abort-fuse-connections\" for the fuse-daemon fixture at "
        "/fixtures/daemon: a task stuck in a FUSE request ignores SIGKILL"},
@@ -1153,8 +1154,8 @@ const std::vector<MalformedCase>& MalformedCases() {
        "\"refused_syscall\" needs \"killed_by\": \"SIGSYS\" (a seccomp filter that refuses a "
        "syscall kills the process with SIGSYS)"},
       {"command-expectation-says-nothing", "/signatures/healthy/commands/0",
-       "a command expectation must say how the command ended: add \"exit_code\", \"killed_by\" or "
-       "\"output_contains\""},
+       "a command expectation must say how the command ended: add \"exit_code\", \"killed_by\", "
+       "\"output_contains\" or \"running_at_capture\""},
       {"command-expectation-unknown-command", "/signatures/bug/commands/0/command",
        "no run-command step named \"image-list\"; defined: \"image-ls\""},
       {"command-expectation-unknown-key", "/signatures/bug/commands/0/signal",
@@ -1205,7 +1206,8 @@ const std::vector<MalformedCase>& MalformedCases() {
        "unknown key \"soft\" for a \"rlimit-soft-below-hard\" precondition; allowed: name, kind, "
        "command, rlimit, why"},
       {"precondition-unknown-kind", "/preconditions/0/kind",
-       "expected one of \"rlimit-soft-below-hard\", got \"rlimit-equal\""},
+       "expected one of \"rlimit-soft-below-hard\", \"pids-limit-hit\", "
+       "\"pipe-capacity-at-most\", got \"rlimit-equal\""},
       {"precondition-unknown-rlimit", "/preconditions/0/rlimit",
        "unknown resource limit \"RLIMIT_FILES\"; expected one of RLIMIT_AS, RLIMIT_CORE, "
        "RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_LOCKS, RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE, "
@@ -1247,7 +1249,8 @@ const std::vector<MalformedCase>& MalformedCases() {
       {"stall-without-wait-for-stall", "/stall",
        "\"stall\" configures the \"wait-for-stall\" step, and /steps has none: remove it"},
       {"tasks-without-wait-for-stall", "/signatures/bug/tasks",
-       "task expectations are captured by the \"wait-for-stall\" step, and /steps has none"},
+       "task expectations are captured by the \"wait-for-stall\" step or a watched run-command "
+       "step, and /steps has neither"},
       // Flap steps, ${image} placeholders and rate signatures; most are
       // scenarios/containerd-socket-flap.json with one thing broken.
       {"command-named-like-flap", "/steps/2/name",

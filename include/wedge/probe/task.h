@@ -84,7 +84,11 @@ struct FileDescriptor {
   std::uint64_t pos = 0;                    // fdinfo "pos:"
   std::uint32_t flags = 0;                  // fdinfo "flags:" (octal in the file)
   std::optional<int> pipe_unread_bytes;     // FIONREAD on a pidfd_getfd copy, when taken
+  std::optional<int> pipe_capacity_bytes;   // F_GETPIPE_SZ on the same copy
+  // The first unread bytes (at most kPipeHeadBytes), duplicated with tee(2): not consumed.
+  std::optional<std::string> pipe_head;
 };
+inline constexpr int kPipeHeadBytes = 256;
 // Parses "pipe:[12345]" to 12345.
 std::optional<std::uint64_t> ParsePipeInode(std::string_view link_target);
 // Fills pos and flags from the text of /proc/PID/fdinfo/FD.
@@ -119,8 +123,9 @@ struct TreeSnapshot {
 
 // Reads one task of a live process. `proc_root` is "/proc" except in tests.
 Result<TaskSnapshot> ReadTask(pid_t pid, pid_t tid, std::string_view proc_root = "/proc");
-// Reads a process, all of its tasks and its fd table. With `peek_pipes`, also measures unread
-// bytes of each pipe fd through a pidfd_getfd copy (FIONREAD; nothing is consumed); peeking uses
+// Reads a process, all of its tasks and its fd table. With `peek_pipes`, also measures each pipe
+// fd through a pidfd_getfd copy: unread bytes (FIONREAD), capacity (F_GETPIPE_SZ) and the first
+// unread bytes (tee(2) into a pipe of wedge's own; nothing is consumed); peeking uses
 // the live pid, so it is skipped unless `proc_root` is "/proc". Threads that exit meanwhile are
 // left out; the process itself being gone is an error.
 Result<ProcessSnapshot> ReadProcess(pid_t pid, bool peek_pipes = false,

@@ -77,9 +77,12 @@ struct RunResult {
   std::int64_t duration_ms = 0;
   std::int64_t stall_detected_after_ms = -1;  // from the last trigger step; -1 if none
   std::vector<std::string> recovery;          // what recovery did, one line each
-  bool host_clean = false;                    // the post-teardown check passed
-  std::vector<std::string> host_leftovers;    // what the check found, if anything
-  std::optional<std::string> error;           // an internal error that ended the run early
+  // What wedge injected to pin the bug (a held syscall, a resized pipe), one line each: never
+  // the bug's own doing, so the report names it.
+  std::vector<std::string> injections;
+  bool host_clean = false;                  // the post-teardown check passed
+  std::vector<std::string> host_leftovers;  // what the check found, if anything
+  std::optional<std::string> error;         // an internal error that ended the run early
 
   bool AsExpected() const { return !error && verdict == expected && host_clean; }
 };

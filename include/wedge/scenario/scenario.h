@@ -90,6 +90,29 @@ struct FlapSpec {
   int recovery_timeout_ms = 30000;  // bound on waiting for `docker ps` to work again
 };
 
+// A run-command step with a watch runs its command in the background while wedge watches the
+// processes the stack starts for it: the descendants of the containerd-shim of `container`
+// whose comm is `comm` (with runc exec, "runc:[2:INIT]"). When every task of the watched
+// processes sleeps unchanged for `settle_ms` while the command has not returned, that is the
+// stall: the watched processes (and their parents, labelled `parent_label`) are captured for the
+// task signatures, and the command is recorded as still running at capture. When the command
+// returns first, nothing stalled.
+struct CommandWatch {
+  std::string container;     // the container's --name, started by an earlier run-command step
+  std::string comm;          // "runc:[2:INIT]"
+  std::string label;         // the watched process's label in signatures: "runc-init"
+  std::string parent_label;  // its parent's label ("runc"); empty: the parent is not captured
+  int poll_interval_ms = 5;
+  int settle_ms = 1000;
+  // Injected pins, each named in the report as an injection, never as the bug's own doing:
+  // hold every entry of `hold_syscall` in the shim and its descendants for `hold_ms` (strace
+  // -f -e inject=SYSCALL:delay_enter=...), and shrink the watched process's stderr pipe to
+  // `stderr_pipe_bytes` with F_SETPIPE_SZ as soon as it is seen.
+  std::string hold_syscall;  // "clone3"; empty: nothing held
+  int hold_ms = 0;
+  std::optional<int> stderr_pipe_bytes;
+};
+
 // One step of the trigger sequence, run in order.
 struct Step {
   enum class Action {
@@ -107,10 +130,11 @@ struct Step {
   std::string target;   // kKill
   int signal = 0;       // kKill
   std::string binary;   // kRunCommand: a name of the binaries table ("docker")
-  std::vector<std::string> args;   // kRunCommand
-  CommandConfinement confinement;  // kRunCommand
-  int timeout_ms = 30000;          // kRunCommand: killed and reported as timed out after this
-  FlapSpec flap;                   // kFlap
+  std::vector<std::string> args;      // kRunCommand
+  CommandConfinement confinement;     // kRunCommand
+  int timeout_ms = 30000;             // kRunCommand: killed and reported as timed out after this
+  FlapSpec flap;                      // kFlap
+  std::optional<CommandWatch> watch;  // kRunCommand: run in the background and watch
 };
 
 // Something the bug needs that a scenario (or this host) may not provide. When one fails and
@@ -120,10 +144,20 @@ struct Precondition {
   std::string why;   // the upstream reason the bug needs it
   enum class Kind {
     kRlimitSoftBelowHard,  // `command`'s pinned rlimit `rlimit` has soft < hard
+    // Observed while `command` runs: the pids cgroup of `container` refused a fork or clone
+    // (pids.events "max" grew).
+    kPidsLimitHit,
+    // Observed when `command` has run: the pipe the init process of `container` holds as fd
+    // `fd` (created by the containerd-shim, as the pipes of every exec are) holds at most
+    // `max_bytes`.
+    kPipeCapacityAtMost,
   } kind = Kind::kRlimitSoftBelowHard;
   std::string command;  // the run-command step it is about
-  std::string rlimit;   // "RLIMIT_NOFILE"
+  std::string rlimit;   // kRlimitSoftBelowHard: "RLIMIT_NOFILE"
   int resource = 0;
+  std::string container;  // kPidsLimitHit, kPipeCapacityAtMost: the container's --name
+  int fd = 2;             // kPipeCapacityAtMost
+  int max_bytes = 0;      // kPipeCapacityAtMost
 };
 
 // How a stall is recognised: every task's state, wchan, CPU time and context-switch count
@@ -140,6 +174,11 @@ struct RecoveryStep {
   enum class Action {
     kAbortFuseConnections,  // write 1 to /sys/fs/fuse/connections/N/abort for the sandbox's mounts
     kKillSandbox,           // SIGKILL every process in the sandbox cgroup and reap
+    // Read and discard what the watched processes of a run-command watch (and their parents)
+    // write to the stderr pipe they share, until they exit: a writer blocked on a full pipe
+    // that nobody reads is freed, and its parent, which writes its own error into the same
+    // pipe, is too. Killing the writer alone would leave the parent blocked.
+    kDrainPipes,
   };
   Action action = Action::kAbortFuseConnections;
 };

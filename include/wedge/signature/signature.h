@@ -23,7 +23,11 @@ namespace wedge::signature {
 std::string NormalizeFrame(std::string_view function);
 std::vector<std::string> NormalizeStack(const std::vector<probe::StackFrame>& stack);
 
-// True when `expected` appears in `observed` in the same order, gaps allowed.
+// True when the observed frame `frame` is `expected` or one of its "|"-separated alternatives.
+bool FrameMatches(std::string_view expected, std::string_view frame);
+// True when `expected` appears in `observed` in the same order, gaps allowed. An expected frame
+// may name alternatives separated by "|" ("anon_pipe_write|pipe_write"): a function renamed
+// between kernel versions matches under either name.
 bool IsOrderedSubsequence(const std::vector<std::string>& expected,
                           const std::vector<std::string>& observed);
 
@@ -43,6 +47,14 @@ struct TaskExpectation {
   std::vector<std::string> shd_pending;  // signal names that must be in ShdPnd
   std::vector<std::string> sig_pending;  // signal names that must be in SigPnd
   std::vector<std::string> task_flags;   // PF_* names that must be set, e.g. "PF_EXITING"
+  // A pipe the task's process holds open as fd `fd` must be at least `min_fill` full (unread
+  // bytes over capacity) and its unread bytes must start with `starts_with` (when not empty).
+  struct Pipe {
+    int fd = 2;
+    double min_fill = 0;
+    std::string starts_with;
+  };
+  std::optional<Pipe> pipe;
 };
 
 // How a command a scenario ran (e.g. the docker CLI) must have ended. Unset fields are not
@@ -53,6 +65,9 @@ struct CommandExpectation {
   std::optional<std::string> killed_by;        // killed by this signal, e.g. "SIGSYS"
   std::optional<std::string> refused_syscall;  // the syscall a seccomp filter refused, by name
   std::vector<std::string> output_contains;    // substrings of stdout+stderr, all required
+  // true: the command had not returned when the stall it was watched for was captured (how it
+  // ended after recovery is then not checked by exit_code or killed_by: recovery ended it).
+  std::optional<bool> running_at_capture;
 };
 
 // A bound on a per-second series the syscall probe measured (see ObservedSeries), over a
@@ -99,6 +114,14 @@ struct ObservedTask {
   std::vector<std::string> sig_pending;
   std::vector<std::string> task_flags;
   std::string wchan;
+  // The pipes the task's process holds, as measured at capture (fd, capacity, unread, head).
+  struct Pipe {
+    int fd = -1;
+    int capacity_bytes = 0;
+    int unread_bytes = 0;
+    std::string head;  // the first unread bytes, not consumed
+  };
+  std::vector<Pipe> pipes;
 };
 // How a command ended, as the kernel reported it.
 struct ObservedCommand {
@@ -112,6 +135,8 @@ struct ObservedCommand {
   std::string audit_record;  // the raw record, when there was one
   std::string output;        // stdout and stderr
   bool timed_out = false;    // still running at the step's timeout, then killed
+  // Still running when the stall its step watched for was captured; it ended after recovery.
+  bool running_at_capture = false;
   std::int64_t duration_ms = 0;
 };
 // A per-second series of one metric in one window, as the probe measured it: value i is the
@@ -137,7 +162,7 @@ struct Mismatch {
   std::string role;
   // "task", "state", "stack", "shd_pending", "sig_pending", "task_flags", "all_exited"; for
   // commands "command" (it did not run), "exit_code", "killed_by", "refused_syscall", "output";
-  // for rates "rate"
+  // for rates "rate"; "pipe" for a task's pipe; "running_at_capture" for a watched command
   std::string field;
   std::string expected;
   std::string observed;
@@ -172,12 +197,13 @@ struct MatchResult {
 MatchResult Match(const Signature& expected, const Observation& observed);
 
 // A stable hash (16 hex digits) of what was observed for the roles a signature names: per role,
-// in the signature's order, the state, the full normalised stack and the pending signal names;
-// then per command the signature names, in its order, how it ended ("exit N", "signal SIGSYS",
-// "timed out" or "not run") and the refused syscall; then per rate expectation, in its order, the
-// metric, the window and whether it held ("held" or "not held"), never the measured rates.
-// Durations, output, argv and rates are not hashed. Equal for two runs that wedged (or churned)
-// the same way, whatever the pids, offsets, timing or exact counts.
+// in the signature's order, the state, the full normalised stack, the pending signal names and,
+// when the role expects a pipe, whether that pipe held up to the expectation; then per command the
+// signature names, in its order, how it ended ("exit N", "signal SIGSYS", "timed out" or "not run")
+// and the refused syscall; then per rate expectation, in its order, the metric, the window and
+// whether it held ("held" or "not held"), never the measured rates. Durations, output, argv and
+// rates are not hashed. Equal for two runs that wedged (or churned) the same way, whatever the
+// pids, offsets, timing or exact counts.
 std::string Hash(const MatchResult& match, const Observation& observed);
 
 }  // namespace wedge::signature

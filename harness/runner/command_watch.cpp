@@ -1,0 +1,542 @@
+#include "command_watch.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <system_error>
+#include <thread>
+
+#include "command_step.h"
+#include "wedge/base/unique_fd.h"
+#include "wedge/stack/strace_process.h"
+#include "wedge/sys/cgroup.h"
+#include "wedge/sys/files.h"
+#include "wedge/sys/process.h"
+
+namespace wedge::runner {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::chrono::milliseconds kHoldAttachTimeout{10000};
+constexpr int kCapSysAdmin = 21;
+constexpr int kCapSysResource = 24;
+constexpr std::size_t kDrainedHeadBytes = 512;
+constexpr ino_t kInitialUserNamespaceInode = 0xEFFFFFFDU;  // include/linux/proc_ns.h
+
+std::string ReadComm(pid_t pid) {
+  Result<std::string> comm = sys::ReadFile("/proc/" + std::to_string(pid) + "/comm");
+  return comm.ok() ? sys::TrimTrailing(*comm) : std::string();
+}
+
+pid_t ReadParent(pid_t pid) {
+  Result<std::string> status = sys::ReadFile("/proc/" + std::to_string(pid) + "/status");
+  if (!status.ok()) return 0;
+  const std::size_t at = status->find("\nPPid:");
+  return at == std::string::npos ? 0 : static_cast<pid_t>(std::atoi(status->c_str() + at + 6));
+}
+
+// The pid of the process whose argv holds "-id" followed by `id`: a containerd shim.
+pid_t FindShimOf(const std::string& id) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    Result<std::string> cmdline = sys::ReadFile(entry.path() / "cmdline");
+    if (!cmdline.ok()) continue;
+    std::vector<std::string> argv;
+    for (std::size_t begin = 0; begin < cmdline->size();) {
+      std::size_t end = cmdline->find('\0', begin);
+      if (end == std::string::npos) end = cmdline->size();
+      argv.push_back(cmdline->substr(begin, end - begin));
+      begin = end + 1;
+    }
+    if (argv.empty() || fs::path(argv[0]).filename().string().rfind("containerd-shim", 0) != 0) {
+      continue;
+    }
+    for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
+      if (argv[i] == "-id" && argv[i + 1] == id) return static_cast<pid_t>(std::stoi(name));
+    }
+  }
+  return 0;
+}
+
+// The pids cgroup directory of `pid`: the v1 "pids" line of /proc/PID/cgroup, else the v2 line.
+Result<fs::path> PidsCgroupOf(pid_t pid) {
+  WEDGE_ASSIGN_OR_RETURN(std::string text,
+                         sys::ReadFile("/proc/" + std::to_string(pid) + "/cgroup"));
+  WEDGE_ASSIGN_OR_RETURN(fs::path hierarchy, sys::PidsHierarchy());
+  std::string v1_path;
+  std::string v2_path;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    std::size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    const std::size_t first = line.find(':');
+    const std::size_t second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
+    if (controllers.find(",pids,") != std::string::npos) v1_path = line.substr(second + 1);
+    if (line.rfind("0::", 0) == 0) v2_path = line.substr(second + 1);
+  }
+  const std::string& path = v1_path.empty() ? v2_path : v1_path;
+  if (path.empty()) return Error("no pids cgroup in /proc/" + std::to_string(pid) + "/cgroup");
+  return hierarchy / fs::path(path).relative_path();
+}
+
+std::optional<std::uint64_t> CapEffOf(pid_t pid) {
+  Result<std::string> status = sys::ReadFile("/proc/" + std::to_string(pid) + "/status");
+  if (!status.ok()) return std::nullopt;
+  const std::size_t at = status->find("\nCapEff:");
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtoull(status->c_str() + at + 8, nullptr, 16);
+}
+
+// pidfd_getfd(pid, fd): a copy of the target's descriptor (same open file description).
+Result<UniqueFd> CopyDescriptor(pid_t pid, int fd) {
+  WEDGE_ASSIGN_OR_RETURN(sys::Pidfd pidfd, sys::Pidfd::Open(pid));
+  UniqueFd copy(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
+  if (!copy.valid()) {
+    return ErrnoError("pidfd_getfd(" + std::to_string(pid) + ", " + std::to_string(fd) + ")");
+  }
+  return copy;
+}
+
+std::string Escaped(std::string_view bytes) {
+  std::string text;
+  for (char c : bytes) {
+    if (c == '\n') {
+      text += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      text += '?';
+    } else {
+      text += c;
+    }
+  }
+  return text;
+}
+
+bool IsAsleep(char state) { return state == 'S' || state == 'D' || state == 'Z' || state == 'I'; }
+
+}  // namespace
+
+Result<ContainerProcesses> FindContainer(stack::DockerStack& stack, const std::string& name) {
+  ContainerProcesses container;
+  container.name = name;
+  WEDGE_ASSIGN_OR_RETURN(auto inspect, stack.Docker({"inspect", "--format", "{{.Id}}", name},
+                                                    std::chrono::seconds(30)));
+  if (inspect.first != 0) {
+    return Error("docker inspect " + name + " failed: " + sys::TrimTrailing(inspect.second));
+  }
+  container.id = sys::TrimTrailing(inspect.second);
+  container.shim = FindShimOf(container.id);
+  if (container.shim == 0) {
+    return Error("no containerd-shim process with -id " + container.id + " (container " + name +
+                 ")");
+  }
+  const std::vector<pid_t> children = probe::ReadChildren(container.shim);
+  if (children.size() != 1) {
+    return Error("the shim of container " + name + " (pid " + std::to_string(container.shim) +
+                 ") has " + std::to_string(children.size()) +
+                 " children; expected only the container's init");
+  }
+  container.init = children.front();
+  WEDGE_ASSIGN_OR_RETURN(container.pids_cgroup, PidsCgroupOf(container.init));
+  return container;
+}
+
+Result<std::uint64_t> ReadPidsEventsMax(const fs::path& pids_cgroup) {
+  WEDGE_ASSIGN_OR_RETURN(std::string text, sys::ReadFile(pids_cgroup / "pids.events"));
+  const std::size_t at = text.find("max ");
+  if (at == std::string::npos || (at != 0 && text[at - 1] != '\n')) {
+    return Error("no \"max\" line in " + (pids_cgroup / "pids.events").string());
+  }
+  return std::strtoull(text.c_str() + at + 4, nullptr, 10);
+}
+
+Result<PipeMeasure> MeasurePipe(pid_t pid, int fd) {
+  PipeMeasure measure;
+  std::error_code ec;
+  measure.target =
+      fs::read_symlink("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd), ec).string();
+  if (ec) {
+    return Error("readlink /proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd) + ": " +
+                 ec.message());
+  }
+  WEDGE_ASSIGN_OR_RETURN(UniqueFd copy, CopyDescriptor(pid, fd));
+  const int capacity = ::fcntl(copy.get(), F_GETPIPE_SZ);
+  if (capacity < 0) {
+    return ErrnoError("F_GETPIPE_SZ on fd " + std::to_string(fd) + " of pid " +
+                      std::to_string(pid) + " (" + measure.target + ")");
+  }
+  measure.capacity_bytes = capacity;
+  int unread = 0;
+  if (::ioctl(copy.get(), FIONREAD, &unread) == 0) measure.unread_bytes = unread;
+  return measure;
+}
+
+std::string DescribePipeCreatorPrivilege(pid_t pid) {
+  std::optional<std::uint64_t> caps = CapEffOf(pid);
+  if (!caps) return "capabilities unreadable";
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(*caps));
+  const bool admin = (*caps >> kCapSysAdmin) & 1;
+  const bool resource = (*caps >> kCapSysResource) & 1;
+  std::string text = std::string("CapEff ") + hex + " (" +
+                     (admin ? "CAP_SYS_ADMIN" : "no CAP_SYS_ADMIN") + ", " +
+                     (resource ? "CAP_SYS_RESOURCE" : "no CAP_SYS_RESOURCE") + ")";
+  // The initial user namespace has a fixed inode number (PROC_USER_INIT_INO); pid 1's link is
+  // not always readable, so compare with that.
+  struct stat user_ns {};
+  if (::stat(("/proc/" + std::to_string(pid) + "/ns/user").c_str(), &user_ns) == 0) {
+    text += user_ns.st_ino == kInitialUserNamespaceInode ? ", in the initial user namespace"
+                                                         : ", in a user namespace of its own";
+  }
+  return text;
+}
+
+Result<ObservedPreconditions> ObservedPreconditions::Before(const scenario::Scenario& scenario,
+                                                            const scenario::Step& step,
+                                                            stack::DockerStack& stack) {
+  ObservedPreconditions preconditions;
+  for (const scenario::Precondition& precondition : scenario.preconditions) {
+    if (precondition.command != step.name ||
+        precondition.kind == scenario::Precondition::Kind::kRlimitSoftBelowHard) {
+      continue;
+    }
+    Observed observed;
+    observed.precondition = &precondition;
+    WEDGE_ASSIGN_OR_RETURN(observed.container, FindContainer(stack, precondition.container));
+    if (precondition.kind == scenario::Precondition::Kind::kPidsLimitHit) {
+      WEDGE_ASSIGN_OR_RETURN(observed.pids_max_before,
+                             ReadPidsEventsMax(observed.container.pids_cgroup));
+    }
+    preconditions.observed_.push_back(std::move(observed));
+  }
+  return preconditions;
+}
+
+std::vector<std::string> ObservedPreconditions::After(
+    std::vector<report::PreconditionResult>& results) const {
+  std::vector<std::string> lines;
+  for (const Observed& observed : observed_) {
+    const scenario::Precondition& precondition = *observed.precondition;
+    report::PreconditionResult result;
+    result.name = precondition.name;
+    result.why = precondition.why;
+    const ContainerProcesses& container = observed.container;
+    switch (precondition.kind) {
+      case scenario::Precondition::Kind::kPidsLimitHit: {
+        Result<std::uint64_t> after = ReadPidsEventsMax(container.pids_cgroup);
+        Result<std::string> limit = sys::ReadFile(container.pids_cgroup / "pids.max");
+        const std::string limit_text = limit.ok() ? sys::TrimTrailing(*limit) : "(unreadable)";
+        if (!after.ok()) {
+          result.detail = "pids.events of " + container.pids_cgroup.string() +
+                          " unreadable: " + after.error().message();
+          break;
+        }
+        const std::uint64_t delta = *after - *observed.pids_max_before;
+        result.held = delta > 0;
+        result.detail = "pids.events \"max\" of container " + container.name + " (pids.max " +
+                        limit_text + ") went from " + std::to_string(*observed.pids_max_before) +
+                        " to " + std::to_string(*after) + " while " + precondition.command +
+                        " ran: " +
+                        (result.held ? std::to_string(delta) + " fork(s) or clone(s) refused"
+                                     : "no fork or clone was refused");
+        break;
+      }
+      case scenario::Precondition::Kind::kPipeCapacityAtMost: {
+        Result<PipeMeasure> pipe = MeasurePipe(container.init, precondition.fd);
+        if (!pipe.ok()) {
+          result.detail = "fd " + std::to_string(precondition.fd) + " of container " +
+                          container.name + "'s init unmeasurable: " + pipe.error().message();
+          break;
+        }
+        result.held = pipe->capacity_bytes <= precondition.max_bytes;
+        result.detail = "fd " + std::to_string(precondition.fd) + " of container " +
+                        container.name + "'s init (pid " + std::to_string(container.init) +
+                        ", " + pipe->target + ", created by its containerd-shim as every " +
+                        "exec's pipes are) holds " + std::to_string(pipe->capacity_bytes) +
+                        " bytes, " + (result.held ? "at most " : "above ") +
+                        std::to_string(precondition.max_bytes) + "; the shim (pid " +
+                        std::to_string(container.shim) +
+                        "): " + DescribePipeCreatorPrivilege(container.shim);
+        break;
+      }
+      case scenario::Precondition::Kind::kRlimitSoftBelowHard:
+        continue;
+    }
+    lines.push_back("precondition " + result.name + ": " +
+                    (result.held ? "holds" : "does not hold") + " (" + result.detail + ")");
+    results.push_back(std::move(result));
+  }
+  return lines;
+}
+
+struct CommandWatch::State {
+  scenario::Step step;
+  scenario::CommandWatch watch;
+  Say say;
+  ContainerProcesses container;
+  std::unique_ptr<stack::StraceProcess> hold;
+  std::vector<std::string> injections;
+
+  std::thread runner;
+  std::atomic<bool> returned{false};
+  std::mutex mutex;
+  std::optional<Result<signature::ObservedCommand>> result;  // guarded by mutex
+  std::int64_t started_ms = 0;
+
+  bool stalled = false;
+  std::vector<pid_t> drain_targets;  // the watched processes and their parents, at the stall
+  bool drained = false;
+  std::optional<signature::ObservedCommand> finished;
+
+  // The descendants of the shim whose comm is the watched one.
+  std::vector<pid_t> WatchedProcesses() const {
+    std::vector<pid_t> found;
+    for (pid_t pid : probe::ListDescendants(container.shim)) {
+      if (pid != container.shim && ReadComm(pid) == watch.comm) found.push_back(pid);
+    }
+    return found;
+  }
+
+  void ShrinkStderrPipe(pid_t pid) {
+    Result<UniqueFd> copy = CopyDescriptor(pid, 2);
+    if (!copy.ok()) {
+      injections.push_back("could not shrink the stderr pipe of pid " + std::to_string(pid) +
+                           ": " + copy.error().message());
+      return;
+    }
+    const int before = ::fcntl(copy->get(), F_GETPIPE_SZ);
+    const int after = ::fcntl(copy->get(), F_SETPIPE_SZ, *watch.stderr_pipe_bytes);
+    std::string line = "injected: stderr pipe of " + watch.comm + " (pid " + std::to_string(pid) +
+                       ") resized from " + std::to_string(before) + " to ";
+    line += after < 0 ? "(refused: " + std::string(std::strerror(errno)) + ")"
+                      : std::to_string(after) + " bytes with F_SETPIPE_SZ";
+    injections.push_back(line);
+    say(line);
+  }
+};
+
+CommandWatch::CommandWatch(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Result<std::unique_ptr<CommandWatch>> CommandWatch::Start(
+    const scenario::Step& step, const fs::path& binary,
+    const std::map<std::string, std::string>& env, sys::Journal& journal,
+    stack::DockerStack& stack, const fs::path& run_dir, Say say) {
+  auto state = std::make_unique<State>();
+  State& s = *state;
+  s.step = step;
+  s.watch = *step.watch;
+  s.say = std::move(say);
+  WEDGE_ASSIGN_OR_RETURN(s.container, FindContainer(stack, s.watch.container));
+  s.say("watching " + s.watch.comm + " under the shim (pid " + std::to_string(s.container.shim) +
+        ") of container " + s.container.name);
+  if (!s.watch.hold_syscall.empty()) {
+    // strace's delay_enter keeps each entry of the syscall in a tracing stop for hold_ms, in
+    // the shim and every process it starts from now on (-f): runc, then runc init.
+    WEDGE_ASSIGN_OR_RETURN(
+        s.hold, stack::StraceProcess::Attach(
+                    {"-f", "-qq", "-o", "/dev/null", "-e", "trace=" + s.watch.hold_syscall, "-e",
+                     "signal=none", "-e",
+                     "inject=" + s.watch.hold_syscall +
+                         ":delay_enter=" + std::to_string(s.watch.hold_ms * 1000)},
+                    s.container.shim, run_dir / "hold-strace.log", kHoldAttachTimeout));
+    std::string line = "injected: every " + s.watch.hold_syscall + " entry of the shim (pid " +
+                       std::to_string(s.container.shim) + ") and its descendants held " +
+                       std::to_string(s.watch.hold_ms) + " ms (" + s.hold->Describe() + ")";
+    s.injections.push_back(line);
+    s.say(line);
+  }
+  std::unique_ptr<CommandWatch> watch(new CommandWatch(std::move(state)));
+  s.started_ms = sys::MonotonicMillis();
+  s.runner = std::thread([&s, binary, env, &journal] {
+    Result<signature::ObservedCommand> result = RunCommandStep(s.step, binary, env, journal);
+    std::lock_guard lock(s.mutex);
+    s.result = std::move(result);
+    s.returned = true;
+  });
+  return watch;
+}
+
+CommandWatch::Outcome CommandWatch::WaitForStallOrReturn() {
+  State& s = *state_;
+  Outcome outcome;
+  std::set<pid_t> seen;
+  std::vector<probe::TaskActivity> last;
+  std::int64_t quiet_since = 0;
+  for (;;) {
+    const std::int64_t now = sys::MonotonicMillis();
+    if (s.returned) break;
+    if (sys::Interrupted()) {
+      outcome.interrupted = true;
+      break;
+    }
+    std::vector<pid_t> watched = s.WatchedProcesses();
+    for (pid_t pid : watched) {
+      if (!seen.insert(pid).second) continue;
+      s.say("seen " + s.watch.comm + " as pid " + std::to_string(pid) + " after " +
+            std::to_string(now - s.started_ms) + " ms");
+      if (s.watch.stderr_pipe_bytes) s.ShrinkStderrPipe(pid);
+    }
+    std::vector<probe::TaskActivity> activity = probe::ReadActivity(watched);
+    const bool asleep =
+        !activity.empty() && std::all_of(activity.begin(), activity.end(), [](const auto& task) {
+          return IsAsleep(task.state);
+        });
+    if (!asleep || activity != last) {
+      last = std::move(activity);
+      quiet_since = now;
+    } else if (now - quiet_since >= s.watch.settle_ms && !s.returned) {
+      s.stalled = true;
+      outcome.stalled = true;
+      outcome.after_ms = now - s.started_ms;
+      std::vector<pid_t> captured = watched;
+      if (!s.watch.parent_label.empty()) {
+        for (pid_t pid : watched) {
+          const pid_t parent = ReadParent(pid);
+          if (parent > 0 && parent != s.container.shim &&
+              std::find(captured.begin(), captured.end(), parent) == captured.end()) {
+            captured.push_back(parent);
+            outcome.labels[parent] = s.watch.parent_label;
+          }
+        }
+      }
+      for (pid_t pid : watched) outcome.labels[pid] = s.watch.label;
+      outcome.snapshot = probe::ReadProcesses(captured, /*peek_pipes=*/true);
+      for (auto& process : outcome.snapshot.processes) {
+        if (auto label = outcome.labels.find(process.pid); label != outcome.labels.end()) {
+          process.label = label->second;
+        }
+      }
+      s.drain_targets = captured;
+      return outcome;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(s.watch.poll_interval_ms));
+  }
+  outcome.after_ms = sys::MonotonicMillis() - s.started_ms;
+  return outcome;
+}
+
+std::vector<std::string> CommandWatch::DrainPipes(std::chrono::milliseconds timeout) {
+  State& s = *state_;
+  std::vector<std::string> lines;
+  if (s.hold) {
+    Status detached = s.hold->Detach();
+    lines.push_back("detached the " + s.watch.hold_syscall + " hold: " +
+                    (detached.ok() ? s.hold->detach_outcome() : detached.error().message()));
+  }
+  s.drained = true;
+  if (s.drain_targets.empty()) {
+    lines.push_back("no stalled process to drain");
+    return lines;
+  }
+  const std::int64_t start = sys::MonotonicMillis();
+  // A reader of our own per distinct pipe, opened through /proc/PID/fd/2: a new open file
+  // description, so O_NONBLOCK here never changes how the writers' descriptors behave.
+  struct Target {
+    pid_t pid;
+    sys::Pidfd pidfd;
+  };
+  std::vector<Target> targets;
+  std::vector<UniqueFd> readers;
+  std::set<std::string> pipes;
+  for (pid_t pid : s.drain_targets) {
+    Result<sys::Pidfd> pidfd = sys::Pidfd::Open(pid);
+    if (!pidfd.ok()) continue;
+    const fs::path fd_path = "/proc/" + std::to_string(pid) + "/fd/2";
+    std::error_code ec;
+    const std::string target = fs::read_symlink(fd_path, ec).string();
+    if (!ec && target.rfind("pipe:", 0) == 0 && pipes.insert(target).second) {
+      UniqueFd reader(::open(fd_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+      if (reader.valid()) readers.push_back(std::move(reader));
+    }
+    targets.push_back({pid, std::move(*pidfd)});
+  }
+  std::size_t drained = 0;
+  std::string head;
+  char buffer[65536];
+  const std::int64_t deadline = start + timeout.count();
+  auto all_exited = [&] {
+    return std::all_of(targets.begin(), targets.end(),
+                       [](const Target& target) { return target.pidfd.HasExited(); });
+  };
+  while (!all_exited() && sys::MonotonicMillis() < deadline) {
+    std::vector<pollfd> fds;
+    for (const UniqueFd& reader : readers) fds.push_back({reader.get(), POLLIN, 0});
+    for (const Target& target : targets) fds.push_back({target.pidfd.get(), POLLIN, 0});
+    ::poll(fds.data(), fds.size(), 10);
+    for (const UniqueFd& reader : readers) {
+      for (;;) {
+        const ssize_t n = ::read(reader.get(), buffer, sizeof buffer);
+        if (n <= 0) break;
+        if (head.size() < kDrainedHeadBytes) {
+          head.append(buffer, std::min<std::size_t>(static_cast<std::size_t>(n),
+                                                    kDrainedHeadBytes - head.size()));
+        }
+        drained += static_cast<std::size_t>(n);
+      }
+    }
+  }
+  std::string line = "drained " + std::to_string(drained) + " bytes from the stderr pipe of";
+  for (const Target& target : targets) line += " " + std::to_string(target.pid);
+  line += all_exited() ? "; all exited " : "; NOT all exited ";
+  line += std::to_string(sys::MonotonicMillis() - start) + " ms after draining began";
+  lines.push_back(line);
+  if (!head.empty()) lines.push_back("drained bytes began: \"" + Escaped(head.substr(0, 160)) + "\"");
+  return lines;
+}
+
+signature::ObservedCommand CommandWatch::Finish() {
+  State& s = *state_;
+  if (s.finished) return *s.finished;
+  if (s.runner.joinable()) s.runner.join();
+  std::lock_guard lock(s.mutex);
+  signature::ObservedCommand command;
+  if (s.result && s.result->ok()) {
+    command = **s.result;
+  } else {
+    command.command = s.step.name;
+    command.output = s.result ? "(wedge could not run it: " + s.result->error().message() + ")"
+                              : std::string("(not run)");
+  }
+  command.running_at_capture = s.stalled;
+  s.finished = command;
+  return command;
+}
+
+const ContainerProcesses& CommandWatch::container() const { return state_->container; }
+const std::vector<std::string>& CommandWatch::injections() const { return state_->injections; }
+
+CommandWatch::~CommandWatch() {
+  State& s = *state_;
+  // Whatever path got here, nothing wedge started may stay blocked on a pipe nobody reads.
+  if (!s.drained && !s.returned) {
+    if (s.drain_targets.empty()) {
+      for (pid_t pid : s.WatchedProcesses()) {
+        s.drain_targets.push_back(pid);
+        if (pid_t parent = ReadParent(pid); parent > 0 && parent != s.container.shim) {
+          s.drain_targets.push_back(parent);
+        }
+      }
+    }
+    (void)DrainPipes(std::chrono::seconds(5));
+  }
+  if (s.hold) (void)s.hold->Detach();
+  if (s.runner.joinable()) s.runner.join();
+}
+
+}  // namespace wedge::runner
