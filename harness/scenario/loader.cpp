@@ -921,6 +921,14 @@ class Validator {
             Fail(element.pointer,
                  "\"wait-for-stall\" must be the last step (at most one per scenario)");
           }
+          // A watched run-command step comes first (wait-for-stall is last), so the rule is
+          // checked here, at the second capture.
+          if (!watch_pointer_.empty()) {
+            Fail(element.pointer,
+                 "a scenario captures tasks either by \"wait-for-stall\" or by one watched "
+                 "run-command step, not both (the watch is " +
+                     watch_pointer_ + ")");
+          }
           has_wait_for_stall_ = true;
           if (first_non_command_step.empty()) {
             first_non_command_step = element.pointer;
@@ -977,6 +985,10 @@ class Validator {
     if (auto it = commands_.find(step_name); it != commands_.end()) {
       Fail(name.pointer, "duplicate name " + Quote(step_name) +
                              " (already used by the run-command step " + it->second.pointer + ")");
+    }
+    if (auto it = watch_labels_.find(step_name); it != watch_labels_.end()) {
+      Fail(name.pointer, "duplicate name " + Quote(step_name) +
+                             " (already used as the process name at " + it->second + ")");
     }
     if (!flap_pointer_.empty() && scenario_.steps[flap_index_].name == step_name) {
       Fail(name.pointer, "duplicate name " + Quote(step_name) + " (already used by the flap step " +
@@ -1143,11 +1155,8 @@ class Validator {
                              "): its capture is the one the tasks are matched "
                              "against");
     }
-    if (has_wait_for_stall_) {
-      Fail(node.pointer,
-           "a scenario captures tasks either by \"wait-for-stall\" or by one "
-           "watched run-command step, not both");
-    }
+    // Not together with a "wait-for-stall" step: that is checked at the wait-for-stall step,
+    // which is the last step, so always after this one.
     watch_pointer_ = node.pointer;
     CommandWatch watch;
     watch.container = ReadContainer(Required(node, "container"));
@@ -1159,13 +1168,27 @@ class Validator {
     }
     auto read_label = [&](const Node& label_node) {
       std::string label = ReadName(label_node, "a process name");
-      if (label == kSandboxInit || label == step.name ||
-          std::find(process_labels_.begin(), process_labels_.end(), label) !=
-              process_labels_.end() ||
-          commands_.count(label) != 0) {
-        Fail(label_node.pointer, "the process name " + Quote(label) + " is already used");
+      // Process names and step names share one namespace: selectors and reports use both.
+      const std::string used = "the process name " + Quote(label) + " is already used ";
+      if (label == kSandboxInit) {
+        Fail(label_node.pointer,
+             Quote(label) + " is wedge's own init process; choose another name");
+      }
+      if (label == step.name) Fail(label_node.pointer, used + "by this run-command step's name");
+      if (auto it = commands_.find(label); it != commands_.end()) {
+        Fail(label_node.pointer, used + "by the run-command step " + it->second.pointer);
+      }
+      if (auto it = watch_labels_.find(label); it != watch_labels_.end()) {
+        Fail(label_node.pointer, used + "at " + it->second);
+      }
+      if (auto it = spawned_by_.find(label); it != spawned_by_.end()) {
+        Fail(label_node.pointer, used + "by the spawn step " + it->second);
+      }
+      if (!flap_pointer_.empty() && scenario_.steps[flap_index_].name == label) {
+        Fail(label_node.pointer, used + "by the flap step " + flap_pointer_);
       }
       process_labels_.push_back(label);
+      watch_labels_.emplace(label, label_node.pointer);
       return label;
     };
     watch.label = read_label(Required(node, "label"));
@@ -1636,8 +1659,10 @@ class Validator {
     if (auto running = Optional(node, "running_at_capture")) {
       const Step& step = scenario_.steps[commands_.at(expectation.command).index];
       if (!step.watch) {
-        Fail(running->pointer, "\"running_at_capture\" is observed by the step's \"watch\", and " +
-                                   commands_.at(expectation.command).pointer + " has none");
+        Fail(running->pointer,
+             "\"running_at_capture\" is observed by a run-command step's \"watch\", and " +
+                 Quote(expectation.command) + " (" + commands_.at(expectation.command).pointer +
+                 ") has none");
       }
       expectation.running_at_capture = ReadBool(*running);
       if (*expectation.running_at_capture && (expectation.exit_code || expectation.killed_by)) {
@@ -1682,7 +1707,8 @@ class Validator {
            ReadArray(*stack, {"kernel function names, innermost first", "frame", false})) {
         std::string_view expected =
             "a normalised kernel function name such as \"fuse_flush\" (no offset, module or "
-            ".isra/.part suffix)";
+            ".isra/.part suffix), or such names separated by \"|\" for a function renamed "
+            "between kernels (\"anon_pipe_write|pipe_write\")";
         const std::string& frame = ReadString(element, expected);
         // "anon_pipe_write|pipe_write": alternatives for a function renamed between kernels.
         for (std::string_view rest = frame;;) {
@@ -1876,10 +1902,11 @@ class Validator {
   };
   std::map<std::string, CommandStep> commands_;  // run-command name -> its step
   bool has_wait_for_stall_ = false;
-  std::string watch_pointer_;                      // "/steps/1/watch", when there is one
-  std::map<std::string, std::string> containers_;  // container name -> the step that runs it
-  std::string flap_pointer_;                       // "/steps/1": the flap step, when there is one
-  std::size_t flap_index_ = 0;                     // its index in scenario_.steps
+  std::string watch_pointer_;                        // "/steps/1/watch", when there is one
+  std::map<std::string, std::string> containers_;    // container name -> the step that runs it
+  std::map<std::string, std::string> watch_labels_;  // a watch's process name -> its pointer
+  std::string flap_pointer_;                         // "/steps/1": the flap step, when there is one
+  std::size_t flap_index_ = 0;                       // its index in scenario_.steps
   std::string seccomp_pointer_;      // "the SystemCallFilter at /steps/0/...": needs seccomp
   std::string failed_precondition_;  // pointer of the first precondition the file fails
   std::string failed_precondition_name_;

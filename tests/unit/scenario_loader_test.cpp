@@ -436,6 +436,123 @@ TEST(ContainerdSocketFlap, LoadsTheVictimTheFlapAndTheRateSignatures) {
   EXPECT_NE(scenario.expected_reason.find("moby#52643"), std::string::npos);
 }
 
+TEST(RuncExecPipeFull, LoadsTheWatchTheObservedPreconditionsAndThePipeEvidence) {
+  auto result = LoadScenarioFile(kScenarioDir / "runc-exec-pipe-full.json");
+  const Scenario& scenario = ExpectScenario(result);
+  EXPECT_EQ(scenario.name, "runc-exec-pipe-full");
+  EXPECT_EQ(scenario.requires_,
+            (std::vector<Requirement>{Requirement::kRoot, Requirement::kPidsCgroup,
+                                      Requirement::kKernelStacks}));
+  EXPECT_TRUE(scenario.stack.required);
+  EXPECT_TRUE(scenario.stack.fresh);  // a watched command may leave its container wedged
+  ASSERT_EQ(scenario.steps.size(), 2u);
+  const Step& container = scenario.steps[0];
+  EXPECT_EQ(container.name, "container");
+  EXPECT_FALSE(container.watch.has_value());
+  const Step& exec = scenario.steps[1];
+  EXPECT_EQ(exec.action, Step::Action::kRunCommand);
+  EXPECT_EQ(exec.name, "exec");
+  EXPECT_EQ(exec.args, (std::vector<std::string>{"exec", "wedge-pipe-full", "true"}));
+  EXPECT_EQ(exec.timeout_ms, 30000);
+  ASSERT_TRUE(exec.watch.has_value());
+  const CommandWatch& watch = *exec.watch;
+  EXPECT_EQ(watch.container, "wedge-pipe-full");
+  EXPECT_EQ(watch.comm, "runc:[2:INIT]");
+  EXPECT_EQ(watch.label, "runc-init");
+  EXPECT_EQ(watch.parent_label, "runc");
+  EXPECT_EQ(watch.poll_interval_ms, 5);
+  EXPECT_EQ(watch.settle_ms, 500);
+  // Nothing injected in the plain scenario.
+  EXPECT_TRUE(watch.hold_syscall.empty());
+  EXPECT_EQ(watch.hold_ms, 0);
+  EXPECT_FALSE(watch.stderr_pipe_bytes.has_value());
+
+  ASSERT_EQ(scenario.preconditions.size(), 2u);
+  const Precondition& pids = scenario.preconditions[0];
+  EXPECT_EQ(pids.name, "pids-limit-refuses-runc-init-threads");
+  EXPECT_EQ(pids.kind, Precondition::Kind::kPidsLimitHit);
+  EXPECT_EQ(pids.command, "exec");
+  EXPECT_EQ(pids.container, "wedge-pipe-full");
+  EXPECT_TRUE(pids.rlimit.empty());
+  EXPECT_NE(pids.why.find("pthread_create"), std::string::npos);
+  const Precondition& pipe = scenario.preconditions[1];
+  EXPECT_EQ(pipe.name, "exec-stderr-pipe-one-page");
+  EXPECT_EQ(pipe.kind, Precondition::Kind::kPipeCapacityAtMost);
+  EXPECT_EQ(pipe.command, "exec");
+  EXPECT_EQ(pipe.container, "wedge-pipe-full");
+  EXPECT_EQ(pipe.fd, 2);
+  EXPECT_EQ(pipe.max_bytes, 4096);
+
+  ASSERT_EQ(scenario.recovery.size(), 1u);
+  EXPECT_EQ(scenario.recovery[0].action, RecoveryStep::Action::kDrainPipes);
+
+  const signature::Signature& bug = scenario.bug;
+  ASSERT_EQ(bug.tasks.size(), 2u);
+  const signature::TaskExpectation& blocked = bug.tasks[0];
+  EXPECT_EQ(blocked.role, "blocked-runc-init");
+  EXPECT_EQ(blocked.select.process, "runc-init");
+  EXPECT_EQ(blocked.states, (std::set<char>{'S'}));
+  // The alternatives are kept as written; the signature splits them when matching.
+  EXPECT_EQ(blocked.stack,
+            (std::vector<std::string>{"anon_pipe_write|pipe_write", "vfs_write", "ksys_write"}));
+  ASSERT_TRUE(blocked.pipe.has_value());
+  EXPECT_EQ(blocked.pipe->fd, 2);
+  EXPECT_DOUBLE_EQ(blocked.pipe->min_fill, 0.9);
+  const signature::TaskExpectation& waiting = bug.tasks[1];
+  EXPECT_EQ(waiting.select.process, "runc");
+  EXPECT_EQ(waiting.select.thread, signature::TaskSelector::Thread::kLeader);
+  EXPECT_FALSE(waiting.pipe.has_value());
+  ASSERT_EQ(bug.commands.size(), 1u);
+  EXPECT_EQ(bug.commands[0].command, "exec");
+  EXPECT_EQ(bug.commands[0].running_at_capture, true);
+  EXPECT_FALSE(bug.commands[0].exit_code.has_value());
+  EXPECT_FALSE(bug.commands[0].killed_by.has_value());
+  ASSERT_EQ(scenario.healthy.commands.size(), 1u);
+  EXPECT_EQ(scenario.healthy.commands[0].exit_code, 0);
+  EXPECT_FALSE(scenario.healthy.commands[0].running_at_capture.has_value());
+
+  // Observed preconditions are not decided by the file, so "not-reproduced" is not forced by
+  // the loader; this file expects it and names both.
+  EXPECT_EQ(scenario.expected, Verdict::kNotReproduced);
+  EXPECT_NE(scenario.expected_reason.find("pids-limit-refuses-runc-init-threads"),
+            std::string::npos);
+  EXPECT_NE(scenario.expected_reason.find("exec-stderr-pipe-one-page"), std::string::npos);
+}
+
+TEST(RuncExecPipeFull, InjectedVariantAddsTheHoldAndThePipeSizeAndExpectsTheCrashDump) {
+  auto plain_result = LoadScenarioFile(kScenarioDir / "runc-exec-pipe-full.json");
+  auto injected_result = LoadScenarioFile(kScenarioDir / "runc-exec-pipe-full-injected.json");
+  const Scenario& plain = ExpectScenario(plain_result);
+  const Scenario& injected = ExpectScenario(injected_result);
+  ASSERT_EQ(injected.steps.size(), 2u);
+  ASSERT_TRUE(injected.steps[1].watch.has_value());
+  const CommandWatch& watch = *injected.steps[1].watch;
+  EXPECT_EQ(watch.hold_syscall, "clone3");
+  EXPECT_EQ(watch.hold_ms, 100);
+  EXPECT_EQ(watch.stderr_pipe_bytes, 4096);
+  // Everything else about the watch is pinned the same, so the verdicts can be compared.
+  ASSERT_EQ(plain.steps.size(), 2u);
+  ASSERT_TRUE(plain.steps[1].watch.has_value());
+  EXPECT_EQ(watch.container, plain.steps[1].watch->container);
+  EXPECT_EQ(watch.comm, plain.steps[1].watch->comm);
+  EXPECT_EQ(watch.label, plain.steps[1].watch->label);
+  EXPECT_EQ(watch.parent_label, plain.steps[1].watch->parent_label);
+  EXPECT_EQ(watch.settle_ms, plain.steps[1].watch->settle_ms);
+  EXPECT_EQ(injected.steps[0].args, plain.steps[0].args);
+  EXPECT_EQ(injected.steps[1].args, plain.steps[1].args);
+
+  // The pipe precondition is injected, so only the pids one is observed.
+  ASSERT_EQ(injected.preconditions.size(), 1u);
+  EXPECT_EQ(injected.preconditions[0].kind, Precondition::Kind::kPidsLimitHit);
+  ASSERT_EQ(injected.bug.tasks.size(), 2u);
+  ASSERT_TRUE(injected.bug.tasks[0].pipe.has_value());
+  EXPECT_EQ(injected.bug.tasks[0].pipe->starts_with, "runtime/cgo: pthread_create failed");
+  EXPECT_DOUBLE_EQ(injected.bug.tasks[0].pipe->min_fill, 0.9);
+  EXPECT_EQ(injected.bug.tasks[0].stack, plain.bug.tasks[0].stack);
+  EXPECT_EQ(injected.expected, Verdict::kReproduced);
+  EXPECT_NE(injected.expected_reason.find("F_SETPIPE_SZ"), std::string::npos);
+}
+
 TEST(ScenarioDirectory, EveryScenarioLoadsAndIsNamedAfterItsFile) {
   std::vector<fs::path> files = ExpandScenarioPaths(kScenarioDir);
   ASSERT_GE(files.size(), 2u);
@@ -589,6 +706,131 @@ TEST(ScenarioLoader, HasNoStackUnlessTheFileAsksForOne) {
   EXPECT_TRUE(scenario.stack.required);
   EXPECT_TRUE(scenario.stack.fresh);
   EXPECT_FALSE(scenario.stack.busybox_image);
+}
+
+// The smallest valid watched command scenario: a container, then a watched exec into it.
+constexpr std::string_view kMinimalWatch = R"({
+  "wedge_scenario": 1,
+  "name": "minimal-watch",
+  "summary": "docker exec watched",
+  "requires": ["root"],
+  "stack": {"fresh": true},
+  "steps": [
+    {"action": "run-command", "name": "container", "binary": "docker",
+     "args": ["run", "-d", "--name=box", "${image}", "sleep", "60"]},
+    {"action": "run-command", "name": "exec", "binary": "docker", "args": ["exec", "box", "true"],
+     "watch": {"container": "box", "comm": "runc:[2:INIT]", "label": "runc-init"}}
+  ],
+  "signatures": {
+    "bug": {"description": "stuck",
+            "tasks": [{"role": "init", "select": {"process": "runc-init"},
+                       "pipe": {"fd": 2, "starts_with": "panic"}}],
+            "commands": [{"command": "exec", "running_at_capture": true}]},
+    "healthy": {"description": "returns", "commands": [{"command": "exec", "exit_code": 0}]}
+  },
+  "expect": {"verdict": "not-reproduced", "reason": "exec returns"}
+})";
+
+TEST(ScenarioLoader, AppliesWatchAndPipeDefaults) {
+  auto result = Parse(kMinimalWatch);
+  const Scenario& scenario = ExpectScenario(result);
+  ASSERT_EQ(scenario.steps.size(), 2u);
+  ASSERT_TRUE(scenario.steps[1].watch.has_value());
+  const CommandWatch& watch = *scenario.steps[1].watch;
+  EXPECT_EQ(watch.container, "box");  // "--name=box" names a container too
+  EXPECT_TRUE(watch.parent_label.empty());
+  EXPECT_EQ(watch.poll_interval_ms, 5);
+  EXPECT_EQ(watch.settle_ms, 1000);
+  EXPECT_TRUE(watch.hold_syscall.empty());
+  EXPECT_EQ(watch.hold_ms, 0);
+  EXPECT_FALSE(watch.stderr_pipe_bytes.has_value());
+  EXPECT_TRUE(scenario.recovery.empty());  // drain-pipes is allowed, not implied
+  ASSERT_EQ(scenario.bug.tasks.size(), 1u);
+  ASSERT_TRUE(scenario.bug.tasks[0].pipe.has_value());
+  EXPECT_EQ(scenario.bug.tasks[0].pipe->min_fill, 0.0);  // starts_with alone
+  EXPECT_EQ(scenario.bug.tasks[0].pipe->starts_with, "panic");
+}
+
+TEST(ScenarioLoader, AcceptsTheWatchBoundsAndTheEdgesOfEachRange) {
+  std::string text =
+      Replaced(kMinimalWatch, R"("label": "runc-init"})",
+               R"("label": "runc-init", "parent_label": "runc", "poll_interval_ms": 1000,
+                  "settle_ms": 1000, "hold_syscall": "clone", "hold_ms": 10000,
+                  "stderr_pipe_bytes": 1048576}, "timeout_ms": 1001)");
+  text = Replaced(text, R"("starts_with": "panic")", R"("min_fill": 1)");
+  text = Replaced(text, R"("verdict": "not-reproduced", "reason": "exec returns")",
+                  R"("verdict": "not-reproduced", "reason": "pipe-at-most")");
+  text = Replaced(text, R"("signatures")",
+                  R"("preconditions": [{"name": "pipe-at-most", "kind": "pipe-capacity-at-most",
+                       "command": "exec", "container": "box", "max_bytes": 1048576,
+                       "why": "w"}],
+                     "recovery": ["drain-pipes"],
+                     "signatures")");
+  auto result = Parse(text);
+  const Scenario& scenario = ExpectScenario(result);
+  ASSERT_EQ(scenario.steps.size(), 2u);
+  ASSERT_TRUE(scenario.steps[1].watch.has_value());
+  const CommandWatch& watch = *scenario.steps[1].watch;
+  EXPECT_EQ(watch.parent_label, "runc");
+  EXPECT_EQ(watch.poll_interval_ms, 1000);
+  EXPECT_EQ(watch.settle_ms, 1000);  // equal to the poll interval, below the timeout
+  EXPECT_EQ(scenario.steps[1].timeout_ms, 1001);
+  EXPECT_EQ(watch.hold_syscall, "clone");
+  EXPECT_EQ(watch.hold_ms, 10000);
+  EXPECT_EQ(watch.stderr_pipe_bytes, 1048576);
+  ASSERT_EQ(scenario.preconditions.size(), 1u);
+  EXPECT_EQ(scenario.preconditions[0].fd, 2);  // the default
+  EXPECT_EQ(scenario.preconditions[0].max_bytes, 1048576);
+  ASSERT_EQ(scenario.recovery.size(), 1u);
+  EXPECT_EQ(scenario.recovery[0].action, RecoveryStep::Action::kDrainPipes);
+  EXPECT_EQ(scenario.bug.tasks[0].pipe->min_fill, 1.0);
+  EXPECT_TRUE(scenario.bug.tasks[0].pipe->starts_with.empty());
+  // The parent's label is a process name selectors may use.
+  auto parent = Parse(
+      Replaced(text, R"("select": {"process": "runc-init"})", R"("select": {"process": "runc"})"));
+  EXPECT_EQ(ExpectScenario(parent).bug.tasks[0].select.process, "runc");
+}
+
+TEST(ScenarioLoader, RunningAtCaptureFalseMayComeWithAnExitCode) {
+  auto result = Parse(Replaced(kMinimalWatch, R"({"command": "exec", "exit_code": 0})",
+                               R"({"command": "exec", "exit_code": 0,
+                                   "running_at_capture": false})"));
+  const Scenario& scenario = ExpectScenario(result);
+  ASSERT_EQ(scenario.healthy.commands.size(), 1u);
+  EXPECT_EQ(scenario.healthy.commands[0].running_at_capture, false);
+  EXPECT_EQ(scenario.healthy.commands[0].exit_code, 0);
+}
+
+TEST(ScenarioLoader, KeepsFrameAlternativesAndRefusesAnEmptyOne) {
+  const std::string with_stack = Replaced(kMinimalWatch, R"("select": {"process": "runc-init"},)",
+                                          R"("select": {"process": "runc-init"},
+                                             "stack": ["anon_pipe_write|pipe_write|pipe_write2",
+                                                       "vfs_write"],)");
+  auto result = Parse(Replaced(with_stack, R"(["root"])", R"(["root", "kernel-stacks"])"));
+  EXPECT_EQ(ExpectScenario(result).bug.tasks[0].stack,
+            (std::vector<std::string>{"anon_pipe_write|pipe_write|pipe_write2", "vfs_write"}));
+  for (const char* frame : {"|pipe_write", "anon_pipe_write||pipe_write", "pipe_write+0x1/0x2|a"}) {
+    auto refused = Parse(Replaced(with_stack, "anon_pipe_write|pipe_write|pipe_write2", frame));
+    LoadError error = ExpectError(refused);
+    EXPECT_EQ(error.pointer, "/signatures/bug/tasks/0/stack/0") << frame;
+  }
+}
+
+TEST(ScenarioLoader, AcceptsPowersOfTwoOnlyForTheStderrPipe) {
+  for (int bytes : {4096, 8192, 65536, 1048576}) {
+    auto result =
+        Parse(Replaced(kMinimalWatch, R"("label": "runc-init")",
+                       R"("label": "runc-init", "stderr_pipe_bytes": )" + std::to_string(bytes)));
+    const Scenario& scenario = ExpectScenario(result);
+    ASSERT_EQ(scenario.steps.size(), 2u);
+    EXPECT_EQ(scenario.steps[1].watch->stderr_pipe_bytes, bytes);
+  }
+  for (int bytes : {4095, 12288, 1048575, 2097152}) {
+    auto result =
+        Parse(Replaced(kMinimalWatch, R"("label": "runc-init")",
+                       R"("label": "runc-init", "stderr_pipe_bytes": )" + std::to_string(bytes)));
+    EXPECT_EQ(ExpectError(result).pointer, "/steps/1/watch/stderr_pipe_bytes") << bytes;
+  }
 }
 
 TEST(ScenarioLoader, AFilterImpliesNoNewPrivilegesUnlessTheFilePinsIt) {
@@ -1063,7 +1305,8 @@ const std::vector<MalformedCase>& MalformedCases() {
       {"stack-empty", "/signatures/bug/tasks/0/stack", "expected at least one frame, got []"},
       {"stack-frame-with-offset", "/signatures/bug/tasks/2/stack/2",
        "expected a normalised kernel function name such as \"fuse_flush\" (no offset, module or "
-       ".isra/.part suffix), got \"fuse_flush+0x16f/0x1b0\""},
+       ".isra/.part suffix), or such names separated by \"|\" for a function renamed between "
+       "kernels (\"anon_pipe_write|pipe_write\"), got \"fuse_flush+0x16f/0x1b0\""},
       {"stall-poll-too-large", "/stall/poll_interval_ms",
        "expected an integer from 1 to 1000, got 5000"},
       {"stall-settle-below-poll", "/stall/settle_ms",
@@ -1332,6 +1575,87 @@ const std::vector<MalformedCase>& MalformedCases() {
       {"rates-without-flap", "/signatures/bug/rates",
        "rate expectations are measured by the syscall probe of a \"flap\" step, and /steps has "
        "none"},
+      // Watched run-command steps, observed preconditions, pipe expectations and frame
+      // alternatives; most are scenarios/runc-exec-pipe-full-injected.json with one thing broken.
+      {"watch-unknown-key", "/steps/1/watch/hold",
+       "unknown key \"hold\"; allowed: container, comm, label, parent_label, poll_interval_ms, "
+       "settle_ms, hold_syscall, hold_ms, stderr_pipe_bytes"},
+      {"watch-without-fresh-stack", "/steps/1/watch",
+       "a watched command may leave its container wedged until recovery: set /stack/fresh to true "
+       "(a stack of the scenario's own)"},
+      {"watch-second", "/steps/2/watch",
+       "at most one watched run-command step per scenario (the first is /steps/1/watch): its "
+       "capture is the one the tasks are matched against"},
+      {"watch-with-wait-for-stall", "/steps/2",
+       "a scenario captures tasks either by \"wait-for-stall\" or by one watched run-command step, "
+       "not both (the watch is /steps/1/watch)"},
+      {"watch-unknown-container", "/steps/1/watch/container",
+       "no earlier run-command step starts a container named \"wedge-pipe-ful\" (docker run --name "
+       "wedge-pipe-ful); known: \"wedge-pipe-full\""},
+      {"watch-own-container", "/steps/0/watch/container",
+       "no earlier run-command step starts a container named \"wedge-pipe-full\" (docker run "
+       "--name wedge-pipe-full); known: (none)"},
+      {"watch-comm-too-long", "/steps/1/watch/comm",
+       "expected a comm of 1 to 15 bytes (the kernel keeps 15), got \"runc:[2:INIT]-child\""},
+      {"watch-label-is-a-command", "/steps/1/watch/label",
+       "the process name \"container\" is already used by the run-command step /steps/0"},
+      {"watch-label-is-its-step", "/steps/1/watch/label",
+       "the process name \"exec\" is already used by this run-command step's name"},
+      {"watch-parent-label-reused", "/steps/1/watch/parent_label",
+       "the process name \"runc-init\" is already used at /steps/1/watch/label"},
+      {"watch-label-named-by-later-step", "/steps/2/name",
+       "duplicate name \"runc-init\" (already used as the process name at /steps/1/watch/label)"},
+      {"watch-settle-below-poll", "/steps/1/watch/settle_ms",
+       "settle_ms (20) must be at least poll_interval_ms (50)"},
+      {"watch-settle-not-below-timeout", "/steps/1/watch/settle_ms",
+       "settle_ms (1000) must be below the step's timeout_ms (1000): a stall is observed while the "
+       "command still runs"},
+      {"watch-hold-syscall-without-hold-ms", "/steps/1/watch",
+       "\"hold_syscall\" needs \"hold_ms\": how long each entry is held"},
+      {"watch-hold-ms-without-hold-syscall", "/steps/1/watch/hold_ms",
+       "\"hold_ms\" needs \"hold_syscall\": the syscall to hold"},
+      {"watch-hold-syscall-bad-name", "/steps/1/watch/hold_syscall",
+       "expected a syscall name such as \"clone3\", got \"clone3()\""},
+      {"watch-stderr-pipe-not-power-of-two", "/steps/1/watch/stderr_pipe_bytes",
+       "expected a power of two from 4096 to 1048576 (pipe capacities are whole pages, rounded up "
+       "to a power of two), got 5000"},
+      {"watch-stderr-pipe-too-small", "/steps/1/watch/stderr_pipe_bytes",
+       "expected an integer from 4096 to 1048576, got 2048"},
+      {"drain-pipes-without-watch", "/recovery/0",
+       "\"drain-pipes\" drains the pipes of a watched run-command step's processes, and /steps has "
+       "no run-command step with a \"watch\""},
+      {"running-at-capture-unwatched", "/signatures/bug/commands/1/running_at_capture",
+       "\"running_at_capture\" is observed by a run-command step's \"watch\", and \"container\" "
+       "(/steps/0) has none"},
+      {"running-at-capture-with-exit-code", "/signatures/bug/commands/0/running_at_capture",
+       "a command still running at capture has not ended yet: drop \"exit_code\" and \"killed_by\" "
+       "(recovery ends it)"},
+      {"running-at-capture-string", "/signatures/bug/commands/0/running_at_capture",
+       "expected true or false, got \"yes\""},
+      {"pipe-expectation-says-nothing", "/signatures/bug/tasks/0/pipe",
+       "a pipe expectation needs \"min_fill\", \"starts_with\" or both"},
+      {"pipe-expectation-missing-fd", "/signatures/bug/tasks/0/pipe",
+       "missing required key \"fd\""},
+      {"pipe-expectation-unknown-key", "/signatures/bug/tasks/0/pipe/max_fill",
+       "unknown key \"max_fill\"; allowed: fd, min_fill, starts_with"},
+      {"pipe-min-fill-percent", "/signatures/bug/tasks/0/pipe/min_fill",
+       "expected a number from 0 to 1 (unread bytes over the pipe's capacity), got 90"},
+      {"pipe-starts-with-too-long", "/signatures/bug/tasks/0/pipe/starts_with",
+       "expected a text of at most 256 bytes (wedge peeks at that many unread bytes), got "
+       "\"runtime/cgo: pthread_create failed: Resource temporarily una...\""},
+      {"stack-frame-empty-alternative", "/signatures/bug/tasks/0/stack/0",
+       "expected a normalised kernel function name such as \"fuse_flush\" (no offset, module or "
+       ".isra/.part suffix), or such names separated by \"|\" for a function renamed between "
+       "kernels (\"anon_pipe_write|pipe_write\"), got \"anon_pipe_write|\""},
+      {"precondition-pids-limit-unknown-key", "/preconditions/0/fd",
+       "unknown key \"fd\" for a \"pids-limit-hit\" precondition; allowed: name, kind, command, "
+       "container, why"},
+      {"precondition-pids-limit-missing-container", "/preconditions/0",
+       "missing required key \"container\""},
+      {"precondition-pipe-capacity-max-bytes-range", "/preconditions/1/max_bytes",
+       "expected an integer from 4096 to 1048576, got 1024"},
+      {"precondition-container-started-later", "/preconditions/0/container",
+       "the container \"wedge-later\" is started by \"later\", which does not run before \"exec\""},
   };
   return kCases;
 }

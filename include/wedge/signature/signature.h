@@ -198,12 +198,12 @@ MatchResult Match(const Signature& expected, const Observation& observed);
 
 // A stable hash (16 hex digits) of what was observed for the roles a signature names: per role,
 // in the signature's order, the state, the full normalised stack, the pending signal names and,
-// when the role expects a pipe, whether that pipe held up to the expectation; then per command the
-// signature names, in its order, how it ended ("exit N", "signal SIGSYS", "timed out" or "not run")
-// and the refused syscall; then per rate expectation, in its order, the metric, the window and
-// whether it held ("held" or "not held"), never the measured rates. Durations, output, argv and
-// rates are not hashed. Equal for two runs that wedged (or churned) the same way, whatever the
-// pids, offsets, timing or exact counts.
+// when the role expects a pipe, that pipe's fd and capacity (not its fill or bytes); then per
+// command the signature names, in its order, how it ended ("exit N", "signal SIGSYS", "timed out",
+// "running at capture" or "not run") and the refused syscall; then per rate expectation, in its
+// order, the metric, the window and whether it held ("held" or "not held"), never the measured
+// rates. Durations, output, argv and rates are not hashed. Equal for two runs that wedged (or
+// churned) the same way, whatever the pids, offsets, timing or exact counts.
 std::string Hash(const MatchResult& match, const Observation& observed);
 
 }  // namespace wedge::signature
