@@ -181,6 +181,7 @@ json ObservedCommandJson(const signature::ObservedCommand& command) {
               {"audit_record", command.audit_record},
               {"output", command.output},
               {"timed_out", command.timed_out},
+              {"running_at_capture", command.running_at_capture},
               {"duration_ms", command.duration_ms}};
 }
 

@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -266,8 +266,8 @@ std::vector<std::string> ObservedPreconditions::After(
         }
         result.held = pipe->capacity_bytes <= precondition.max_bytes;
         result.detail = "fd " + std::to_string(precondition.fd) + " of container " +
-                        container.name + "'s init (pid " + std::to_string(container.init) +
-                        ", " + pipe->target + ", created by its containerd-shim as every " +
+                        container.name + "'s init (pid " + std::to_string(container.init) + ", " +
+                        pipe->target + ", created by its containerd-shim as every " +
                         "exec's pipes are) holds " + std::to_string(pipe->capacity_bytes) +
                         " bytes, " + (result.held ? "at most " : "above ") +
                         std::to_string(precondition.max_bytes) + "; the shim (pid " +
@@ -316,8 +316,8 @@ struct CommandWatch::State {
   void ShrinkStderrPipe(pid_t pid) {
     Result<UniqueFd> copy = CopyDescriptor(pid, 2);
     if (!copy.ok()) {
-      injections.push_back("could not shrink the stderr pipe of pid " + std::to_string(pid) +
-                           ": " + copy.error().message());
+      injections.push_back("could not shrink the stderr pipe of pid " + std::to_string(pid) + ": " +
+                           copy.error().message());
       return;
     }
     const int before = ::fcntl(copy->get(), F_GETPIPE_SZ);
@@ -335,8 +335,8 @@ CommandWatch::CommandWatch(std::unique_ptr<State> state) : state_(std::move(stat
 
 Result<std::unique_ptr<CommandWatch>> CommandWatch::Start(
     const scenario::Step& step, const fs::path& binary,
-    const std::map<std::string, std::string>& env, sys::Journal& journal,
-    stack::DockerStack& stack, const fs::path& run_dir, Say say) {
+    const std::map<std::string, std::string>& env, sys::Journal& journal, stack::DockerStack& stack,
+    const fs::path& run_dir, Say say) {
   auto state = std::make_unique<State>();
   State& s = *state;
   s.step = step;
@@ -394,9 +394,8 @@ CommandWatch::Outcome CommandWatch::WaitForStallOrReturn() {
     }
     std::vector<probe::TaskActivity> activity = probe::ReadActivity(watched);
     const bool asleep =
-        !activity.empty() && std::all_of(activity.begin(), activity.end(), [](const auto& task) {
-          return IsAsleep(task.state);
-        });
+        !activity.empty() && std::all_of(activity.begin(), activity.end(),
+                                         [](const auto& task) { return IsAsleep(task.state); });
     if (!asleep || activity != last) {
       last = std::move(activity);
       quiet_since = now;
@@ -496,7 +495,8 @@ std::vector<std::string> CommandWatch::DrainPipes(std::chrono::milliseconds time
   line += all_exited() ? "; all exited " : "; NOT all exited ";
   line += std::to_string(sys::MonotonicMillis() - start) + " ms after draining began";
   lines.push_back(line);
-  if (!head.empty()) lines.push_back("drained bytes began: \"" + Escaped(head.substr(0, 160)) + "\"");
+  if (!head.empty())
+    lines.push_back("drained bytes began: \"" + Escaped(head.substr(0, 160)) + "\"");
   return lines;
 }
 

@@ -77,10 +77,12 @@ class CommandWatch {
   using Say = std::function<void(const std::string&)>;
   // Finds the watched container, attaches the syscall hold (when the watch asks for one) to its
   // shim, and starts the command in the background.
-  static Result<std::unique_ptr<CommandWatch>> Start(
-      const scenario::Step& step, const std::filesystem::path& binary,
-      const std::map<std::string, std::string>& env, sys::Journal& journal,
-      stack::DockerStack& stack, const std::filesystem::path& run_dir, Say say);
+  static Result<std::unique_ptr<CommandWatch>> Start(const scenario::Step& step,
+                                                     const std::filesystem::path& binary,
+                                                     const std::map<std::string, std::string>& env,
+                                                     sys::Journal& journal,
+                                                     stack::DockerStack& stack,
+                                                     const std::filesystem::path& run_dir, Say say);
   CommandWatch(const CommandWatch&) = delete;
   CommandWatch& operator=(const CommandWatch&) = delete;
   // Drains the watched processes' pipes if they still block, detaches the hold and waits for

@@ -57,7 +57,7 @@ Status Hold(int duration_ms) {
 }  // namespace
 
 Result<FlapOutcome> RunFlapStep(const scenario::Step& step, stack::DockerStack& stack,
-                                const std::filesystem::path& run_dir,
+                                const std::filesystem::path& run_dir, std::int64_t min_after_ms,
                                 const std::function<void(const std::string&)>& say) {
   const scenario::FlapSpec& flap = step.flap;
   FlapOutcome outcome;
@@ -118,10 +118,11 @@ Result<FlapOutcome> RunFlapStep(const scenario::Step& step, stack::DockerStack& 
   std::optional<std::int64_t> containerd_backed_ms;
   if (!container_id.empty())
     containerd_backed_ms = first_success("/containers/" + container_id + "/top");
-  // The "after" window lasts at least 2 s so its rate is measured over whole seconds.
+  // The "after" window lasts until recovery was measured, and min_after_ms when a signature
+  // reads its rates (whole seconds).
   const std::int64_t after_end =
-      serving_at +
-      std::max<std::int64_t>({2000, recovered_ms.value_or(0), containerd_backed_ms.value_or(0)});
+      serving_at + std::max<std::int64_t>(
+                       {min_after_ms, recovered_ms.value_or(0), containerd_backed_ms.value_or(0)});
   if (std::int64_t left = after_end - sys::MonotonicMillis(); left > 0) {
     sys::SleepFor(milliseconds(left));
   }

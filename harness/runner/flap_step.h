@@ -25,9 +25,11 @@ struct FlapOutcome {
 // dockerd's recovery: the time from containerd serving again to the first working
 // GET /containers/json, containers listed before and after, dockerd's fds and threads before
 // and after. Windows: "outage" (all outages), "between" (up time between cycles) and "after"
-// (from the last return until the later of recovery and 2 s).
+// (from the last return until recovery was measured, and at least `min_after_ms`: 2 s when a
+// signature bounds a rate in the "after" window, so that it spans whole seconds; else 0, and
+// nobody waits for a window no signature reads).
 Result<FlapOutcome> RunFlapStep(const scenario::Step& step, stack::DockerStack& stack,
-                                const std::filesystem::path& run_dir,
+                                const std::filesystem::path& run_dir, std::int64_t min_after_ms,
                                 const std::function<void(const std::string&)>& say);
 
 }  // namespace wedge::runner

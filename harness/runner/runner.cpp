@@ -552,8 +552,15 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
         }
         case Step::Action::kFlap: {
           if (docker_stack == nullptr) return Error(step.name + " needs the private docker stack");
+          // A rate bound on the "after" window needs it to span whole seconds.
+          std::int64_t min_after_ms = 0;
+          for (const signature::Signature* signature : {&scenario.bug, &scenario.healthy}) {
+            for (const auto& rate : signature->rates) {
+              if (rate.window == "after") min_after_ms = 2000;
+            }
+          }
           WEDGE_ASSIGN_OR_RETURN(FlapOutcome flap,
-                                 RunFlapStep(step, *docker_stack, run_dir,
+                                 RunFlapStep(step, *docker_stack, run_dir, min_after_ms,
                                              [&](const std::string& line) { clock.Say(line); }));
           for (auto& figure : flap.figures) result.figures.push_back(std::move(figure));
           for (auto& series : flap.series) flap_series.push_back(std::move(series));

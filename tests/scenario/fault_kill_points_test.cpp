@@ -172,6 +172,14 @@ const std::vector<ScenarioPoints>& AllScenarioPoints() {
        {"stack", "setup", "trigger", "match", "teardown"},
        {0, 10, 40, 120, 250, 400, 600, 900}},
       {"containerd-socket-flap.json", {"setup", "trigger", "match", "teardown"}, {200, 1500, 4000}},
+      // A watched command: the stall phase is the watch; a returned exec is never captured.
+      {"runc-exec-pipe-full.json",
+       {"setup", "trigger", "stall", "match", "recover", "teardown"},
+       {150, 500}},
+      // The hang itself: SIGKILL while strace holds clone3 and while runc init blocks on its pipe.
+      {"runc-exec-pipe-full-injected.json",
+       {"setup", "trigger", "stall", "capture", "match", "recover", "teardown"},
+       {400, 1500, 3000, 4000}},
       {"containerd-socket-flap-sigkill.json",
        {"setup", "trigger", "match", "teardown"},
        {200, 1500, 4000}},
