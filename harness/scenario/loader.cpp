@@ -954,6 +954,14 @@ class Validator {
       }
       scenario_.steps.push_back(std::move(step));
     }
+    // One capture per run: a flap scenario's is the syscall probe's series, a watch's the
+    // watched processes' /proc.
+    if (!flap_pointer_.empty() && !watch_pointer_.empty()) {
+      Fail(watch_pointer_,
+           "a watched run-command step cannot share a scenario with the "
+           "\"flap\" step at " +
+               flap_pointer_ + ": a flap scenario's signatures are \"rates\" and \"commands\"");
+    }
     // A flap scenario measures dockerd's syscalls against its own stack; what spawn, kill and
     // wait-for-stall steps do is observed in the sandbox's /proc, which it never captures.
     if (!flap_pointer_.empty() && !first_non_command_step.empty()) {
@@ -1859,6 +1867,19 @@ class Validator {
                  fixture_pointers_.at(fixture.name) +
                  ": a task stuck in a FUSE request ignores SIGKILL");
       }
+    }
+    // A process blocked writing into a full pipe nobody reads stays blocked until its reader
+    // reads; its parent, which writes into the same pipe, too. Without the drain the command
+    // would only end at its timeout.
+    const bool drains =
+        std::any_of(scenario_.recovery.begin(), scenario_.recovery.end(),
+                    [](auto step) { return step.action == RecoveryStep::Action::kDrainPipes; });
+    if (!watch_pointer_.empty() && !drains) {
+      Fail(root_.Has("recovery") ? "/recovery" : "",
+           "recovery must include \"drain-pipes\" for the watched run-command step at " +
+               watch_pointer_.substr(0, watch_pointer_.rfind('/')) +
+               ": what it watches may block on a pipe nobody reads, and only reading it frees "
+               "the writer and its parent");
     }
   }
 

@@ -721,6 +721,7 @@ constexpr std::string_view kMinimalWatch = R"({
     {"action": "run-command", "name": "exec", "binary": "docker", "args": ["exec", "box", "true"],
      "watch": {"container": "box", "comm": "runc:[2:INIT]", "label": "runc-init"}}
   ],
+  "recovery": ["drain-pipes"],
   "signatures": {
     "bug": {"description": "stuck",
             "tasks": [{"role": "init", "select": {"process": "runc-init"},
@@ -744,7 +745,8 @@ TEST(ScenarioLoader, AppliesWatchAndPipeDefaults) {
   EXPECT_TRUE(watch.hold_syscall.empty());
   EXPECT_EQ(watch.hold_ms, 0);
   EXPECT_FALSE(watch.stderr_pipe_bytes.has_value());
-  EXPECT_TRUE(scenario.recovery.empty());  // drain-pipes is allowed, not implied
+  ASSERT_EQ(scenario.recovery.size(), 1u);  // required with a watch
+  EXPECT_EQ(scenario.recovery[0].action, RecoveryStep::Action::kDrainPipes);
   ASSERT_EQ(scenario.bug.tasks.size(), 1u);
   ASSERT_TRUE(scenario.bug.tasks[0].pipe.has_value());
   EXPECT_EQ(scenario.bug.tasks[0].pipe->min_fill, 0.0);  // starts_with alone
@@ -764,7 +766,6 @@ TEST(ScenarioLoader, AcceptsTheWatchBoundsAndTheEdgesOfEachRange) {
                   R"("preconditions": [{"name": "pipe-at-most", "kind": "pipe-capacity-at-most",
                        "command": "exec", "container": "box", "max_bytes": 1048576,
                        "why": "w"}],
-                     "recovery": ["drain-pipes"],
                      "signatures")");
   auto result = Parse(text);
   const Scenario& scenario = ExpectScenario(result);
@@ -1577,6 +1578,13 @@ const std::vector<MalformedCase>& MalformedCases() {
        "none"},
       // Watched run-command steps, observed preconditions, pipe expectations and frame
       // alternatives; most are scenarios/runc-exec-pipe-full-injected.json with one thing broken.
+      {"watch-without-drain-pipes", "",
+       "recovery must include \"drain-pipes\" for the watched run-command step at /steps/1: what "
+       "it watches may block on a pipe nobody reads, and only reading it frees the writer and its "
+       "parent"},
+      {"watch-with-flap", "/steps/1/watch",
+       "a watched run-command step cannot share a scenario with the \"flap\" step at /steps/2: a "
+       "flap scenario's signatures are \"rates\" and \"commands\""},
       {"watch-unknown-key", "/steps/1/watch/hold",
        "unknown key \"hold\"; allowed: container, comm, label, parent_label, poll_interval_ms, "
        "settle_ms, hold_syscall, hold_ms, stderr_pipe_bytes"},
