@@ -414,7 +414,10 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
                                       " within " + std::to_string(options.start_timeout.count()) +
                                       " ms");
     }
-    ::usleep(5000);
+    // 1 ms: a connect() attempt costs microseconds, and every millisecond of the wait is the
+    // suite's (bench/stack_bench, median of 5-7 rounds: 1.17x a by-hand start with 5 ms polls,
+    // 1.13x with 1 ms polls).
+    ::usleep(1000);
   }
 
   // Containers' cgroups go under a parent of wedge's own in every hierarchy; dockerd creates
@@ -435,7 +438,7 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
       return failed("dockerd", "did not answer /_ping within " +
                                    std::to_string(options.start_timeout.count()) + " ms");
     }
-    ::usleep(5000);
+    ::usleep(1000);
   }
   s.startup_ms = sys::MonotonicMillis() - start;
   s.started = true;

@@ -207,7 +207,7 @@ TEST(FuseFlushPidnsTeardown, LoadsEveryPinnedKnob) {
   EXPECT_EQ(scenario.steps[2].action, Step::Action::kWaitForStall);
 
   EXPECT_EQ(scenario.stall.poll_interval_ms, 2);
-  EXPECT_EQ(scenario.stall.settle_ms, 100);
+  EXPECT_EQ(scenario.stall.settle_ms, 50);
   EXPECT_EQ(scenario.stall.timeout_ms, 10000);
   ASSERT_EQ(scenario.recovery.size(), 2u);
   EXPECT_EQ(scenario.recovery[0].action, RecoveryStep::Action::kAbortFuseConnections);
