@@ -98,6 +98,32 @@ TEST_F(RuncExecPipeFull, TheSeedsTriggerGivesTheSameHonestVerdictThreeRunsInARow
   testing::ExpectHostUnchanged(before_);
 }
 
+TEST_F(RuncExecPipeFull, WithOnlyTheTriggerPinnedTheDumpFitsTheShimsPipeAndExecFailsFast) {
+  nlohmann::json result = Run({(kScenarios / "runc-exec-pipe-full-trigger-pinned.json").string()});
+  EXPECT_EQ(result["verdict"], "not-reproduced") << result["reason"];
+  ASSERT_EQ(result["injections"].size(), 1u) << result["injections"];
+  const nlohmann::json* pids = Precondition(result, "pids-limit-refuses-runc-init-threads");
+  ASSERT_NE(pids, nullptr);
+  EXPECT_EQ((*pids)["held"], true) << (*pids)["detail"];
+  const nlohmann::json* pipe = Precondition(result, "exec-stderr-pipe-one-page");
+  ASSERT_NE(pipe, nullptr);
+  EXPECT_EQ((*pipe)["held"], false) << (*pipe)["detail"];
+  EXPECT_NE(result["reason"].get<std::string>().find("precondition exec-stderr-pipe-one-page"),
+            std::string::npos)
+      << result["reason"];
+  // runc init crashed (the trigger fired) and the exec failed fast, as the healthy case.
+  const nlohmann::json* exec = Command(result, "exec");
+  ASSERT_NE(exec, nullptr);
+  EXPECT_EQ((*exec)["running_at_capture"], false);
+  EXPECT_EQ((*exec)["exit_code"], 126) << (*exec)["output"];
+  EXPECT_NE((*exec)["output"].get<std::string>().find("read init-p: connection reset by peer"),
+            std::string::npos)
+      << (*exec)["output"];
+  EXPECT_EQ(result["host_clean"], true) << result["host_leftovers"];
+  ExpectKnobsRestored(1);
+  testing::ExpectHostUnchanged(before_);
+}
+
 TEST_F(RuncExecPipeFull, WithTheMissingLinksInjectedDockerExecHangsAndDrainingRecoversIt) {
   std::set<std::string> hashes;
   for (int run = 1; run <= 3; ++run) {
