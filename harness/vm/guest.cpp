@@ -245,11 +245,14 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
   const fs::path initramfs = run_dir / "initramfs.cpio";
   const fs::path console_log = run_dir / "console.log";
   const fs::path report_file = run_dir / "report.json";
+  GuestRun run;
+  const std::int64_t building = sys::MonotonicMillis();
   WEDGE_RETURN_IF_ERROR(BuildInitramfs(contents, initramfs));
+  run.initramfs_ms = sys::MonotonicMillis() - building;
+  run.initramfs_bytes = fs::file_size(initramfs, ec);
   say("booting " + kernel.vmlinuz.string() + " under qemu (TCG), deadline " +
       std::to_string(options.deadline.count() / 1000) + " s");
 
-  GuestRun run;
   const std::int64_t started = sys::MonotonicMillis();
   {
     WEDGE_ASSIGN_OR_RETURN(

@@ -212,6 +212,8 @@ nlohmann::json ToJson(const Matrix& matrix) {
       kernel["guest"] = {{"outcome", GuestOutcomeName(guest.outcome)},
                          {"detail", guest.detail},
                          {"qemu_wall_ms", guest.wall_ms},
+                         {"initramfs_ms", guest.initramfs_ms},
+                         {"initramfs_bytes", guest.initramfs_bytes},
                          {"console_tail", guest.console_tail}};
       if (guest.console.booted_at_s) kernel["guest"]["booted_at_s"] = *guest.console.booted_at_s;
       if (guest.console.exited_at_s)

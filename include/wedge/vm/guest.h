@@ -85,6 +85,8 @@ struct GuestRun {
   GuestOutcome outcome = GuestOutcome::kFailed;
   nlohmann::json report;  // the guest wedge's --json report (null unless kReported)
   GuestConsole console;
+  std::int64_t initramfs_ms = 0;  // host: building the initramfs
+  std::uint64_t initramfs_bytes = 0;
   std::int64_t wall_ms = 0;               // host: qemu started -> exited or killed
   std::string detail;                     // why stuck or failed, one line
   std::vector<std::string> console_tail;  // the console's last lines
