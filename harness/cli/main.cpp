@@ -356,8 +356,15 @@ int RunKernelMatrix(const Flags& flags, const std::vector<Scenario>& scenarios,
 
   for (const auto& column : matrix.columns) {
     if (column.guest && column.guest->outcome == wedge::vm::GuestOutcome::kReported) {
-      std::cout << "[" << column.kernel.label << "] guest console, last lines:\n";
-      for (const auto& line : column.guest->console_tail) std::cout << "    " << line << "\n";
+      // wedge's own output in the guest: everything the console shows after /init started it.
+      std::cout << "[" << column.kernel.label << "] wedge in the guest:\n";
+      std::istringstream console(column.guest->console_text);
+      bool started = false;
+      for (std::string line; std::getline(console, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (started) std::cout << "  | " << line << "\n";
+        started = started || line.find(wedge::vm::kGuestBootedMarker) != std::string::npos;
+      }
     }
     for (const auto& line : column.leftovers) {
       std::cout << "[" << column.kernel.label << "] left behind: " << line << "\n";

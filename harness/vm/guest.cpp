@@ -263,11 +263,13 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
     StopAtFaultPoint("guest");
     if (!qemu->WaitForExit(started + options.deadline.count())) {
       qemu->Kill();
-      run.outcome = GuestOutcome::kStuck;
-      run.detail = sys::Interrupted() != 0
-                       ? "interrupted; qemu killed"
-                       : "no poweroff within " + std::to_string(options.deadline.count()) +
-                             " ms; qemu (pid " + std::to_string(qemu->pid()) + ") killed";
+      if (sys::Interrupted() != 0) {
+        run.detail = "wedge was interrupted; qemu (pid " + std::to_string(qemu->pid()) + ") killed";
+      } else {
+        run.outcome = GuestOutcome::kStuck;
+        run.detail = "no poweroff within " + std::to_string(options.deadline.count()) +
+                     " ms; qemu (pid " + std::to_string(qemu->pid()) + ") killed";
+      }
     } else if (int status = qemu->wait_status().value_or(0);
                !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       Result<std::string> qemu_log = sys::ReadFile(run_dir / "qemu.log");
@@ -282,7 +284,8 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
   Result<std::string> console = sys::ReadFile(console_log);
   run.console = ParseGuestConsole(console.ok() ? *console : "");
   run.console_tail = LastLines(console.ok() ? *console : "", kConsoleTailLines);
-  if (run.outcome != GuestOutcome::kStuck && run.detail.empty()) {
+  if (console.ok()) run.console_text = std::move(*console);
+  if (run.detail.empty()) {
     Result<std::string> report_text = sys::ReadFile(report_file);
     nlohmann::json report =
         report_text.ok() ? nlohmann::json::parse(*report_text, nullptr, false) : nlohmann::json();

@@ -89,6 +89,7 @@ struct GuestRun {
   std::uint64_t initramfs_bytes = 0;
   std::int64_t wall_ms = 0;               // host: qemu started -> exited or killed
   std::string detail;                     // why stuck or failed, one line
+  std::string console_text;               // the whole console: kernel messages, wedge's output
   std::vector<std::string> console_tail;  // the console's last lines
   std::filesystem::path run_directory;    // kept only with keep_run_directory
 };
