@@ -118,6 +118,30 @@ TEST_F(KernelMatrix, AGuestPastItsDeadlineIsKilledAndReportedStuck) {
   testing::ExpectHostUnchanged(before_);
 }
 
+TEST_F(KernelMatrix, AGuestDeadlockedPastItsDeadlineIsKilledWithItsDeadlock) {
+  // The deadlock of the FUSE scenario, held for a minute in the guest before wedge there would
+  // capture and recover it: at the 20 s deadline the guest is deadlocked (its pid-ns init in
+  // zap_pid_ns_processes, a thread in D in fuse_flush) and qemu is SIGKILLed.
+  const fs::path held = fs::path(WEDGE_SOURCE_DIR) /
+                        "tests/data/scenarios/guest/fuse-flush-pidns-teardown-held-60s.json";
+  // A guest that brings no report back: --json writes the matrix, with the guest's console.
+  WedgeRun wedge = RunWedge({"run", held.string(), "--kernel", kDebian61Cloud, "--guest-timeout",
+                             "20", "--json", report_.string()});
+  EXPECT_EQ(wedge.exit_code, 1) << wedge.output;
+  nlohmann::json matrix = ReadJson(report_);
+  ASSERT_EQ(matrix["kernels"].size(), 1u) << wedge.output;
+  const nlohmann::json& guest = matrix["kernels"][0]["guest"];
+  EXPECT_EQ(guest["outcome"], "guest-stuck") << wedge.output;
+  std::string console;
+  for (const auto& line : guest["console_tail"]) console += line.get<std::string>() + "\n";
+  EXPECT_NE(console.find("waiting for the stall (settle 60000 ms"), std::string::npos)
+      << "the guest should have been deadlocked when it was killed:\n"
+      << console;
+  EXPECT_EQ(matrix["cells"][0]["verdict"], "guest-stuck");
+  EXPECT_TRUE(LiveGuestProcesses().empty());
+  testing::ExpectHostUnchanged(before_);
+}
+
 TEST_F(KernelMatrix, AnUnknownKernelPackageIsBadInputAndChangesNothing) {
   WedgeRun wedge = RunWedge({"run", kScenario.string(), "--kernel", "host", "--kernel",
                              "linux-image-0.0.0-*-nonexistent"});
