@@ -65,6 +65,21 @@ Status AddHostFile(CpioWriter& writer, const fs::path& host, const fs::path& gue
   return writer.AddFile(ArchivePath(guest), contents, st.st_mode & 0755);
 }
 
+// wedge's own programs without their debug sections, when binutils' strip is there: a
+// RelWithDebInfo build is about 55 MB of DWARF the guest never reads, and unpacking it costs
+// the guest about 0.4 s of its boot under TCG. The stripped copy goes beside `scratch` and is
+// removed once read.
+Result<std::string> ProgramWithoutDebugInfo(const fs::path& program, const fs::path& scratch) {
+  const fs::path stripped = scratch.string() + "." + program.filename().string() + ".stripped";
+  Result<sys::CommandOutput> strip =
+      sys::RunCommand("strip", {"--strip-debug", "-o", stripped.string(), program.string()});
+  Result<std::string> contents =
+      strip.ok() && strip->exit_code == 0 ? sys::ReadFile(stripped) : sys::ReadFile(program);
+  std::error_code ec;
+  fs::remove(stripped, ec);
+  return contents;
+}
+
 }  // namespace
 
 Result<CpioWriter> CpioWriter::Create(const fs::path& file) {
@@ -191,17 +206,30 @@ Status BuildInitramfs(const GuestContents& contents, const fs::path& file) {
   for (const char* applet : kApplets) {
     WEDGE_RETURN_IF_ERROR(writer.AddSymlink(std::string("bin/") + applet, "busybox"));
   }
-  // wedge and its fixtures, each program's shared libraries at the paths ldd resolves them to.
-  std::vector<std::pair<fs::path, fs::path>> programs;
+  // wedge and its fixtures (without debug info), other programs as they are, and each
+  // program's shared libraries at the paths ldd resolves them to.
+  struct Program {
+    fs::path host;
+    fs::path guest;
+    bool wedges_own;
+  };
+  std::vector<Program> programs;
   for (const char* name : {"wedge", "wedge-init", "wedge-fuse"}) {
-    programs.emplace_back(contents.wedge_directory / name, fs::path(kGuestWedgeDirectory) / name);
+    programs.push_back(
+        {contents.wedge_directory / name, fs::path(kGuestWedgeDirectory) / name, true});
   }
-  for (const auto& program : contents.programs) programs.emplace_back(program, program);
+  for (const auto& program : contents.programs) programs.push_back({program, program, false});
   std::set<fs::path> libraries;
-  for (const auto& [host, guest] : programs) {
-    WEDGE_RETURN_IF_ERROR(AddHostFile(writer, host, guest, directories));
-    WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput ldd, sys::RunCommand("ldd", {host.string()}));
-    if (ldd.exit_code != 0) return Error("ldd " + host.string() + " failed: " + ldd.output);
+  for (const auto& program : programs) {
+    if (program.wedges_own) {
+      WEDGE_ASSIGN_OR_RETURN(std::string bytes, ProgramWithoutDebugInfo(program.host, file));
+      WEDGE_RETURN_IF_ERROR(AddParents(writer, program.guest, directories));
+      WEDGE_RETURN_IF_ERROR(writer.AddFile(ArchivePath(program.guest), bytes, 0755));
+    } else {
+      WEDGE_RETURN_IF_ERROR(AddHostFile(writer, program.host, program.guest, directories));
+    }
+    WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput ldd, sys::RunCommand("ldd", {program.host.string()}));
+    if (ldd.exit_code != 0) return Error("ldd " + program.host.string() + " failed: " + ldd.output);
     for (const auto& library : ParseLddOutput(ldd.output)) libraries.insert(library);
   }
   for (const auto& library : libraries) {
