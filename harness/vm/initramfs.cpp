@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -15,8 +16,18 @@ namespace {
 namespace fs = std::filesystem;
 
 // The busybox applets /init uses.
-constexpr const char* kApplets[] = {"sh",  "mount", "mkdir",    "insmod", "cat",  "echo",
-                                    "cut", "stty",  "poweroff", "ls",     "grep", "sleep"};
+constexpr const char* kApplets[] = {"sh",   "mount", "mkdir", "insmod",   "cat",
+                                    "echo", "cut",   "stty",  "poweroff", "ls",
+                                    "grep", "sleep", "unxz",  "gunzip"};
+
+// How /init decompresses a module busybox insmod cannot load as it is: .ko.xz and .ko.gz
+// (Debian's 6.12 packages ship .ko.xz). zstd has no busybox applet.
+std::optional<std::string> Decompressor(const fs::path& module) {
+  if (module.extension() == ".ko") return "";
+  if (module.extension() == ".xz") return "unxz";
+  if (module.extension() == ".gz") return "gunzip";
+  return std::nullopt;
+}
 
 std::string Hex8(std::uint64_t value) {
   char text[9];
@@ -176,8 +187,15 @@ std::string GuestInitScript(const GuestContents& contents) {
          // wedge's sandbox cgroups sit two levels down and need the pids controller there.
          << "echo +pids > /sys/fs/cgroup/cgroup.subtree_control\n";
   for (const auto& module : contents.modules) {
-    script << "insmod " << ShellQuote("/modules/" + module.path.string())
-           << " || echo 'wedge-guest: insmod " << module.name << " failed'\n";
+    const std::string path = ShellQuote("/modules/" + module.path.string());
+    const std::string decompressor = Decompressor(module.path).value_or("");
+    if (decompressor.empty()) {
+      script << "insmod " << path;
+    } else {
+      const std::string plain = ShellQuote("/tmp/" + module.name + ".ko");
+      script << decompressor << " -c " << path << " > " << plain << " && insmod " << plain;
+    }
+    script << " || echo 'wedge-guest: insmod " << module.name << " failed'\n";
   }
   script << "echo \"" << kGuestBootedMarker << " $(cut -d' ' -f1 /proc/uptime)\"\n"
          << wedge_dir << "/wedge run";
@@ -240,9 +258,10 @@ Status BuildInitramfs(const GuestContents& contents, const fs::path& file) {
         writer, scenario, fs::path(kGuestScenarioDirectory) / scenario.filename(), directories));
   }
   for (const auto& module : contents.modules) {
-    if (module.path.extension() != ".ko") {
+    if (!Decompressor(module.path)) {
       return Error("module " + (contents.modules_dir / module.path).string() +
-                   " is compressed; the guest's busybox insmod loads plain .ko files only");
+                   " is compressed in a format the guest's busybox cannot decompress (it has "
+                   "unxz and gunzip)");
     }
     WEDGE_RETURN_IF_ERROR(AddHostFile(writer, contents.modules_dir / module.path,
                                       fs::path("modules") / module.path, directories));

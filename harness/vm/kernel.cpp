@@ -257,8 +257,21 @@ Result<std::vector<KernelModule>> ModuleLoadOrder(
   return order;
 }
 
-Result<std::vector<KernelModule>> ModuleLoadOrder(const std::vector<std::string>& wanted,
+std::set<std::string> ParseModulesBuiltin(std::string_view text) {
+  std::set<std::string> names;
+  for (const auto& path : SplitWords(text, '\n')) names.insert(ModuleName(path));
+  return names;
+}
+
+Result<std::vector<KernelModule>> ModuleLoadOrder(const std::vector<std::string>& requested,
                                                   const fs::path& modules_dir) {
+  Result<std::string> builtin_text = sys::ReadFile(modules_dir / "modules.builtin");
+  const std::set<std::string> builtin =
+      builtin_text.ok() ? ParseModulesBuiltin(*builtin_text) : std::set<std::string>{};
+  std::vector<std::string> wanted;
+  for (const auto& name : requested) {
+    if (builtin.count(NormalizedModuleName(name)) == 0) wanted.push_back(name);
+  }
   if (Result<std::string> dep = sys::ReadFile(modules_dir / "modules.dep"); dep.ok()) {
     std::map<std::string, KernelModule> modules = ParseModulesDep(*dep);
     return ModuleLoadOrder(wanted, [&](const std::string& name) -> std::optional<KernelModule> {

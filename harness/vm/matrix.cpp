@@ -75,10 +75,15 @@ MatrixColumn RunOnGuest(const std::vector<scenario::Scenario>& scenarios, const 
     Result<std::vector<KernelModule>> modules = ModuleLoadOrder(wanted, kernel.modules_dir);
     if (modules.ok()) {
       contents.modules = std::move(*modules);
+      if (progress != nullptr) {
+        *progress << "[" << kernel.label << "] modules to load:";
+        for (const auto& module : contents.modules) *progress << " " << module.path.string();
+        *progress << (contents.modules.empty() ? " none (built in)" : "") << "\n";
+      }
     } else if (progress != nullptr) {
-      // Not an error: the kernel may have it built in; the guest's wedge checks requirements.
+      // The guest's wedge checks the scenario's requirements and says what is missing.
       *progress << "[" << kernel.label << "] " << modules.error().message() << " under "
-                << kernel.modules_dir.string() << "; assuming it is built in\n";
+                << kernel.modules_dir.string() << "; the guest runs without it\n";
     }
   }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "wedge/sys/command.h"
@@ -164,6 +165,18 @@ TEST(KernelModules, AMissingDependencyIsNamed) {
   EXPECT_NE(order.error().message().find("a needs b"), std::string::npos);
 }
 
+TEST(KernelModules, BuiltinModulesAreNotLoaded) {
+  EXPECT_EQ(ParseModulesBuiltin(Recorded("modules.builtin-6.12.117+deb12-cloud-amd64.excerpt")),
+            (std::set<std::string>{"ext4", "fuse", "virtiofs"}));
+  TempDirectory dir;
+  fs::create_directories(dir.path() / "kernel/fs/fuse");
+  std::ofstream(dir.path() / "modules.builtin")
+      << Recorded("modules.builtin-6.12.117+deb12-cloud-amd64.excerpt");
+  auto order = ModuleLoadOrder({"fuse"}, dir.path());
+  ASSERT_TRUE(order.ok()) << order.error().message();
+  EXPECT_TRUE(order->empty());
+}
+
 TEST(KernelModules, ModinfoDependsComesFromTheModuleItself) {
   EXPECT_EQ(ParseModinfoDepends(Recorded("nf_nat.ko.modinfo")),
             (std::vector<std::string>{"nf_conntrack", "libcrc32c"}));
@@ -243,6 +256,16 @@ TEST(Initramfs, InitLoadsModulesInOrderThenRunsWedgeAndSendsTheReport) {
                         "'--expect' 'reproduced' --json /tmp/report.json"),
             std::string::npos);
   EXPECT_LT(script.find("cat /tmp/report.json > /dev/ttyS1"), script.find("poweroff -f"));
+}
+
+TEST(Initramfs, InitDecompressesXzModulesBeforeLoadingThem) {
+  GuestContents contents;
+  contents.modules = {{"vsock", "kernel/net/vmw_vsock/vsock.ko.xz", {}}};
+  const std::string script = GuestInitScript(contents);
+  EXPECT_NE(script.find("unxz -c '/modules/kernel/net/vmw_vsock/vsock.ko.xz' > '/tmp/vsock.ko' "
+                        "&& insmod '/tmp/vsock.ko'"),
+            std::string::npos)
+      << script;
 }
 
 TEST(GuestConsole, MarkersGiveBootTimeExitStatusAndEndTime) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,8 +78,11 @@ std::vector<std::string> ParseModinfoDepends(std::string_view module_bytes);
 Result<std::vector<KernelModule>> ModuleLoadOrder(
     const std::vector<std::string>& wanted,
     const std::function<std::optional<KernelModule>(const std::string&)>& lookup);
+// The modules built into the kernel, by name, from modules.builtin text (one path a line).
+std::set<std::string> ParseModulesBuiltin(std::string_view text);
 // The same, for the modules of `modules_dir`: from its modules.dep when it has one (depmod ran),
-// else from each module file's .modinfo (a package extracted without running depmod).
+// else from each module file's .modinfo (a package extracted without running depmod). Modules
+// its modules.builtin lists are built in: nothing to load.
 Result<std::vector<KernelModule>> ModuleLoadOrder(const std::vector<std::string>& wanted,
                                                   const std::filesystem::path& modules_dir);
 
