@@ -335,6 +335,13 @@ int RunKernelMatrix(const Flags& flags, const std::vector<Scenario>& scenarios,
                                                 : kernel->modules_dir.string())
                 << ")\n";
     }
+    const std::string& label = kernel->label;
+    if (std::any_of(kernels.begin(), kernels.end(),
+                    [&](const auto& earlier) { return earlier.label == label; })) {
+      return Usage("--kernel " + spec.text + " names " + label +
+                   ", which an earlier --kernel "
+                   "names too");
+    }
     kernels.push_back(std::move(*kernel));
   }
 

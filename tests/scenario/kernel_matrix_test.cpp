@@ -142,14 +142,22 @@ TEST_F(KernelMatrix, AGuestDeadlockedPastItsDeadlineIsKilledWithItsDeadlock) {
   testing::ExpectHostUnchanged(before_);
 }
 
-TEST_F(KernelMatrix, AnUnknownKernelPackageIsBadInputAndChangesNothing) {
-  WedgeRun wedge = RunWedge({"run", kScenario.string(), "--kernel", "host", "--kernel",
-                             "linux-image-0.0.0-*-nonexistent"});
-  EXPECT_EQ(wedge.exit_code, 2) << wedge.output;
-  EXPECT_NE(wedge.output.find("no package matches 'linux-image-0.0.0-*-nonexistent'"),
-            std::string::npos)
-      << wedge.output;
-  EXPECT_TRUE(runner::DescribeLeftovers(before_, testing::HostNow()).empty());
+TEST_F(KernelMatrix, BadKernelsAreRefusedBeforeAnythingChanges) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--kernel", "host", "--kernel", "linux-image-0.0.0-*-nonexistent"},
+       "no package matches 'linux-image-0.0.0-*-nonexistent'"},
+      {{"--kernel", "/nonexistent/vmlinuz-6.1.0"}, "open('/nonexistent/vmlinuz-6.1.0'): ENOENT"},
+      {{"--kernel", "Linux;reboot"}, "neither host, a path"},
+      {{"--kernel", "host", "--kernel", "host"}, "which an earlier --kernel names too"},
+  };
+  for (const auto& [kernels, message] : cases) {
+    std::vector<std::string> args = {"run", kScenario.string()};
+    args.insert(args.end(), kernels.begin(), kernels.end());
+    WedgeRun wedge = RunWedge(args);
+    EXPECT_EQ(wedge.exit_code, 2) << wedge.output;
+    EXPECT_NE(wedge.output.find(message), std::string::npos) << wedge.output;
+    EXPECT_TRUE(runner::DescribeLeftovers(before_, testing::HostNow()).empty());
+  }
 }
 
 TEST_F(KernelMatrix, CleanupUndoesARunKilledWhileItsGuestRuns) {
