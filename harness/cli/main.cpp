@@ -312,6 +312,11 @@ int RunKernelMatrix(const Flags& flags, const std::vector<Scenario>& scenarios,
       }
     }
     if (unsupported) return kRequirementMissing;
+    if (!fs::exists("/bin/busybox")) {
+      std::cerr << "wedge: --kernel needs /bin/busybox for the guest's shell and tools; apt-get "
+                   "install busybox-static\n";
+      return kRequirementMissing;
+    }
     auto qemu = wedge::sys::RunCommand("qemu-system-x86_64", {"--version"});
     if (!qemu.ok() || qemu->exit_code != 0) {
       std::cerr << "wedge: --kernel needs qemu-system-x86_64 ("

@@ -220,7 +220,6 @@ Status BuildInitramfs(const GuestContents& contents, const fs::path& file) {
     directories.insert(directory);
     WEDGE_RETURN_IF_ERROR(writer.AddDirectory(directory, 0755));
   }
-  WEDGE_RETURN_IF_ERROR(AddHostFile(writer, contents.busybox, "bin/busybox", directories));
   for (const char* applet : kApplets) {
     WEDGE_RETURN_IF_ERROR(writer.AddSymlink(std::string("bin/") + applet, "busybox"));
   }
@@ -236,6 +235,7 @@ Status BuildInitramfs(const GuestContents& contents, const fs::path& file) {
     programs.push_back(
         {contents.wedge_directory / name, fs::path(kGuestWedgeDirectory) / name, true});
   }
+  programs.push_back({contents.busybox, "bin/busybox", false});
   for (const auto& program : contents.programs) programs.push_back({program, program, false});
   std::set<fs::path> libraries;
   for (const auto& program : programs) {
@@ -247,6 +247,10 @@ Status BuildInitramfs(const GuestContents& contents, const fs::path& file) {
       WEDGE_RETURN_IF_ERROR(AddHostFile(writer, program.host, program.guest, directories));
     }
     WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput ldd, sys::RunCommand("ldd", {program.host.string()}));
+    // A static program (busybox-static) needs nothing more.
+    if (ldd.exit_code != 0 && ldd.output.find("not a dynamic executable") != std::string::npos) {
+      continue;
+    }
     if (ldd.exit_code != 0) return Error("ldd " + program.host.string() + " failed: " + ldd.output);
     for (const auto& library : ParseLddOutput(ldd.output)) libraries.insert(library);
   }
