@@ -89,6 +89,9 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(sys::Journal& journal,
     // qemu never outlives wedge, even a SIGKILLed wedge that cleanup has not run after yet.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
+    // A process group of its own: a terminal's Ctrl-C reaches wedge, which stops qemu in order,
+    // and not qemu directly.
+    ::setpgid(0, 0);
     // Nothing runs until the parent has journaled this pid: it writes one byte, or closes the
     // pipe (EOF) when it failed, and then the child exits without starting qemu.
     char go = 0;
