@@ -305,7 +305,10 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
       run.detail = "the guest powered off without a report";
     }
   }
-  if (options.keep_run_directory) run.run_directory = run_dir;
+  if (options.keep_run_directory) {
+    run.run_directory = run_dir;
+    say("kept " + run_dir.string() + " (initramfs.cpio, console.log, report.json, qemu.log)");
+  }
   say(std::string(GuestOutcomeName(run.outcome)) + " after " + std::to_string(run.wall_ms) + " ms" +
       (run.detail.empty() ? "" : ": " + run.detail));
   return run;
