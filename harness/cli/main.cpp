@@ -297,8 +297,8 @@ std::variant<Scenario, int> LoadRunnableScenario(const std::string& file) {
 int RunKernelMatrix(const Flags& flags, const std::vector<Scenario>& scenarios,
                     const std::vector<wedge::vm::KernelSpec>& specs,
                     const wedge::runner::RunOptions& options) {
-  if (flags.repeat > 1 || flags.junit || flags.shard || !flags.with.empty()) {
-    return Usage("--repeat, --junit, --shard and --with do not combine with --kernel yet");
+  if (flags.junit || flags.shard || !flags.with.empty()) {
+    return Usage("--junit, --shard and --with do not combine with --kernel yet");
   }
   const bool any_guest = std::any_of(specs.begin(), specs.end(), [](const auto& spec) {
     return spec.source != wedge::vm::KernelSource::kHost;
@@ -363,6 +363,11 @@ int RunKernelMatrix(const Flags& flags, const std::vector<Scenario>& scenarios,
   if (options.expect_override) {
     matrix_options.guest_wedge_arguments = {
         "--expect", std::string(wedge::scenario::VerdictName(*options.expect_override))};
+  }
+  matrix_options.repeat = flags.repeat;
+  if (flags.repeat > 1) {
+    matrix_options.guest_wedge_arguments.push_back("--repeat");
+    matrix_options.guest_wedge_arguments.push_back(std::to_string(flags.repeat));
   }
   const wedge::vm::Matrix matrix = wedge::vm::RunMatrix(scenarios, kernels, matrix_options);
 

@@ -1,7 +1,8 @@
 #include "wedge/vm/matrix.h"
 
 #include <algorithm>
-#include <iomanip>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "wedge/report/report.h"
@@ -36,11 +37,12 @@ MatrixColumn RunOnHost(const std::vector<scenario::Scenario>& scenarios, const K
     run_options.expect_override = options.expect;
     runner::Suite suite(run_options);
     for (const auto& scenario : scenarios) {
-      if (sys::Interrupted()) break;
-      report::RunResult result = runner::RunScenario(scenario, suite);
-      if (options.run.progress != nullptr)
-        report::PrintResult(*options.run.progress, scenario, result);
-      report.results.push_back(std::move(result));
+      for (int run = 1; run <= options.repeat && !sys::Interrupted(); ++run) {
+        report::RunResult result = runner::RunScenario(scenario, suite);
+        if (options.run.progress != nullptr)
+          report::PrintResult(*options.run.progress, scenario, result);
+        report.results.push_back(std::move(result));
+      }
     }
     (void)suite.TearDown();
   }
@@ -136,19 +138,43 @@ std::vector<MatrixCell> CellsFromReport(const std::vector<std::string>& scenario
     cell.verdict = outcome;
     cell.detail = detail;
     if (report.is_object() && report.contains("results") && report["results"].is_array()) {
-      cell.verdict = "missing";
-      cell.detail = "the report has no result for this scenario";
+      // Every run of the scenario (--repeat): one verdict when they all agree.
+      std::map<std::string, int> verdicts;
+      std::set<std::string> hashes;
+      int runs = 0;
+      bool all_as_expected = true;
+      std::string reason;
       for (const auto& result : report["results"]) {
         if (JsonString(result, "scenario") != cell.scenario) continue;
-        cell.verdict = JsonString(result, "verdict");
-        cell.detail = JsonString(result, "reason");
-        cell.as_expected = result.value("as_expected", false);
+        ++runs;
+        std::string verdict = JsonString(result, "verdict");
         if (result.contains("error") && result["error"].is_string()) {
-          cell.verdict = "error";
-          cell.detail = result["error"].get<std::string>();
-          cell.as_expected = false;
+          verdict = "error";
+          reason = result["error"].get<std::string>();
+        } else if (reason.empty()) {
+          reason = JsonString(result, "reason");
         }
-        break;
+        ++verdicts[verdict];
+        hashes.insert(JsonString(result, "signature_hash"));
+        all_as_expected =
+            all_as_expected && verdict != "error" && result.value("as_expected", false);
+      }
+      if (runs == 0) {
+        cell.verdict = "missing";
+        cell.detail = "the report has no result for this scenario";
+        cell.as_expected = false;
+      } else if (verdicts.size() == 1 && hashes.size() == 1) {
+        cell.verdict = verdicts.begin()->first;
+        cell.detail = runs > 1 ? std::to_string(runs) + " runs alike: " + reason : reason;
+        cell.as_expected = all_as_expected;
+      } else {
+        cell.verdict = "flaky";
+        cell.detail = std::to_string(runs) + " runs disagree:";
+        for (const auto& [verdict, count] : verdicts) {
+          cell.detail += " " + verdict + " " + std::to_string(count);
+        }
+        cell.detail += ", " + std::to_string(hashes.size()) + " signature hashes";
+        cell.as_expected = false;
       }
     }
     cells.push_back(std::move(cell));

@@ -301,6 +301,33 @@ TEST(Qemu, ArgumentsUseTcgAndTwoSerialPortsAndNeverKvm) {
   EXPECT_NE(joined.find("panic=-1"), std::string::npos);
 }
 
+TEST(Matrix, RepeatedRunsMakeOneCellAndDisagreementIsFlaky) {
+  auto run = [](const char* verdict, const char* hash) {
+    return nlohmann::json{{"scenario", "s"},     {"verdict", verdict},     {"as_expected", true},
+                          {"reason", "matched"}, {"signature_hash", hash}, {"error", nullptr}};
+  };
+  const nlohmann::json alike = {
+      {"results",
+       {run("reproduced", "d09c"), run("reproduced", "d09c"), run("reproduced", "d09c")}}};
+  auto cells = CellsFromReport({"s"}, {"reproduced"}, "k", alike, "error", "");
+  ASSERT_EQ(cells.size(), 1u);
+  EXPECT_EQ(cells[0].verdict, "reproduced");
+  EXPECT_TRUE(cells[0].as_expected);
+  EXPECT_EQ(cells[0].detail, "3 runs alike: matched");
+
+  const nlohmann::json other_hash = {
+      {"results", {run("reproduced", "d09c"), run("reproduced", "5d5d")}}};
+  cells = CellsFromReport({"s"}, {"reproduced"}, "k", other_hash, "error", "");
+  EXPECT_EQ(cells[0].verdict, "flaky");
+  EXPECT_FALSE(cells[0].as_expected);
+
+  const nlohmann::json other_verdict = {
+      {"results", {run("reproduced", "d09c"), run("not-reproduced", "8fb2")}}};
+  cells = CellsFromReport({"s"}, {"reproduced"}, "k", other_verdict, "error", "");
+  EXPECT_EQ(cells[0].verdict, "flaky");
+  EXPECT_EQ(cells[0].detail, "2 runs disagree: not-reproduced 1 reproduced 1, 2 signature hashes");
+}
+
 TEST(Matrix, CellsComeFromEachKernelsReportAndAStuckGuestFillsItsColumn) {
   const nlohmann::json report = {{"results",
                                   {{{"scenario", "fuse-flush-pidns-teardown"},

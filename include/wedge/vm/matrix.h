@@ -22,7 +22,8 @@ struct MatrixCell {
   std::string scenario;
   std::string kernel;   // the kernel's label
   std::string verdict;  // reproduced, not-reproduced, unexplained, guest-stuck, guest-failed,
-                        // error, missing (the guest's report lacks the scenario)
+                        // error, missing (the guest's report lacks the scenario), flaky
+                        // (repeated runs disagree)
   std::string expected;
   bool as_expected = false;
   std::string detail;  // the run's reason, or what went wrong with the guest
@@ -47,7 +48,8 @@ struct Matrix {
 };
 
 // The cells of one column from the wedge report it produced (`report` null: the guest gave
-// none, and every cell says `outcome` with `detail`).
+// none, and every cell says `outcome` with `detail`). Repeated runs of a scenario make one cell:
+// their verdict when every run gave it with one signature hash, else "flaky".
 std::vector<MatrixCell> CellsFromReport(const std::vector<std::string>& scenarios,
                                         const std::vector<std::string>& expected,
                                         const std::string& kernel, const nlohmann::json& report,
@@ -65,6 +67,7 @@ struct MatrixOptions {
   GuestOptions guest;      // for the other columns
   std::vector<std::string> guest_wedge_arguments;  // passed to wedge run in each guest
   std::optional<scenario::Verdict> expect;
+  int repeat = 1;  // runs of each scenario on the host (guests get --repeat in their arguments)
 };
 
 // The kernel modules the scenarios need in a guest ("fuse" for FUSE scenarios).
