@@ -297,8 +297,8 @@ std::variant<Scenario, int> LoadRunnableScenario(const std::string& file) {
 int RunKernelMatrix(const Flags& flags, const std::vector<Scenario>& scenarios,
                     const std::vector<wedge::vm::KernelSpec>& specs,
                     const wedge::runner::RunOptions& options) {
-  if (flags.junit || flags.shard || !flags.with.empty()) {
-    return Usage("--junit, --shard and --with do not combine with --kernel yet");
+  if (flags.junit || !flags.with.empty()) {
+    return Usage("--junit and --with do not combine with --kernel yet");
   }
   const bool any_guest = std::any_of(specs.begin(), specs.end(), [](const auto& spec) {
     return spec.source != wedge::vm::KernelSource::kHost;
@@ -343,9 +343,7 @@ int RunKernelMatrix(const Flags& flags, const std::vector<Scenario>& scenarios,
     const std::string& label = kernel->label;
     if (std::any_of(kernels.begin(), kernels.end(),
                     [&](const auto& earlier) { return earlier.label == label; })) {
-      return Usage("--kernel " + spec.text + " names " + label +
-                   ", which an earlier --kernel "
-                   "names too");
+      return Usage("--kernel " + spec.text + " names " + label + ", as an earlier --kernel does");
     }
     kernels.push_back(std::move(*kernel));
   }
@@ -371,22 +369,6 @@ int RunKernelMatrix(const Flags& flags, const std::vector<Scenario>& scenarios,
   }
   const wedge::vm::Matrix matrix = wedge::vm::RunMatrix(scenarios, kernels, matrix_options);
 
-  for (const auto& column : matrix.columns) {
-    if (column.guest && column.guest->outcome == wedge::vm::GuestOutcome::kReported) {
-      // wedge's own output in the guest: everything the console shows after /init started it.
-      std::cout << "[" << column.kernel.label << "] wedge in the guest:\n";
-      std::istringstream console(column.guest->console_text);
-      bool started = false;
-      for (std::string line; std::getline(console, line);) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (started) std::cout << "  | " << line << "\n";
-        started = started || line.find(wedge::vm::kGuestBootedMarker) != std::string::npos;
-      }
-    }
-    for (const auto& line : column.leftovers) {
-      std::cout << "[" << column.kernel.label << "] left behind: " << line << "\n";
-    }
-  }
   std::cout << "\n" << wedge::vm::RenderMatrix(matrix);
   if (flags.json) {
     const bool one_guest = matrix.columns.size() == 1 && !matrix.columns[0].kernel.host &&

@@ -102,7 +102,17 @@ MatrixColumn RunOnGuest(const std::vector<scenario::Scenario>& scenarios, const 
     failed.detail = run.error().message();
     column.guest = std::move(failed);
   }
-  if (progress != nullptr && column.guest->outcome != GuestOutcome::kReported) {
+  if (progress != nullptr && column.guest->outcome == GuestOutcome::kReported) {
+    // wedge's own output in the guest: everything the console shows after /init started it.
+    *progress << "[" << kernel.label << "] wedge in the guest:\n";
+    std::istringstream console(column.guest->console_text);
+    bool wedge_started = false;
+    for (std::string line; std::getline(console, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (wedge_started) *progress << "  | " << line << "\n";
+      wedge_started = wedge_started || line.find(kGuestBootedMarker) != std::string::npos;
+    }
+  } else if (progress != nullptr) {
     *progress << "[" << kernel.label << "] the guest's console, last lines:\n";
     for (const auto& line : column.guest->console_tail) *progress << "    " << line << "\n";
   }
@@ -310,6 +320,11 @@ Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
     }
     MatrixColumn column = kernel.host ? RunOnHost(scenarios, kernel, options)
                                       : RunOnGuest(scenarios, kernel, options);
+    for (const auto& line : column.leftovers) {
+      if (options.run.progress != nullptr) {
+        *options.run.progress << "[" << kernel.label << "] left behind: " << line << "\n";
+      }
+    }
     std::string outcome = "error";
     std::string detail;
     if (column.guest && column.guest->outcome != GuestOutcome::kReported) {

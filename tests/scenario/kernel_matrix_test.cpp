@@ -148,7 +148,7 @@ TEST_F(KernelMatrix, BadKernelsAreRefusedBeforeAnythingChanges) {
        "no package matches 'linux-image-0.0.0-*-nonexistent'"},
       {{"--kernel", "/nonexistent/vmlinuz-6.1.0"}, "open('/nonexistent/vmlinuz-6.1.0'): ENOENT"},
       {{"--kernel", "Linux;reboot"}, "neither host, a path"},
-      {{"--kernel", "host", "--kernel", "host"}, "which an earlier --kernel names too"},
+      {{"--kernel", "host", "--kernel", "host"}, "as an earlier --kernel does"},
   };
   for (const auto& [kernels, message] : cases) {
     std::vector<std::string> args = {"run", kScenario.string()};
