@@ -279,6 +279,47 @@ nlohmann::json ToJson(const Matrix& matrix) {
           {"as_expected", matrix.AllAsExpected()}};
 }
 
+report::Report JunitReport(const Matrix& matrix, const report::HostInfo& host) {
+  auto verdict_named = [](const std::string& name) -> std::optional<scenario::Verdict> {
+    for (auto verdict : {scenario::Verdict::kReproduced, scenario::Verdict::kNotReproduced,
+                         scenario::Verdict::kUnexplained}) {
+      if (scenario::VerdictName(verdict) == name) return verdict;
+    }
+    return std::nullopt;
+  };
+  report::Report junit;
+  junit.host = host;
+  for (const auto& cell : matrix.cells) {
+    report::RunResult result;
+    result.scenario = cell.scenario + " on " + cell.kernel;
+    result.reason = cell.detail;
+    result.expected = verdict_named(cell.expected).value_or(scenario::Verdict::kReproduced);
+    if (auto verdict = verdict_named(cell.verdict)) {
+      result.verdict = *verdict;
+    } else {
+      result.error = cell.verdict + (cell.detail.empty() ? "" : ": " + cell.detail);
+    }
+    for (const auto& column : matrix.columns) {
+      if (column.kernel.label != cell.kernel) continue;
+      result.host_clean = column.host_clean;
+      if (!column.report.is_object() || !column.report.contains("results")) continue;
+      for (const auto& run : column.report["results"]) {
+        if (JsonString(run, "scenario") != cell.scenario) continue;
+        result.duration_ms += run.value("duration_ms", std::int64_t{0});
+        if (result.signature_hash.empty())
+          result.signature_hash = JsonString(run, "signature_hash");
+      }
+    }
+    // A cell's verdict can be as the scenario expects while its column's host check failed,
+    // or the other way round: the cell says which.
+    if (!result.error && result.verdict == result.expected && !cell.as_expected) {
+      result.error = "not as expected: " + cell.detail;
+    }
+    junit.results.push_back(std::move(result));
+  }
+  return junit;
+}
+
 std::vector<std::string> ModulesFor(const std::vector<scenario::Scenario>& scenarios) {
   for (const auto& scenario : scenarios) {
     for (auto requirement : scenario.requires_) {

@@ -370,6 +370,18 @@ TEST(Matrix, CellsComeFromEachKernelsReportAndAStuckGuestFillsItsColumn) {
                        "guest-stuck, expected reproduced: no poweroff within 1000 ms"),
             std::string::npos);
 
+  const report::Report junit = JunitReport(matrix, report::HostInfo{});
+  ASSERT_EQ(junit.results.size(), 4u);
+  EXPECT_EQ(junit.results[0].scenario, "fuse-flush-pidns-teardown on host");
+  EXPECT_FALSE(junit.results[0].error.has_value());
+  EXPECT_EQ(junit.results[0].verdict, scenario::Verdict::kReproduced);
+  ASSERT_TRUE(junit.results[2].error.has_value());
+  EXPECT_EQ(junit.results[2].error->rfind("guest-stuck: no poweroff", 0), 0u);
+  const std::string xml = report::ToJunitXml(junit);
+  EXPECT_NE(xml.find("name=\"fuse-flush-pidns-teardown on linux-image-6.1.0-56-cloud-amd64\""),
+            std::string::npos)
+      << xml;
+
   const nlohmann::json json = ToJson(matrix);
   EXPECT_EQ(json["wedge_matrix"], 1);
   EXPECT_EQ(json["kernels"].size(), 2u);

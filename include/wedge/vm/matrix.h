@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "wedge/report/report.h"
 #include "wedge/runner/runner.h"
 #include "wedge/scenario/scenario.h"
 #include "wedge/vm/guest.h"
@@ -61,6 +62,10 @@ std::string RenderMatrix(const Matrix& matrix);
 // {"wedge_matrix": 1, "scenarios", "kernels": [{label, release, wall_ms, boot_s, ...,
 // "report"}], "cells"}.
 nlohmann::json ToJson(const Matrix& matrix);
+// The matrix as a report for JUnit XML (report::WriteJunit): one test case per cell, named
+// "SCENARIO on KERNEL"; a cell without a verdict (guest-stuck, guest-failed, flaky, missing)
+// is an error. `host` describes the machine the matrix ran on.
+report::Report JunitReport(const Matrix& matrix, const report::HostInfo& host);
 
 struct MatrixOptions {
   runner::RunOptions run;  // for the host column, and state_dir for the guests
