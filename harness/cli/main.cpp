@@ -21,8 +21,12 @@
 #include "wedge/report/report.h"
 #include "wedge/runner/runner.h"
 #include "wedge/scenario/scenario.h"
+#include "wedge/sys/command.h"
+#include "wedge/sys/files.h"
 #include "wedge/sys/journal.h"
 #include "wedge/sys/process.h"
+#include "wedge/vm/kernel.h"
+#include "wedge/vm/matrix.h"
 
 namespace {
 
@@ -41,6 +45,7 @@ constexpr const char* kUsageText = R"(usage:
   wedge validate FILE...            check scenario files; errors name the file and JSON pointer
   wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep] [--with NAME=PATH]...
             [--expect VERDICT] [--repeat N] [--shard K/N] [--allow-untrusted]
+            [--kernel host|VMLINUZ|PACKAGE]... [--guest-timeout SECONDS]
                                     run scenarios (default: the scenarios directory);
                                     --with picks a binary (docker, dockerd, containerd, runc,
                                     containerd-shim-runc-v2); --expect overrides the verdict
@@ -48,7 +53,14 @@ constexpr const char* kUsageText = R"(usage:
                                     files others can write are refused unless
                                     --allow-untrusted; --repeat runs each N times and
                                     fails if the runs disagree; --shard K/N runs the K-th
-                                    of N deterministic slices (for CI fan-out)
+                                    of N deterministic slices (for CI fan-out);
+                                    --kernel runs them on another kernel under qemu (a
+                                    vmlinuz with its modules, or a Debian package name or
+                                    glob such as linux-image-6.1.0-*-cloud-amd64, fetched
+                                    with apt and cached), or natively ("host"); several
+                                    --kernel print a matrix scenario x kernel -> verdict;
+                                    a guest still running after --guest-timeout (default
+                                    180) is killed and reported as guest-stuck
   wedge verify SCENARIO --baseline NAME=PATH... --candidate NAME=PATH... [--repeat N]
                [--json FILE]        a patch's proof: passes only when every baseline run
                                     reproduces the bug and every candidate run does not
@@ -170,6 +182,8 @@ struct Flags {
   std::optional<std::pair<int, int>> shard;  // K of N, 1-based
   std::vector<std::string> with;
   std::optional<std::string> expect;
+  std::vector<std::string> kernels;  // --kernel, in order
+  int guest_timeout_s = 180;
 };
 
 std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow_junit_keep) {
@@ -177,7 +191,7 @@ std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--json" || arg == "--junit" || arg == "--with" || arg == "--expect" ||
-        arg == "--repeat" || arg == "--shard") {
+        arg == "--repeat" || arg == "--shard" || arg == "--kernel" || arg == "--guest-timeout") {
       if (i + 1 >= args.size()) {
         Usage(arg + " needs a value");
         return std::nullopt;
@@ -191,6 +205,16 @@ std::optional<Flags> ParseFlags(const std::vector<std::string>& args, bool allow
       if (arg == "--junit") flags.junit = value;
       if (arg == "--with") flags.with.push_back(value);
       if (arg == "--expect") flags.expect = value;
+      if (arg == "--kernel") flags.kernels.push_back(value);
+      if (arg == "--guest-timeout") {
+        if (value.empty() || value.size() > 5 ||
+            value.find_first_not_of("0123456789") != std::string::npos || std::stoi(value) < 1) {
+          Usage("--guest-timeout takes a whole number of seconds from 1 to 99999, not '" + value +
+                "'");
+          return std::nullopt;
+        }
+        flags.guest_timeout_s = std::stoi(value);
+      }
       if (arg == "--shard") {
         size_t slash = value.find('/');
         auto number = [](const std::string& text) {
@@ -267,6 +291,107 @@ std::variant<Scenario, int> LoadRunnableScenario(const std::string& file) {
   return scenario;
 }
 
+// `wedge run --kernel A --kernel B ...`: the scenarios on each kernel (natively for "host", in a
+// qemu guest for the others) and the matrix scenario x kernel -> verdict. With one guest kernel
+// --json writes that guest's report; with several, the matrix with every kernel's report.
+int RunKernelMatrix(const Flags& flags, const std::vector<Scenario>& scenarios,
+                    const std::vector<wedge::vm::KernelSpec>& specs,
+                    const wedge::runner::RunOptions& options) {
+  if (!flags.with.empty()) {
+    return Usage("--with does not combine with --kernel: guests run no docker stack");
+  }
+  const bool any_guest = std::any_of(specs.begin(), specs.end(), [](const auto& spec) {
+    return spec.source != wedge::vm::KernelSource::kHost;
+  });
+  if (any_guest) {
+    bool unsupported = false;
+    for (const auto& scenario : scenarios) {
+      if (auto reason = wedge::vm::GuestUnsupportedReason(scenario)) {
+        std::cerr << "wedge: " << scenario.name << " cannot run in a guest: " << *reason << "\n";
+        unsupported = true;
+      }
+    }
+    if (unsupported) return kRequirementMissing;
+    if (!fs::exists("/bin/busybox")) {
+      std::cerr << "wedge: --kernel needs /bin/busybox for the guest's shell and tools; apt-get "
+                   "install busybox-static\n";
+      return kRequirementMissing;
+    }
+    auto qemu = wedge::sys::RunCommand("qemu-system-x86_64", {"--version"});
+    if (!qemu.ok() || qemu->exit_code != 0) {
+      std::cerr << "wedge: --kernel needs qemu-system-x86_64 ("
+                << (qemu.ok() ? qemu->output : qemu.error().message())
+                << "); apt-get install qemu-system-x86\n";
+      return kRequirementMissing;
+    }
+  }
+  // Every kernel is resolved (and fetched into the cache) before anything on the host changes.
+  std::vector<wedge::vm::KernelImage> kernels;
+  for (const auto& spec : specs) {
+    auto kernel = wedge::vm::ResolveKernel(spec, wedge::vm::DefaultKernelCache(), &std::cout);
+    if (!kernel.ok()) {
+      std::cerr << "wedge: " << kernel.error().message() << "\n";
+      return kUsage;
+    }
+    if (!kernel->host) {
+      std::cout << "kernel " << spec.text << ": " << kernel->vmlinuz.string() << " (release "
+                << kernel->release << ", modules "
+                << (kernel->modules_dir.empty() ? std::string("none found")
+                                                : kernel->modules_dir.string())
+                << ")\n";
+    }
+    const std::string& label = kernel->label;
+    if (std::any_of(kernels.begin(), kernels.end(),
+                    [&](const auto& earlier) { return earlier.label == label; })) {
+      return Usage("--kernel " + spec.text + " names " + label + ", as an earlier --kernel does");
+    }
+    kernels.push_back(std::move(*kernel));
+  }
+
+  auto lock = BeginRun(options.state_dir);
+  if (const int* status = std::get_if<int>(&lock)) return *status;
+
+  wedge::vm::MatrixOptions matrix_options;
+  matrix_options.run = options;
+  matrix_options.expect = options.expect_override;
+  matrix_options.guest.state_dir = options.state_dir;
+  matrix_options.guest.deadline = std::chrono::seconds(flags.guest_timeout_s);
+  matrix_options.guest.keep_run_directory = flags.keep;
+  matrix_options.guest.progress = &std::cout;
+  if (options.expect_override) {
+    matrix_options.guest_wedge_arguments = {
+        "--expect", std::string(wedge::scenario::VerdictName(*options.expect_override))};
+  }
+  matrix_options.repeat = flags.repeat;
+  if (flags.repeat > 1) {
+    matrix_options.guest_wedge_arguments.push_back("--repeat");
+    matrix_options.guest_wedge_arguments.push_back(std::to_string(flags.repeat));
+  }
+  const wedge::vm::Matrix matrix = wedge::vm::RunMatrix(scenarios, kernels, matrix_options);
+
+  std::cout << "\n" << wedge::vm::RenderMatrix(matrix);
+  if (flags.json) {
+    const bool one_guest = matrix.columns.size() == 1 && !matrix.columns[0].kernel.host &&
+                           matrix.columns[0].report.is_object();
+    const nlohmann::json json = one_guest ? matrix.columns[0].report : wedge::vm::ToJson(matrix);
+    if (auto written = wedge::sys::WriteFileAtomically(*flags.json, json.dump(2) + "\n");
+        !written.ok()) {
+      std::cerr << "wedge: " << written.error().message() << "\n";
+      return kInternalError;
+    }
+  }
+  if (flags.junit) {
+    const wedge::report::Report junit =
+        wedge::vm::JunitReport(matrix, wedge::runner::CollectHostInfo(options));
+    if (auto written = wedge::report::WriteJunit(junit, *flags.junit); !written.ok()) {
+      std::cerr << "wedge: " << written.error().message() << "\n";
+      return kInternalError;
+    }
+  }
+  if (int signo = wedge::sys::Interrupted(); signo != 0) return 128 + signo;
+  return matrix.AllAsExpected() ? kAllAsExpected : kExpectationFailed;
+}
+
 int Run(const std::vector<std::string>& args) {
   auto flags = ParseFlags(args, true);
   if (!flags) return kUsage;
@@ -305,8 +430,21 @@ int Run(const std::vector<std::string>& args) {
     }
     if (untrusted) return kUsage;
   }
+  std::vector<wedge::vm::KernelSpec> kernels;
+  for (const auto& text : flags->kernels) {
+    auto spec = wedge::vm::ParseKernelSpec(text);
+    if (!spec.ok()) return Usage(spec.error().message());
+    kernels.push_back(*spec);
+  }
+  // `--kernel host` alone is a plain run on this kernel.
+  const bool matrix = !kernels.empty() &&
+                      !(kernels.size() == 1 && kernels[0].source == wedge::vm::KernelSource::kHost);
+  const bool on_host = !matrix || std::any_of(kernels.begin(), kernels.end(), [](const auto& k) {
+    return k.source == wedge::vm::KernelSource::kHost;
+  });
   bool unmet_any = false;
   for (const auto& scenario : *scenarios) {
+    if (!on_host) break;
     for (const auto& unmet : wedge::runner::UnmetRequirements(scenario)) {
       std::cerr << "wedge: " << scenario.name << " cannot run on this host: " << unmet << "\n";
       unmet_any = true;
@@ -336,6 +474,8 @@ int Run(const std::vector<std::string>& args) {
                    *flags->expect + "'");
     }
   }
+
+  if (matrix) return RunKernelMatrix(*flags, *scenarios, kernels, options);
 
   auto lock = BeginRun(options.state_dir);
   if (const int* status = std::get_if<int>(&lock)) return *status;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -191,6 +192,10 @@ Result<std::vector<std::string>> RecoverOrphanJournals(const std::filesystem::pa
       if (!locked) ::usleep(10000);
     }
     if (!locked) continue;
+    // A run that ended while this one waited for the lock removed its journal before letting go
+    // of it: the lock is then on an unlinked file, with nothing left to undo.
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0 && st.st_nlink == 0) continue;
     WEDGE_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
     Result<std::vector<JournalEntry>> entries = ParseJournal(text);
     if (!entries.ok()) {

@@ -1,0 +1,317 @@
+#include "wedge/vm/guest.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+#include "wedge/sys/files.h"
+
+namespace wedge::vm {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kConsoleTailLines = 15;
+
+std::optional<double> NumberAfter(std::string_view line, std::string_view marker) {
+  if (line.rfind(marker, 0) != 0) return std::nullopt;
+  std::string rest(line.substr(marker.size()));
+  char* end = nullptr;
+  double value = std::strtod(rest.c_str(), &end);
+  if (end == rest.c_str()) return std::nullopt;
+  return value;
+}
+
+std::vector<std::string> LastLines(std::string_view text, size_t count) {
+  std::vector<std::string> lines;
+  std::istringstream in{std::string(text)};
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+  }
+  if (lines.size() > count) lines.erase(lines.begin(), lines.end() - static_cast<long>(count));
+  return lines;
+}
+
+// Fault tests of wedge need it at an exact point: with WEDGE_FAULT_STOP_AT=guest, wedge
+// announces that qemu runs (journaled) and stops itself (SIGSTOP), as the runner's phases do.
+void StopAtFaultPoint(const std::string& point) {
+  const char* stop_at = std::getenv("WEDGE_FAULT_STOP_AT");
+  if (stop_at == nullptr || point != stop_at) return;
+  std::cout << "fault point: stopped before " << point << std::endl;
+  ::raise(SIGSTOP);
+}
+
+std::string NewGuestRunId(const KernelImage& kernel) {
+  static std::atomic<int> counter{0};
+  std::string release = kernel.release.empty() ? "kernel" : kernel.release;
+  std::replace_if(
+      release.begin(), release.end(),
+      [](char c) { return !(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-'); },
+      '-');
+  return "guest-" + release + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(sys::Journal& journal,
+                                                        const std::vector<std::string>& argv,
+                                                        const fs::path& output_log) {
+  if (argv.empty()) return Error("QemuProcess::Start: empty argv");
+  // Everything the child needs is prepared before fork: it only makes async-signal-safe calls.
+  std::vector<char*> args;
+  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  UniqueFd log(::open(output_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!log.valid()) return ErrnoError("open('" + output_log.string() + "')");
+  UniqueFd null_input(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null_input.valid()) return ErrnoError("open('/dev/null')");
+  int sync[2];
+  if (::pipe2(sync, O_CLOEXEC) != 0) return ErrnoError("pipe2()");
+  UniqueFd sync_read(sync[0]);
+  UniqueFd sync_write(sync[1]);
+  const pid_t parent = ::getpid();
+
+  pid_t pid = ::fork();
+  if (pid < 0) return ErrnoError("fork()");
+  if (pid == 0) {
+    ::close(sync_write.Release());
+    // qemu never outlives wedge, even a SIGKILLed wedge that cleanup has not run after yet.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    // A process group of its own: a terminal's Ctrl-C reaches wedge, which stops qemu in order,
+    // and not qemu directly.
+    ::setpgid(0, 0);
+    // Nothing runs until the parent has journaled this pid: it writes one byte, or closes the
+    // pipe (EOF) when it failed, and then the child exits without starting qemu.
+    char go = 0;
+    if (::read(sync_read.get(), &go, 1) != 1) ::_exit(127);
+    ::dup2(null_input.get(), STDIN_FILENO);
+    ::dup2(log.get(), STDOUT_FILENO);
+    ::dup2(log.get(), STDERR_FILENO);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  sync_read.Reset();
+  Result<sys::Pidfd> pidfd = sys::Pidfd::Open(pid);
+  if (!pidfd.ok()) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return pidfd.error();
+  }
+  std::unique_ptr<QemuProcess> process(new QemuProcess(journal, std::move(*pidfd)));
+  std::optional<std::uint64_t> start_time = sys::ProcessStartTime(pid);
+  WEDGE_ASSIGN_OR_RETURN(
+      process->journal_seq_,
+      journal.Record("process",
+                     {{"pid", pid}, {"start_time", start_time.value_or(0)}, {"role", "qemu"}}));
+  char go = 1;
+  if (::write(sync_write.get(), &go, 1) != 1) return ErrnoError("write(qemu sync pipe)");
+  return process;
+}
+
+QemuProcess::QemuProcess(sys::Journal& journal, sys::Pidfd pidfd)
+    : journal_(journal), pidfd_(std::move(pidfd)) {}
+
+QemuProcess::~QemuProcess() {
+  Kill();
+  (void)journal_.Undo(journal_seq_);
+}
+
+void QemuProcess::Reap() {
+  if (wait_status_) return;
+  int status = 0;
+  while (::waitpid(pidfd_.pid(), &status, 0) < 0) {
+    if (errno != EINTR) return;
+  }
+  wait_status_ = status;
+}
+
+bool QemuProcess::WaitForExit(std::int64_t deadline_ms) {
+  if (wait_status_) return true;
+  for (;;) {
+    if (pidfd_.HasExited()) {
+      Reap();
+      return true;
+    }
+    const std::int64_t left = deadline_ms - sys::MonotonicMillis();
+    if (left <= 0 || sys::Interrupted()) return false;
+    // A pidfd polls readable when its process exits; short slices notice SIGINT promptly.
+    pollfd pfd{pidfd_.get(), POLLIN, 0};
+    ::poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(left, 100)));
+  }
+}
+
+void QemuProcess::Kill() {
+  if (wait_status_) return;
+  (void)pidfd_.SendSignal(SIGKILL);
+  Reap();
+}
+
+GuestConsole ParseGuestConsole(std::string_view console) {
+  GuestConsole parsed;
+  std::istringstream in{std::string(console)};
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    // The kernel may print on the same port: markers are found where they start.
+    size_t at = line.find("wedge-guest: ");
+    if (at == std::string::npos) continue;
+    std::string_view marked = std::string_view(line).substr(at);
+    if (auto booted = NumberAfter(marked, std::string(kGuestBootedMarker) + " ")) {
+      parsed.booted_at_s = booted;
+    }
+    if (marked.rfind(kGuestExitMarker, 0) == 0) {
+      std::istringstream words{std::string(marked.substr(kGuestExitMarker.size()))};
+      int status = 0;
+      std::string at_word;
+      double uptime = 0;
+      if (words >> status) parsed.wedge_exit = status;
+      if (words >> at_word >> uptime && at_word == "at") parsed.exited_at_s = uptime;
+    }
+  }
+  return parsed;
+}
+
+std::string_view GuestOutcomeName(GuestOutcome outcome) {
+  switch (outcome) {
+    case GuestOutcome::kReported:
+      return "reported";
+    case GuestOutcome::kStuck:
+      return "guest-stuck";
+    case GuestOutcome::kFailed:
+      return "guest-failed";
+  }
+  return "?";
+}
+
+std::vector<std::string> QemuArguments(const GuestOptions& options, const KernelImage& kernel,
+                                       const fs::path& initramfs, const fs::path& console_log,
+                                       const fs::path& report_file) {
+  // TCG, not KVM: a KVM guest hung at boot on the machines wedge runs on (FINDINGS.md).
+  // -nodefaults: no VGA, network or disks; -no-reboot: the guest's panic (panic=-1 reboots at
+  // once) and its poweroff both end qemu.
+  return {options.qemu,
+          "-accel",
+          "tcg",
+          "-m",
+          std::to_string(options.memory_mib),
+          "-smp",
+          std::to_string(options.cpus),
+          "-nodefaults",
+          "-display",
+          "none",
+          "-no-reboot",
+          "-kernel",
+          kernel.vmlinuz.string(),
+          "-initrd",
+          initramfs.string(),
+          "-append",
+          "console=ttyS0 panic=-1 quiet",
+          "-serial",
+          "file:" + console_log.string(),
+          "-serial",
+          "file:" + report_file.string()};
+}
+
+Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& contents,
+                            const GuestOptions& options) {
+  auto say = [&](const std::string& line) {
+    if (options.progress != nullptr)
+      *options.progress << "[" << kernel.label << "] " << line << std::endl;
+  };
+  const std::string run_id = NewGuestRunId(kernel);
+  WEDGE_ASSIGN_OR_RETURN(std::unique_ptr<sys::Journal> journal,
+                         sys::Journal::Create(options.state_dir, run_id));
+  const fs::path run_dir = options.state_dir / "runs" / run_id;
+  WEDGE_ASSIGN_OR_RETURN(std::uint64_t run_dir_seq,
+                         journal->Record("directory", {{"path", run_dir}}));
+  // The run directory goes on every path (or stays, journaled as kept, with --keep).
+  struct KeepOrRemove {
+    sys::Journal& journal;
+    std::uint64_t seq;
+    bool keep;
+    ~KeepOrRemove() { (void)(keep ? journal.Forget(seq) : journal.Undo(seq)); }
+  } run_dir_owner{*journal, run_dir_seq, options.keep_run_directory};
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (ec) return Error("create_directories('" + run_dir.string() + "'): " + ec.message());
+
+  const fs::path initramfs = run_dir / "initramfs.cpio";
+  const fs::path console_log = run_dir / "console.log";
+  const fs::path report_file = run_dir / "report.json";
+  GuestRun run;
+  const std::int64_t building = sys::MonotonicMillis();
+  WEDGE_RETURN_IF_ERROR(BuildInitramfs(contents, initramfs));
+  run.initramfs_ms = sys::MonotonicMillis() - building;
+  run.initramfs_bytes = fs::file_size(initramfs, ec);
+  say("booting " + kernel.vmlinuz.string() + " under qemu (TCG), deadline " +
+      std::to_string(options.deadline.count() / 1000) + " s");
+
+  const std::int64_t started = sys::MonotonicMillis();
+  {
+    WEDGE_ASSIGN_OR_RETURN(
+        std::unique_ptr<QemuProcess> qemu,
+        QemuProcess::Start(*journal,
+                           QemuArguments(options, kernel, initramfs, console_log, report_file),
+                           run_dir / "qemu.log"));
+    StopAtFaultPoint("guest");
+    if (!qemu->WaitForExit(started + options.deadline.count())) {
+      qemu->Kill();
+      if (sys::Interrupted() != 0) {
+        run.detail = "wedge was interrupted; qemu (pid " + std::to_string(qemu->pid()) + ") killed";
+      } else {
+        run.outcome = GuestOutcome::kStuck;
+        run.detail = "no poweroff within " + std::to_string(options.deadline.count()) +
+                     " ms; qemu (pid " + std::to_string(qemu->pid()) + ") killed";
+      }
+    } else if (int status = qemu->wait_status().value_or(0);
+               !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      Result<std::string> qemu_log = sys::ReadFile(run_dir / "qemu.log");
+      std::vector<std::string> last = LastLines(qemu_log.ok() ? *qemu_log : "", 1);
+      run.detail =
+          "qemu exited with status " +
+          std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) +
+          (last.empty() ? "" : ": " + last.front());
+    }
+  }
+  run.wall_ms = sys::MonotonicMillis() - started;
+  Result<std::string> console = sys::ReadFile(console_log);
+  run.console = ParseGuestConsole(console.ok() ? *console : "");
+  run.console_tail = LastLines(console.ok() ? *console : "", kConsoleTailLines);
+  if (console.ok()) run.console_text = std::move(*console);
+  if (run.detail.empty()) {
+    Result<std::string> report_text = sys::ReadFile(report_file);
+    nlohmann::json report =
+        report_text.ok() ? nlohmann::json::parse(*report_text, nullptr, false) : nlohmann::json();
+    if (report.is_object() && report.contains("results")) {
+      run.outcome = GuestOutcome::kReported;
+      run.report = std::move(report);
+    } else if (!run.console.booted_at_s) {
+      run.detail = "the guest never reached /init (see the console below)";
+    } else if (run.console.wedge_exit) {
+      run.detail = "wedge in the guest exited " + std::to_string(*run.console.wedge_exit) +
+                   " without a report";
+    } else {
+      run.detail = "the guest powered off without a report";
+    }
+  }
+  if (options.keep_run_directory) {
+    run.run_directory = run_dir;
+    say("kept " + run_dir.string() + " (initramfs.cpio, console.log, report.json, qemu.log)");
+  }
+  say(std::string(GuestOutcomeName(run.outcome)) + " after " + std::to_string(run.wall_ms) + " ms" +
+      (run.detail.empty() ? "" : ": " + run.detail));
+  return run;
+}
+
+}  // namespace wedge::vm
