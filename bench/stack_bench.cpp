@@ -31,8 +31,8 @@ double MillisSince(Clock::time_point start) {
 // wedge: journal, run directory, sandbox, cgroups, configs, both daemons, until /_ping is OK.
 double StartWithWedge(int round) {
   const fs::path state_dir = wedge::sys::DefaultStateDirectory();
-  const std::string run_id = "bench-stack-" + std::to_string(::getpid()) + "-" +
-                             std::to_string(round);
+  const std::string run_id =
+      "bench-stack-" + std::to_string(::getpid()) + "-" + std::to_string(round);
   const auto start = Clock::now();
   auto journal = wedge::sys::Journal::Create(state_dir, run_id);
   if (!journal.ok()) {
@@ -67,9 +67,9 @@ bool Pings(const fs::path& socket) {
 // By hand: `unshare --pid --fork --mount --propagation private --mount-proc sh -c 'containerd
 // --config C & until socket; do :; done; exec dockerd FLAGS'`, polled every millisecond.
 double StartByHand(int round) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("wedge-bench-by-hand-" + std::to_string(::getpid()) + "-" +
-                        std::to_string(round));
+  const fs::path dir =
+      fs::temp_directory_path() /
+      ("wedge-bench-by-hand-" + std::to_string(::getpid()) + "-" + std::to_string(round));
   fs::create_directories(dir / "containerd");
   fs::create_directories(dir / "docker");
   {
@@ -84,8 +84,9 @@ double StartByHand(int round) {
   const std::string script =
       "containerd --config " + (dir / "containerd.toml").string() + " >" +
       (dir / "containerd.log").string() + " 2>&1 & until [ -S " +
-      (dir / "containerd.sock").string() + " ]; do :; done; exec dockerd --containerd=" +
-      (dir / "containerd.sock").string() + " --host=unix://" + (dir / "docker.sock").string() +
+      (dir / "containerd.sock").string() +
+      " ]; do :; done; exec dockerd --containerd=" + (dir / "containerd.sock").string() +
+      " --host=unix://" + (dir / "docker.sock").string() +
       " --data-root=" + (dir / "docker/data").string() +
       " --exec-root=" + (dir / "docker/exec").string() +
       " --pidfile=" + (dir / "docker.pid").string() +
