@@ -509,6 +509,22 @@ Observation Observe(const probe::TreeSnapshot& snapshot, bool all_exited) {
 
 namespace {
 
+// `observed` up to and including the frame that the last of `expected` matched (greedily, as
+// IsOrderedSubsequence does); all of `observed` when `expected` does not match; nothing when it
+// is empty.
+std::vector<std::string> AnchoredFrames(const std::vector<std::string>& expected,
+                                        const std::vector<std::string>& observed) {
+  if (expected.empty()) return {};
+  size_t next = 0;
+  for (size_t i = 0; i < observed.size(); ++i) {
+    if (next < expected.size() && FrameMatches(expected[next], observed[i])) ++next;
+    if (next == expected.size()) {
+      return std::vector<std::string>(observed.begin(), observed.begin() + i + 1);
+    }
+  }
+  return observed;
+}
+
 void MatchTasks(const std::vector<TaskExpectation>& expectations, const Observation& observed,
                 MatchResult& result) {
   const size_t expectation_count = expectations.size();
@@ -565,6 +581,7 @@ void MatchTasks(const std::vector<TaskExpectation>& expectations, const Observat
     std::erase_if(task.pipes, [&](const ObservedTask::Pipe& pipe) {
       return !expectations[e].pipe || pipe.fd != expectations[e].pipe->fd;
     });
+    result.hashed_stacks.push_back(AnchoredFrames(expectations[e].stack, task.stack));
     result.bound.emplace_back(expectations[e].role, std::move(task));
   }
 }
@@ -594,10 +611,13 @@ std::string Hash(const MatchResult& match, const Observation& observed) {
     std::sort(names.begin(), names.end());
     return names;
   };
-  for (const auto& [role, task] : match.bound) {
+  for (size_t i = 0; i < match.bound.size(); ++i) {
+    const auto& [role, task] = match.bound[i];
     canonical += "role=" + role + "\n";
     canonical += std::string("state=") + task.state + "\n";
-    canonical += "stack=" + Join(task.stack, ",", "") + "\n";
+    const std::vector<std::string>& frames =
+        i < match.hashed_stacks.size() ? match.hashed_stacks[i] : task.stack;
+    canonical += "stack=" + Join(frames, ",", "") + "\n";
     canonical += "shd_pending=" + Join(sorted(task.shd_pending), ",", "") + "\n";
     canonical += "sig_pending=" + Join(sorted(task.sig_pending), ",", "") + "\n";
     // The capacity, not the fill: how many bytes a dump had written when captured may vary.

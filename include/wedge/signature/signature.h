@@ -174,6 +174,11 @@ struct MatchResult {
   // bound to. An expectation no task satisfies is bound to its closest candidate (fewest
   // mismatches), whose differences are in `mismatches`; one no selector finds is left out.
   std::vector<std::pair<std::string, ObservedTask>> bound;
+  // For each entry of `bound`: the frames of its stack that the hash covers, innermost first up
+  // to the frame the role's outermost expected frame matched. The frames below it (how the task
+  // entered the kernel: a syscall's return, an interrupt's) depend on where the task happened to
+  // be, not on the bug. Empty for a role that expects no stack.
+  std::vector<std::vector<std::string>> hashed_stacks;
   // For each command expectation, in signature order: the command's name and what it did;
   // unset when it did not run.
   std::vector<std::pair<std::string, std::optional<ObservedCommand>>> commands;
@@ -197,7 +202,8 @@ struct MatchResult {
 MatchResult Match(const Signature& expected, const Observation& observed);
 
 // A stable hash (16 hex digits) of what was observed for the roles a signature names: per role,
-// in the signature's order, the state, the full normalised stack, the pending signal names and,
+// in the signature's order, the state, the normalised stack up to the role's outermost expected
+// frame (see MatchResult::hashed_stacks), the pending signal names and,
 // when the role expects a pipe, that pipe's fd and capacity (not its fill or bytes); then per
 // command the signature names, in its order, how it ended ("exit N", "signal SIGSYS", "timed out",
 // "running at capture" or "not run") and the refused syscall; then per rate expectation, in its
