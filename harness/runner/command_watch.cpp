@@ -40,10 +40,10 @@ std::string ReadComm(pid_t pid) {
 }
 
 pid_t ReadParent(pid_t pid) {
-  Result<std::string> status = sys::ReadFile("/proc/" + std::to_string(pid) + "/status");
-  if (!status.ok()) return 0;
-  const std::size_t at = status->find("\nPPid:");
-  return at == std::string::npos ? 0 : static_cast<pid_t>(std::atoi(status->c_str() + at + 6));
+  Result<std::string> text = sys::ReadFile("/proc/" + std::to_string(pid) + "/status");
+  if (!text.ok()) return 0;
+  Result<probe::TaskStatus> status = probe::ParseStatus(*text);
+  return status.ok() ? status->ppid : 0;
 }
 
 // The pid of the process whose argv holds "-id" followed by `id`: a containerd shim.
@@ -105,13 +105,23 @@ std::optional<std::uint64_t> CapEffOf(pid_t pid) {
 }
 
 // pidfd_getfd(pid, fd): a copy of the target's descriptor (same open file description).
-Result<UniqueFd> CopyDescriptor(pid_t pid, int fd) {
-  WEDGE_ASSIGN_OR_RETURN(sys::Pidfd pidfd, sys::Pidfd::Open(pid));
+Result<UniqueFd> CopyDescriptor(const sys::Pidfd& pidfd, int fd) {
   UniqueFd copy(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
   if (!copy.valid()) {
-    return ErrnoError("pidfd_getfd(" + std::to_string(pid) + ", " + std::to_string(fd) + ")");
+    return ErrnoError("pidfd_getfd(" + std::to_string(pidfd.pid()) + ", " + std::to_string(fd) +
+                      ")");
   }
   return copy;
+}
+
+// A pidfd for `pid` if, once it is open (so the pid can no longer be reused), `still_ours` says
+// the process is still the one that was found: between finding a pid in /proc and acting on it,
+// the process may have exited and its pid gone to another.
+template <typename Check>
+std::optional<sys::Pidfd> Pin(pid_t pid, Check still_ours) {
+  Result<sys::Pidfd> pidfd = sys::Pidfd::Open(pid);
+  if (!pidfd.ok() || pidfd->HasExited() || !still_ours(pid)) return std::nullopt;
+  return std::move(*pidfd);
 }
 
 std::string Escaped(std::string_view bytes) {
@@ -175,7 +185,8 @@ Result<PipeMeasure> MeasurePipe(pid_t pid, int fd) {
     return Error("readlink /proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd) + ": " +
                  ec.message());
   }
-  WEDGE_ASSIGN_OR_RETURN(UniqueFd copy, CopyDescriptor(pid, fd));
+  WEDGE_ASSIGN_OR_RETURN(sys::Pidfd pidfd, sys::Pidfd::Open(pid));
+  WEDGE_ASSIGN_OR_RETURN(UniqueFd copy, CopyDescriptor(pidfd, fd));
   const int capacity = ::fcntl(copy.get(), F_GETPIPE_SZ);
   if (capacity < 0) {
     return ErrnoError("F_GETPIPE_SZ on fd " + std::to_string(fd) + " of pid " +
@@ -300,7 +311,8 @@ struct CommandWatch::State {
   std::int64_t started_ms = 0;
 
   bool stalled = false;
-  std::vector<pid_t> drain_targets;  // the watched processes and their parents, at the stall
+  // The watched processes and their parents, pinned by pidfd when the stall was captured.
+  std::vector<sys::Pidfd> drain_targets;
   bool drained = false;
   std::optional<signature::ObservedCommand> finished;
 
@@ -313,8 +325,27 @@ struct CommandWatch::State {
     return found;
   }
 
+  bool IsWatched(pid_t pid) const { return ReadComm(pid) == watch.comm; }
+
+  // The watched processes found now and their parents (below the shim), pinned.
+  void PinDrainTargets(const std::vector<pid_t>& watched) {
+    for (pid_t pid : watched) {
+      std::optional<sys::Pidfd> pinned = Pin(pid, [&](pid_t p) { return IsWatched(p); });
+      if (!pinned) continue;
+      const pid_t parent = ReadParent(pid);
+      drain_targets.push_back(std::move(*pinned));
+      if (parent <= 0 || parent == container.shim) continue;
+      // Still the parent once pinned: the child's PPid has not changed.
+      if (auto parent_pinned = Pin(parent, [&](pid_t) { return ReadParent(pid) == parent; })) {
+        drain_targets.push_back(std::move(*parent_pinned));
+      }
+    }
+  }
+
   void ShrinkStderrPipe(pid_t pid) {
-    Result<UniqueFd> copy = CopyDescriptor(pid, 2);
+    std::optional<sys::Pidfd> pinned = Pin(pid, [&](pid_t p) { return IsWatched(p); });
+    if (!pinned) return;  // gone already: nothing of ours to resize
+    Result<UniqueFd> copy = CopyDescriptor(*pinned, 2);
     if (!copy.ok()) {
       injections.push_back("could not shrink the stderr pipe of pid " + std::to_string(pid) + ": " +
                            copy.error().message());
@@ -421,7 +452,7 @@ CommandWatch::Outcome CommandWatch::WaitForStallOrReturn() {
           process.label = label->second;
         }
       }
-      s.drain_targets = captured;
+      s.PinDrainTargets(watched);
       return outcome;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(s.watch.poll_interval_ms));
@@ -453,9 +484,10 @@ std::vector<std::string> CommandWatch::DrainPipes(std::chrono::milliseconds time
   std::vector<Target> targets;
   std::vector<UniqueFd> readers;
   std::set<std::string> pipes;
-  for (pid_t pid : s.drain_targets) {
-    Result<sys::Pidfd> pidfd = sys::Pidfd::Open(pid);
-    if (!pidfd.ok()) continue;
+  for (sys::Pidfd& pidfd : s.drain_targets) {
+    // While its pidfd says it runs, the pid is still this process's.
+    if (pidfd.HasExited()) continue;
+    const pid_t pid = pidfd.pid();
     const fs::path fd_path = "/proc/" + std::to_string(pid) + "/fd/2";
     std::error_code ec;
     const std::string target = fs::read_symlink(fd_path, ec).string();
@@ -463,7 +495,7 @@ std::vector<std::string> CommandWatch::DrainPipes(std::chrono::milliseconds time
       UniqueFd reader(::open(fd_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
       if (reader.valid()) readers.push_back(std::move(reader));
     }
-    targets.push_back({pid, std::move(*pidfd)});
+    targets.push_back({pid, std::move(pidfd)});
   }
   std::size_t drained = 0;
   std::string head;
@@ -525,14 +557,7 @@ CommandWatch::~CommandWatch() {
   State& s = *state_;
   // Whatever path got here, nothing wedge started may stay blocked on a pipe nobody reads.
   if (!s.drained && !s.returned) {
-    if (s.drain_targets.empty()) {
-      for (pid_t pid : s.WatchedProcesses()) {
-        s.drain_targets.push_back(pid);
-        if (pid_t parent = ReadParent(pid); parent > 0 && parent != s.container.shim) {
-          s.drain_targets.push_back(parent);
-        }
-      }
-    }
+    if (s.drain_targets.empty()) s.PinDrainTargets(s.WatchedProcesses());
     (void)DrainPipes(std::chrono::seconds(5));
   }
   if (s.hold) (void)s.hold->Detach();
