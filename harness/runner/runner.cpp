@@ -749,6 +749,18 @@ HostState CaptureHostState(const std::filesystem::path& state_dir) {
           name == "runc" || name.rfind("runc:[", 0) == 0) {
         state.stack_processes.insert(pid + "(" + name + ")");
       }
+      // wedge's own helpers: a tracer, a sandbox's init, a guest. None may outlive its run,
+      // wherever it sits (an exiting pid-namespace init has already left its cgroup).
+      // A zombie is left out: it holds nothing but its pid, and reaping it is its parent's job
+      // (after wedge dies, the machine's init, which may take its time).
+      if (name == "strace" || name == "wedge-init" || name.rfind("qemu-system", 0) == 0) {
+        Result<std::string> text = sys::ReadFile(entry.path() / "stat");
+        Result<probe::TaskStat> stat =
+            text.ok() ? probe::ParseStat(*text) : Result<probe::TaskStat>(text.error());
+        if (!stat.ok() || stat->state != 'Z') {
+          state.helper_processes.insert(pid + "(" + name + ")");
+        }
+      }
     }
     for (const auto& task : std::filesystem::directory_iterator(entry.path() / "task", ec)) {
       Result<std::string> text = sys::ReadFile(task.path() / "stat");
@@ -821,6 +833,9 @@ std::vector<std::string> DescribeLeftovers(const HostState& before, const HostSt
     if (was != before.sysctls.end() && was->second != value) {
       lines.push_back("sysctl " + name + " is " + value + ", was " + was->second);
     }
+  }
+  for (const auto& process : after.helper_processes) {
+    if (!before.helper_processes.contains(process)) lines.push_back("helper process " + process);
   }
   for (const auto& process : after.stack_processes) {
     if (!before.stack_processes.contains(process)) lines.push_back("stack process " + process);

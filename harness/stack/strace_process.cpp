@@ -74,8 +74,13 @@ Result<std::unique_ptr<StraceProcess>> StraceProcess::Attach(const std::vector<s
   const pid_t child = ::fork();
   if (child < 0) return ErrnoError("fork() for strace");
   if (child == 0) {
-    // strace detaches cleanly on SIGTERM too, should wedge die without detaching it.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    // Should wedge die without detaching it, strace dies at once: SIGKILL, not SIGTERM. On
+    // SIGTERM strace detaches by itself, and when `wedge cleanup` kills its tracees meanwhile
+    // (the stack it traces), strace 6.1 can wait forever for a zombie thread-group leader whose
+    // traced threads only it could reap: seen here, a leftover strace in wait4(SHIM, __WALL)
+    // holding the shim's zombies and the stack's pid-namespace init in zap_pid_ns_processes.
+    // A tracer killed outright is detached by the kernel (exit_ptrace), and its tracees run on.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(126);
     ::setpgid(0, 0);
     const int devnull = ::open("/dev/null", O_RDONLY);

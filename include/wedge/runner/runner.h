@@ -70,6 +70,7 @@ struct HostState {
   std::map<std::string, std::string> sysctls;  // the allowlisted ones
   std::set<std::string> journals;              // pending journal files
   std::set<std::string> stack_processes;       // "PID(comm)" of dockerd, containerd, shims, runc
+  std::set<std::string> helper_processes;      // "PID(comm)" of strace, wedge-init, qemu-system-*
   std::set<std::string> mounts;                // mount points in wedge's mount namespace
   bool operator==(const HostState&) const = default;
 };

@@ -4,9 +4,9 @@
 // wedge uses strace in two ways: to count what a daemon does (SyscallProbe) and to hold a
 // syscall of the processes a command starts (an injected delay that pins a race, named in the
 // report). Both need the same guarantees: attach is complete before the caller goes on (every
-// thread of the target names strace as its TracerPid), strace dies with wedge (PR_SET_PDEATHSIG:
-// SIGTERM makes it detach cleanly), and detaching is bounded (SIGINT, then SIGKILL: the kernel
-// detaches the tracees of a dead tracer, and they run on).
+// thread of the target names strace as its TracerPid), strace dies with the thread that attached
+// it (PR_SET_PDEATHSIG: SIGKILL, so it can never linger half-detached), and detaching is bounded
+// (SIGINT, then SIGKILL: the kernel detaches the tracees of a dead tracer, and they run on).
 #pragma once
 
 #include <sys/types.h>
