@@ -12,9 +12,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "wedge/probe/task.h"
 #include "wedge/stack/docker_stack.h"
 #include "wedge/sys/journal.h"
 #include "wedge/sys/process.h"
@@ -97,8 +99,11 @@ double StartByHand(int round) {
   const auto start = Clock::now();
   const pid_t child = ::fork();
   if (child == 0) {
-    ::execlp("unshare", "unshare", "--pid", "--fork", "--mount", "--propagation", "private",
-             "--mount-proc", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    // --kill-child: the namespace's init gets SIGKILL when unshare dies, and with it every
+    // process of the namespace.
+    ::execlp("unshare", "unshare", "--pid", "--fork", "--kill-child=SIGKILL", "--mount",
+             "--propagation", "private", "--mount-proc", "sh", "-c", script.c_str(),
+             static_cast<char*>(nullptr));
     ::_exit(127);
   }
   while (!Pings(dir / "docker.sock")) {
@@ -110,14 +115,20 @@ double StartByHand(int round) {
     ::usleep(1000);
   }
   const double elapsed = MillisSince(start);
-  // unshare forwards nothing: killing it ends its child, the namespace's init, and so the
-  // whole pid namespace.
+  // The namespace's init (unshare's only child, dockerd after sh's exec), pinned before unshare
+  // goes: once it has exited, zap_pid_ns_processes has reaped every process of the namespace.
+  const std::vector<pid_t> inits = wedge::probe::ReadChildren(child);
+  std::optional<wedge::sys::Pidfd> init;
+  if (inits.size() == 1) {
+    if (auto pidfd = wedge::sys::Pidfd::Open(inits.front()); pidfd.ok()) init = std::move(*pidfd);
+  }
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
-  // The namespace's processes die with its init; wait until the sockets' owners are gone.
-  for (int i = 0; i < 1000 && fs::exists(dir / "docker.pid"); ++i) {
-    std::error_code ec;
-    if (!fs::exists("/proc/" + std::to_string(child), ec)) break;
+  for (int i = 0; init && !init->HasExited(); ++i) {
+    if (i == 5000) {
+      std::fprintf(stderr, "by hand: the daemons outlived unshare by 5 s (pid %d)\n", init->pid());
+      std::exit(1);
+    }
     ::usleep(1000);
   }
   std::error_code ec;

@@ -415,8 +415,7 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
                                       " ms");
     }
     // 1 ms: a connect() attempt costs microseconds, and every millisecond of the wait is the
-    // suite's (bench/stack_bench, median of 5-7 rounds: 1.17x a by-hand start with 5 ms polls,
-    // 1.13x with 1 ms polls).
+    // suite's (bench/stack_bench, median of 9 rounds: 1.04x a by-hand start with 1 ms polls).
     ::usleep(1000);
   }
 
