@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -156,9 +157,14 @@ int main(int argc, char** argv) {
   // One of each first, unmeasured: page cache and binaries warm for both.
   (void)StartByHand(0);
   (void)StartWithWedge(0);
+  const bool each_round = std::getenv("WEDGE_BENCH_EACH_ROUND") != nullptr;
   for (int round = 1; round <= rounds; ++round) {
     by_hand_ms.push_back(StartByHand(round));
     wedge_ms.push_back(StartWithWedge(round));
+    if (each_round) {
+      std::fprintf(stderr, "round %d: by hand %.1f ms, wedge %.1f ms\n", round, by_hand_ms.back(),
+                   wedge_ms.back());
+    }
   }
   PrintStats("stack_startup_wedge", wedge_ms);
   PrintStats("stack_startup_by_hand", by_hand_ms);
