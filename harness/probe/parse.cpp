@@ -80,13 +80,17 @@ Result<TaskStatus> ParseStatus(std::string_view text) {
   auto number = [&](std::string_view field, std::string_view value, auto& out) {
     if (!ParseNumber(value, out) && !error) error = BadValue(kFile, field, value);
   };
+  // A 64-bit mask printed as (at most) 16 hex digits.
+  auto hex = [&](std::string_view field, std::string_view value, std::uint64_t& out) {
+    if (value.size() > 16 || !ParseNumber(value, out, 16)) {
+      if (!error) error = BadValue(kFile, field, value);
+      return false;
+    }
+    return true;
+  };
   auto mask = [&](std::string_view field, std::string_view value, SignalSet& out) {
     std::uint64_t bits = 0;
-    if (value.size() > 16 || !ParseNumber(value, bits, 16)) {
-      if (!error) error = BadValue(kFile, field, value);
-      return;
-    }
-    out = SignalSet(bits);
+    if (hex(field, value, bits)) out = SignalSet(bits);
   };
 
   ForEachLine(text, [&](std::string_view line) {
@@ -117,6 +121,8 @@ Result<TaskStatus> ParseStatus(std::string_view text) {
       have_pid = true;
     } else if (key == "PPid") {
       number(key, value, status.ppid);
+    } else if (key == "TracerPid") {
+      number(key, value, status.tracer_pid);
     } else if (key == "NSpid") {
       for (std::string_view word : SplitWords(value)) {
         pid_t pid = 0;
@@ -135,6 +141,8 @@ Result<TaskStatus> ParseStatus(std::string_view text) {
       mask(key, value, status.sig_ign);
     } else if (key == "SigCgt") {
       mask(key, value, status.sig_cgt);
+    } else if (key == "CapEff") {
+      hex(key, value, status.cap_eff);
     } else if (key == "voluntary_ctxt_switches") {
       number(key, value, status.voluntary_ctxt_switches);
     } else if (key == "nonvoluntary_ctxt_switches") {

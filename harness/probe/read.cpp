@@ -114,6 +114,21 @@ std::string_view TrimNewlines(std::string_view text) {
   return text;
 }
 
+// Reads and parses DIR/status; on failure `failed_errno` holds the errno of the read (0 when
+// the text did not parse).
+Result<TaskStatus> ReadStatusImpl(const std::string& dir, int& failed_errno) {
+  failed_errno = 0;
+  const std::string status_path = dir + "/status";
+  std::string text;
+  if (int error = ReadWholeFile(status_path, text); error != 0) {
+    failed_errno = error;
+    return ErrnoError("read('" + status_path + "')", error);
+  }
+  Result<TaskStatus> status = ParseStatus(text);
+  if (!status.ok()) return status.error().WithContext(status_path);
+  return status;
+}
+
 // Reads one task; on failure `failed_errno` holds the errno of the call that failed (0 when
 // the text did not parse).
 Result<TaskSnapshot> ReadTaskImpl(pid_t pid, pid_t tid, std::string_view proc_root,
@@ -124,13 +139,8 @@ Result<TaskSnapshot> ReadTaskImpl(pid_t pid, pid_t tid, std::string_view proc_ro
   task.tid = tid;
   std::string text;
 
-  const std::string status_path = dir + "/status";
-  if (int error = ReadWholeFile(status_path, text); error != 0) {
-    failed_errno = error;
-    return ErrnoError("read('" + status_path + "')", error);
-  }
-  Result<TaskStatus> status = ParseStatus(text);
-  if (!status.ok()) return status.error().WithContext(status_path);
+  Result<TaskStatus> status = ReadStatusImpl(dir, failed_errno);
+  if (!status.ok()) return status.error();
   task.status = std::move(status).value();
 
   const std::string stat_path = dir + "/stat";
@@ -328,6 +338,11 @@ bool ReadOneActivity(std::string_view proc_root, pid_t pid, pid_t tid, TaskActiv
 }
 
 }  // namespace
+
+Result<TaskStatus> ReadStatus(pid_t pid, pid_t tid, std::string_view proc_root) {
+  int failed_errno = 0;
+  return ReadStatusImpl(TaskDir(proc_root, pid, tid), failed_errno);
+}
 
 Result<TaskSnapshot> ReadTask(pid_t pid, pid_t tid, std::string_view proc_root) {
   int failed_errno = 0;

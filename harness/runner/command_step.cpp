@@ -11,6 +11,7 @@
 #include "wedge/base/unique_fd.h"
 #include "wedge/inject/seccomp.h"
 #include "wedge/probe/signals.h"
+#include "wedge/probe/task.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/process.h"
 
@@ -21,13 +22,9 @@ constexpr int kCapSysResource = 24;
 
 // Whether wedge's effective capability set has `capability` (bit number), per /proc.
 bool HasCapability(int capability) {
-  Result<std::string> status = sys::ReadFile("/proc/self/status");
-  if (!status.ok()) return false;
-  size_t at = status->find("\nCapEff:");
-  if (at == std::string::npos) return false;
-  std::uint64_t mask =
-      std::stoull(status->substr(at + 8, status->find('\n', at + 1) - at - 8), nullptr, 16);
-  return (mask >> capability) & 1;
+  const pid_t self = ::getpid();
+  Result<probe::TaskStatus> status = probe::ReadStatus(self, self);
+  return status.ok() && ((status->cap_eff >> capability) & 1);
 }
 
 // Exit statuses the child uses when confinement fails before exec; the parent reports them.

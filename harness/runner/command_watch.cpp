@@ -40,9 +40,7 @@ std::string ReadComm(pid_t pid) {
 }
 
 pid_t ReadParent(pid_t pid) {
-  Result<std::string> text = sys::ReadFile("/proc/" + std::to_string(pid) + "/status");
-  if (!text.ok()) return 0;
-  Result<probe::TaskStatus> status = probe::ParseStatus(*text);
+  Result<probe::TaskStatus> status = probe::ReadStatus(pid, pid);
   return status.ok() ? status->ppid : 0;
 }
 
@@ -94,14 +92,6 @@ Result<fs::path> PidsCgroupOf(pid_t pid) {
   const std::string& path = v1_path.empty() ? v2_path : v1_path;
   if (path.empty()) return Error("no pids cgroup in /proc/" + std::to_string(pid) + "/cgroup");
   return hierarchy / fs::path(path).relative_path();
-}
-
-std::optional<std::uint64_t> CapEffOf(pid_t pid) {
-  Result<std::string> status = sys::ReadFile("/proc/" + std::to_string(pid) + "/status");
-  if (!status.ok()) return std::nullopt;
-  const std::size_t at = status->find("\nCapEff:");
-  if (at == std::string::npos) return std::nullopt;
-  return std::strtoull(status->c_str() + at + 8, nullptr, 16);
 }
 
 // pidfd_getfd(pid, fd): a copy of the target's descriptor (same open file description).
@@ -199,12 +189,13 @@ Result<PipeMeasure> MeasurePipe(pid_t pid, int fd) {
 }
 
 std::string DescribePipeCreatorPrivilege(pid_t pid) {
-  std::optional<std::uint64_t> caps = CapEffOf(pid);
-  if (!caps) return "capabilities unreadable";
+  Result<probe::TaskStatus> status = probe::ReadStatus(pid, pid);
+  if (!status.ok()) return "capabilities unreadable";
+  const std::uint64_t caps = status->cap_eff;
   char hex[32];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(*caps));
-  const bool admin = (*caps >> kCapSysAdmin) & 1;
-  const bool resource = (*caps >> kCapSysResource) & 1;
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(caps));
+  const bool admin = (caps >> kCapSysAdmin) & 1;
+  const bool resource = (caps >> kCapSysResource) & 1;
   std::string text = std::string("CapEff ") + hex + " (" +
                      (admin ? "CAP_SYS_ADMIN" : "no CAP_SYS_ADMIN") + ", " +
                      (resource ? "CAP_SYS_RESOURCE" : "no CAP_SYS_RESOURCE") + ")";

@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <system_error>
 
 #include "wedge/base/unique_fd.h"
+#include "wedge/probe/task.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/process.h"
 
@@ -32,11 +34,12 @@ bool AllThreadsTracedBy(pid_t pid, pid_t tracer, int& threads) {
   threads = 0;
   std::error_code ec;
   for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    Result<std::string> status = sys::ReadFile(task.path() / "status");
-    if (!status.ok()) continue;
-    const size_t at = status->find("\nTracerPid:");
-    if (at == std::string::npos) return false;
-    if (std::atoi(status->c_str() + at + 11) != tracer) return false;
+    const std::string name = task.path().filename().string();
+    pid_t tid = 0;
+    if (std::from_chars(name.data(), name.data() + name.size(), tid).ec != std::errc()) continue;
+    Result<probe::TaskStatus> status = probe::ReadStatus(pid, tid);
+    if (!status.ok()) continue;  // the thread exited meanwhile
+    if (status->tracer_pid != tracer) return false;
     ++threads;
   }
   return !ec && threads > 0;

@@ -71,6 +71,8 @@ TEST(ParseStatus, ReadsThisKernelsStatusOfCat) {
   EXPECT_EQ(status->threads, 1);
   EXPECT_TRUE(status->shd_pnd.empty());
   EXPECT_TRUE(status->sig_pnd.empty());
+  EXPECT_EQ(status->tracer_pid, 0);
+  EXPECT_EQ(status->cap_eff, 0x000001fffeffffffULL);  // every capability but CAP_SYS_RESOURCE
 }
 
 TEST(ParseStatus, KeepsACommHoldingParenthesisAndSpace) {
@@ -127,6 +129,16 @@ TEST(ParseStatus, RejectsAMalformedSignalMask) {
       ParseStatus("State:\tS (sleeping)\nPid:\t5\nShdPnd:\t00000000000001zz\n");
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.error().message().find("ShdPnd"), std::string::npos) << status.error().message();
+}
+
+TEST(ParseStatus, ReadsATracerAndRejectsAMalformedCapabilityMask) {
+  Result<TaskStatus> traced = ParseStatus("State:\tt (tracing stop)\nPid:\t5\nTracerPid:\t42\n");
+  ASSERT_TRUE(traced.ok()) << traced.error().message();
+  EXPECT_EQ(traced->tracer_pid, 42);
+  Result<TaskStatus> bad =
+      ParseStatus("State:\tS (sleeping)\nPid:\t5\nCapEff:\t0000001fffffffffff\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("CapEff"), std::string::npos) << bad.error().message();
 }
 
 TEST(ParseStat, TakesTheCommUpToTheLastParenthesis) {

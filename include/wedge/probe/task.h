@@ -26,6 +26,7 @@ struct TaskStatus {
   pid_t tgid = 0;
   pid_t pid = 0;
   pid_t ppid = 0;
+  pid_t tracer_pid = 0;        // TracerPid: 0 when not ptraced
   std::vector<pid_t> ns_pids;  // NSpid: outermost namespace first; empty before Linux 4.1
   int threads = 0;
   SignalSet sig_pnd;  // SigPnd: pending for this thread
@@ -33,6 +34,7 @@ struct TaskStatus {
   SignalSet sig_blk;
   SignalSet sig_ign;
   SignalSet sig_cgt;
+  std::uint64_t cap_eff = 0;  // CapEff: effective capabilities, bit N = capability N
   std::uint64_t voluntary_ctxt_switches = 0;
   std::uint64_t nonvoluntary_ctxt_switches = 0;
 };
@@ -121,6 +123,8 @@ struct TreeSnapshot {
   std::int64_t captured_at_ms = 0;  // CLOCK_MONOTONIC
 };
 
+// Reads and parses /proc/PID/task/TID/status alone (the leader's is the process's).
+Result<TaskStatus> ReadStatus(pid_t pid, pid_t tid, std::string_view proc_root = "/proc");
 // Reads one task of a live process. `proc_root` is "/proc" except in tests.
 Result<TaskSnapshot> ReadTask(pid_t pid, pid_t tid, std::string_view proc_root = "/proc");
 // Reads a process, all of its tasks and its fd table. With `peek_pipes`, also measures each pipe
