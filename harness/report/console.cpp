@@ -140,13 +140,7 @@ void PrintRole(std::ostream& out, const signature::TaskExpectation& expectation,
         seen = std::to_string(pipe.unread_bytes) + " of " + std::to_string(pipe.capacity_bytes) +
                " bytes unread";
         if (!pipe.head.empty()) {
-          std::string head;
-          for (char c : pipe.head.substr(0, 40)) {
-            head += c == '\n' ? std::string("\\n")
-                              : (static_cast<unsigned char>(c) < 0x20 ? std::string("?")
-                                                                      : std::string(1, c));
-          }
-          seen += ", \"" + head + "...\"";
+          seen += ", \"" + signature::EscapeOneLine(pipe.head.substr(0, 40)) + "...\"";
         }
       }
     }
@@ -405,13 +399,7 @@ void PrintSnapshot(std::ostream& out, const probe::TreeSnapshot& snapshot) {
         out << ")";
       }
       if (fd.pipe_head && !fd.pipe_head->empty()) {
-        std::string head;
-        for (char c : fd.pipe_head->substr(0, 72)) {
-          head += c == '\n' ? std::string("\\n")
-                            : (static_cast<unsigned char>(c) < 0x20 ? std::string("?")
-                                                                    : std::string(1, c));
-        }
-        out << " starting \"" << head << "\"";
+        out << " starting \"" << signature::EscapeOneLine(fd.pipe_head->substr(0, 72)) << "\"";
       }
       out << '\n';
     }

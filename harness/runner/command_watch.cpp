@@ -114,20 +114,6 @@ std::optional<sys::Pidfd> Pin(pid_t pid, Check still_ours) {
   return std::move(*pidfd);
 }
 
-std::string Escaped(std::string_view bytes) {
-  std::string text;
-  for (char c : bytes) {
-    if (c == '\n') {
-      text += "\\n";
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-      text += '?';
-    } else {
-      text += c;
-    }
-  }
-  return text;
-}
-
 bool IsAsleep(char state) { return state == 'S' || state == 'D' || state == 'Z' || state == 'I'; }
 
 }  // namespace
@@ -519,7 +505,8 @@ std::vector<std::string> CommandWatch::DrainPipes(std::chrono::milliseconds time
   line += std::to_string(sys::MonotonicMillis() - start) + " ms after draining began";
   lines.push_back(line);
   if (!head.empty())
-    lines.push_back("drained bytes began: \"" + Escaped(head.substr(0, 160)) + "\"");
+    lines.push_back("drained bytes began: \"" + signature::EscapeOneLine(head.substr(0, 160)) +
+                    "\"");
   return lines;
 }
 

@@ -114,7 +114,6 @@ bool HasAll(const std::vector<std::string>& observed, const std::vector<std::str
 }
 
 std::string OutputExcerpt(std::string_view output);
-std::string OutputExcerptOf(std::string_view text) { return OutputExcerpt(text); }
 
 std::string DescribePipeExpectation(const TaskExpectation::Pipe& pipe) {
   char fill[32];
@@ -137,7 +136,7 @@ std::string PipeExpectationMiss(const TaskExpectation::Pipe& pipe, const Observe
     return measured;
   }
   if (observed->head.rfind(pipe.starts_with, 0) != 0) {
-    return measured + ", starting \"" + OutputExcerptOf(observed->head) + "\"";
+    return measured + ", starting \"" + OutputExcerpt(observed->head) + "\"";
   }
   return "";
 }
@@ -228,19 +227,7 @@ std::string DescribeRefusedSyscall(const ObservedCommand& command) {
 // The start of a command's output on one line, control characters escaped.
 std::string OutputExcerpt(std::string_view output) {
   constexpr size_t kMaxBytes = 80;
-  std::string excerpt;
-  for (size_t i = 0; i < output.size() && i < kMaxBytes; ++i) {
-    const char c = output[i];
-    if (c == '\n') {
-      excerpt += "\\n";
-    } else if (c == '\t') {
-      excerpt += "\\t";
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-      excerpt += '?';
-    } else {
-      excerpt += c;
-    }
-  }
+  std::string excerpt = EscapeOneLine(output.substr(0, kMaxBytes));
   if (output.size() > kMaxBytes) excerpt += "...";
   return excerpt;
 }
@@ -431,6 +418,22 @@ std::uint64_t Fnv1a64(std::string_view text) {
 }
 
 }  // namespace
+
+std::string EscapeOneLine(std::string_view text) {
+  std::string line;
+  for (const char c : text) {
+    if (c == '\n') {
+      line += "\\n";
+    } else if (c == '\t') {
+      line += "\\t";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      line += '?';
+    } else {
+      line += c;
+    }
+  }
+  return line;
+}
 
 std::string NormalizeFrame(std::string_view function) {
   std::string_view text = function;

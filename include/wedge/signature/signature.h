@@ -19,6 +19,9 @@
 
 namespace wedge::signature {
 
+// `text` on one line for a report: "\n" and "\t" escaped, other control characters as '?'.
+std::string EscapeOneLine(std::string_view text);
+
 // "fuse_flush+0x155/0x190" or "fuse_flush.isra.0" -> "fuse_flush".
 std::string NormalizeFrame(std::string_view function);
 std::vector<std::string> NormalizeStack(const std::vector<probe::StackFrame>& stack);
