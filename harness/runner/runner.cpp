@@ -852,8 +852,9 @@ std::vector<std::string> DescribeLeftovers(const HostState& before, const HostSt
 }
 
 std::vector<std::string> SettledLeftovers(const HostState& before,
-                                          const std::filesystem::path& state_dir) {
-  const std::int64_t deadline = sys::MonotonicMillis() + 500;
+                                          const std::filesystem::path& state_dir,
+                                          std::chrono::milliseconds settle) {
+  const std::int64_t deadline = sys::MonotonicMillis() + settle.count();
   for (;;) {
     std::vector<std::string> leftovers = DescribeLeftovers(before, CaptureHostState(state_dir));
     if (leftovers.empty() || sys::MonotonicMillis() >= deadline) return leftovers;

@@ -136,13 +136,7 @@ class ContainerdFlap : public ::testing::Test {
     EXPECT_TRUE(RunProcesses(run_id_).empty())
         << "processes left: " << ::testing::PrintToString(RunProcesses(run_id_));
     // The kernel finishes freeing dead namespaces and cgroups in kworkers, within moments.
-    std::vector<std::string> leftovers;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      leftovers = runner::DescribeLeftovers(before_, testing::HostNow());
-      if (leftovers.empty()) break;
-      ::usleep(20000);
-    }
-    EXPECT_TRUE(leftovers.empty()) << "left behind: " << ::testing::PrintToString(leftovers);
+    testing::ExpectHostUnchanged(before_, std::chrono::seconds(2));
   }
 
   fs::path DockerSocket() const { return stack_->directory() / "docker.sock"; }

@@ -112,13 +112,7 @@ class PrivateDockerStack : public ::testing::Test {
     EXPECT_FALSE(fs::exists(run_dir_ / "stack"));
     // The kernel finishes tearing down dead namespaces and cgroups in kworkers, briefly in D
     // state: the host is back at rest within moments, not necessarily at once.
-    std::vector<std::string> leftovers;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      leftovers = runner::DescribeLeftovers(before_, testing::HostNow());
-      if (leftovers.empty()) break;
-      ::usleep(20000);
-    }
-    EXPECT_TRUE(leftovers.empty()) << "left behind: " << ::testing::PrintToString(leftovers);
+    testing::ExpectHostUnchanged(before_, std::chrono::seconds(2));
   }
 
   fs::path state_dir_;

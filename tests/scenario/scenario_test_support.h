@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <boost/process.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -44,9 +45,11 @@ inline runner::HostState HostNow() {
   return runner::CaptureHostState(sys::DefaultStateDirectory());
 }
 
-inline void ExpectHostUnchanged(const runner::HostState& before) {
+// `settle`: how long a difference may take to go away (see runner::SettledLeftovers).
+inline void ExpectHostUnchanged(const runner::HostState& before,
+                                std::chrono::milliseconds settle = std::chrono::milliseconds(500)) {
   std::vector<std::string> leftovers =
-      runner::SettledLeftovers(before, sys::DefaultStateDirectory());
+      runner::SettledLeftovers(before, sys::DefaultStateDirectory(), settle);
   EXPECT_TRUE(leftovers.empty()) << "left behind: " << ::testing::PrintToString(leftovers);
 }
 

@@ -2,6 +2,7 @@
 // teardown -> verdict, and checks afterwards that the host is as it was before.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -78,10 +79,11 @@ HostState CaptureHostState(const std::filesystem::path& state_dir);
 // What differs between `before` and `after`, one line each; empty when the host is clean.
 std::vector<std::string> DescribeLeftovers(const HostState& before, const HostState& after);
 // What the host still has that it did not have `before`. A difference must persist to count:
-// the host is sampled again (every 20 ms, for at most 500 ms) until it is clean, so a task that
+// the host is sampled again (every 20 ms, for at most `settle`) until it is clean, so a task that
 // is in D for a moment (a kernel worker, another program's I/O) is not reported as left behind.
-std::vector<std::string> SettledLeftovers(const HostState& before,
-                                          const std::filesystem::path& state_dir);
+std::vector<std::string> SettledLeftovers(
+    const HostState& before, const std::filesystem::path& state_dir,
+    std::chrono::milliseconds settle = std::chrono::milliseconds(500));
 
 // `wedge cleanup`: replays orphan journals and reports what it undid.
 Result<std::vector<std::string>> Cleanup(const std::filesystem::path& state_dir);
