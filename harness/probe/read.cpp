@@ -454,4 +454,18 @@ std::vector<TaskActivity> ReadActivity(const std::vector<pid_t>& pids, std::stri
   return activities;
 }
 
+bool IsAsleep(char state) { return state == 'S' || state == 'D' || state == 'Z' || state == 'I'; }
+
+bool SettleWatch::Settled(std::vector<TaskActivity> sample, std::int64_t now_ms) {
+  const bool asleep =
+      !sample.empty() && std::all_of(sample.begin(), sample.end(),
+                                     [](const TaskActivity& task) { return IsAsleep(task.state); });
+  if (!asleep || sample != previous_) {
+    previous_ = std::move(sample);
+    quiet_since_ms_ = now_ms;
+    return false;
+  }
+  return now_ms - quiet_since_ms_ >= settle_ms_;
+}
+
 }  // namespace wedge::probe

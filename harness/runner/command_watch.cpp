@@ -114,8 +114,6 @@ std::optional<sys::Pidfd> Pin(pid_t pid, Check still_ours) {
   return std::move(*pidfd);
 }
 
-bool IsAsleep(char state) { return state == 'S' || state == 'D' || state == 'Z' || state == 'I'; }
-
 }  // namespace
 
 Result<ContainerProcesses> FindContainer(stack::DockerStack& stack, const std::string& name) {
@@ -384,8 +382,7 @@ CommandWatch::Outcome CommandWatch::WaitForStallOrReturn() {
   State& s = *state_;
   Outcome outcome;
   std::set<pid_t> seen;
-  std::vector<probe::TaskActivity> last;
-  std::int64_t quiet_since = 0;
+  probe::SettleWatch settle(s.watch.settle_ms, sys::MonotonicMillis());
   for (;;) {
     const std::int64_t now = sys::MonotonicMillis();
     if (s.returned) break;
@@ -400,14 +397,7 @@ CommandWatch::Outcome CommandWatch::WaitForStallOrReturn() {
             std::to_string(now - s.started_ms) + " ms");
       if (s.watch.stderr_pipe_bytes) s.ShrinkStderrPipe(pid);
     }
-    std::vector<probe::TaskActivity> activity = probe::ReadActivity(watched);
-    const bool asleep =
-        !activity.empty() && std::all_of(activity.begin(), activity.end(),
-                                         [](const auto& task) { return IsAsleep(task.state); });
-    if (!asleep || activity != last) {
-      last = std::move(activity);
-      quiet_since = now;
-    } else if (now - quiet_since >= s.watch.settle_ms && !s.returned) {
+    if (settle.Settled(probe::ReadActivity(watched), now) && !s.returned) {
       s.stalled = true;
       outcome.stalled = true;
       outcome.after_ms = now - s.started_ms;

@@ -89,8 +89,6 @@ std::vector<std::string> FixtureArgv(const scenario::Fixture& fixture, const Run
   return argv;
 }
 
-bool IsSleeping(char state) { return state == 'S' || state == 'D' || state == 'Z' || state == 'I'; }
-
 // The processes a scenario owns right now: its init, what it spawned, and whatever is in its
 // cgroup. The init is listed explicitly: once it is in exit_notify (zap_pid_ns_processes) it
 // has already left its cgroup.
@@ -125,8 +123,7 @@ StallOutcome WaitForStall(const scenario::StallDetection& stall, const sys::Sand
                           const std::map<pid_t, std::string>& labels) {
   StallOutcome outcome;
   const std::int64_t start = sys::MonotonicMillis();
-  std::vector<probe::TaskActivity> previous;
-  std::int64_t quiet_since = start;
+  probe::SettleWatch settle(stall.settle_ms, start);
   for (;;) {
     const std::int64_t now = sys::MonotonicMillis();
     outcome.after_ms = now - start;
@@ -139,17 +136,9 @@ StallOutcome WaitForStall(const scenario::StallDetection& stall, const sys::Sand
       outcome.kind = StallOutcome::Kind::kAllExited;
       return outcome;
     }
-    std::vector<probe::TaskActivity> activity = probe::ReadActivity(pids);
-    bool all_sleeping = !activity.empty() && std::all_of(activity.begin(), activity.end(),
-                                                         [](const probe::TaskActivity& a) {
-                                                           return IsSleeping(a.state);
-                                                         });
-    if (activity != previous || !all_sleeping) {
-      previous = std::move(activity);
-      quiet_since = now;
-    } else if (now - quiet_since >= stall.settle_ms) {
+    if (settle.Settled(probe::ReadActivity(pids), now)) {
       outcome.kind = StallOutcome::Kind::kStalled;
-      outcome.quiet_since_ms = quiet_since - start;
+      outcome.quiet_since_ms = settle.quiet_since_ms() - start;
       return outcome;
     }
     if (now - start >= stall.timeout_ms) {

@@ -265,3 +265,45 @@ TEST(ReadProcess, ReadsAZombieWithoutFdsOrSyscall) {
 
 }  // namespace
 }  // namespace wedge::probe
+
+namespace wedge::probe {
+namespace {
+
+TaskActivity Sleeping(pid_t tid, std::uint64_t switches) {
+  return TaskActivity{tid, 'S', 7, switches, "do_wait"};
+}
+
+TEST(SettleWatch, SettlesOnlyAfterTheWholeWindowAsleepAndUnchanged) {
+  SettleWatch settle(/*settle_ms=*/50, /*now_ms=*/1000);
+  const std::vector<TaskActivity> quiet = {Sleeping(1, 3), Sleeping(2, 9)};
+  EXPECT_FALSE(settle.Settled(quiet, 1000));  // the first sample starts the window
+  EXPECT_FALSE(settle.Settled(quiet, 1049));
+  EXPECT_TRUE(settle.Settled(quiet, 1050));
+  EXPECT_EQ(settle.quiet_since_ms(), 1000);
+}
+
+TEST(SettleWatch, AnyChangeOrARunningTaskRestartsTheWindow) {
+  SettleWatch settle(50, 0);
+  EXPECT_FALSE(settle.Settled({Sleeping(1, 3)}, 0));
+  EXPECT_FALSE(settle.Settled({Sleeping(1, 4)}, 40));  // a context switch: not quiet
+  EXPECT_EQ(settle.quiet_since_ms(), 40);
+  EXPECT_FALSE(settle.Settled({Sleeping(1, 4)}, 80));
+  TaskActivity running = Sleeping(1, 4);
+  running.state = 'R';
+  EXPECT_FALSE(settle.Settled({running}, 95));
+  EXPECT_FALSE(settle.Settled({running}, 200));  // unchanged, but running
+  EXPECT_FALSE(settle.Settled({Sleeping(1, 4)}, 210));
+  EXPECT_TRUE(settle.Settled({Sleeping(1, 4)}, 260));
+}
+
+TEST(SettleWatch, NothingToWatchNeverSettles) {
+  SettleWatch settle(10, 0);
+  EXPECT_FALSE(settle.Settled({}, 0));
+  EXPECT_FALSE(settle.Settled({}, 1000));
+  EXPECT_TRUE(IsAsleep('D'));
+  EXPECT_TRUE(IsAsleep('Z'));
+  EXPECT_FALSE(IsAsleep('t'));  // a task in a tracing stop is held, not asleep
+}
+
+}  // namespace
+}  // namespace wedge::probe

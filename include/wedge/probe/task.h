@@ -156,4 +156,25 @@ struct TaskActivity {
 std::vector<TaskActivity> ReadActivity(const std::vector<pid_t>& pids,
                                        std::string_view proc_root = "/proc");
 
+// Not running and not stopped: S, D, Z or I.
+bool IsAsleep(char state);
+
+// How wedge recognises a stall, fed one ReadActivity sample at a time: every task asleep, and
+// every task's state, wchan, CPU time and context-switch count identical across every sample
+// of the last `settle_ms`. A stall is observed, not assumed. An empty sample never settles.
+class SettleWatch {
+ public:
+  SettleWatch(std::int64_t settle_ms, std::int64_t now_ms)
+      : settle_ms_(settle_ms), quiet_since_ms_(now_ms) {}
+  // True once the samples have been asleep and unchanged for settle_ms.
+  bool Settled(std::vector<TaskActivity> sample, std::int64_t now_ms);
+  // When the current quiet period began.
+  std::int64_t quiet_since_ms() const { return quiet_since_ms_; }
+
+ private:
+  std::int64_t settle_ms_;
+  std::int64_t quiet_since_ms_;
+  std::vector<TaskActivity> previous_;
+};
+
 }  // namespace wedge::probe
