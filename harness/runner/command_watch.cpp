@@ -193,9 +193,16 @@ std::string DescribePipeCreatorPrivilege(pid_t pid) {
   return text;
 }
 
+Result<ContainerProcesses> Containers::Find(const std::string& name) {
+  if (auto known = found_.find(name); known != found_.end()) return known->second;
+  WEDGE_ASSIGN_OR_RETURN(ContainerProcesses container, FindContainer(stack_, name));
+  found_.emplace(name, container);
+  return container;
+}
+
 Result<ObservedPreconditions> ObservedPreconditions::Before(const scenario::Scenario& scenario,
                                                             const scenario::Step& step,
-                                                            stack::DockerStack& stack) {
+                                                            Containers& containers) {
   ObservedPreconditions preconditions;
   for (const scenario::Precondition& precondition : scenario.preconditions) {
     if (precondition.command != step.name ||
@@ -204,7 +211,7 @@ Result<ObservedPreconditions> ObservedPreconditions::Before(const scenario::Scen
     }
     Observed observed;
     observed.precondition = &precondition;
-    WEDGE_ASSIGN_OR_RETURN(observed.container, FindContainer(stack, precondition.container));
+    WEDGE_ASSIGN_OR_RETURN(observed.container, containers.Find(precondition.container));
     if (precondition.kind == scenario::Precondition::Kind::kPidsLimitHit) {
       WEDGE_ASSIGN_OR_RETURN(observed.pids_max_before,
                              ReadPidsEventsMax(observed.container.pids_cgroup));
@@ -341,14 +348,14 @@ CommandWatch::CommandWatch(std::unique_ptr<State> state) : state_(std::move(stat
 
 Result<std::unique_ptr<CommandWatch>> CommandWatch::Start(
     const scenario::Step& step, const fs::path& binary,
-    const std::map<std::string, std::string>& env, sys::Journal& journal, stack::DockerStack& stack,
-    const fs::path& run_dir, Say say) {
+    const std::map<std::string, std::string>& env, sys::Journal& journal,
+    const ContainerProcesses& container, const fs::path& run_dir, Say say) {
   auto state = std::make_unique<State>();
   State& s = *state;
   s.step = step;
   s.watch = *step.watch;
   s.say = std::move(say);
-  WEDGE_ASSIGN_OR_RETURN(s.container, FindContainer(stack, s.watch.container));
+  s.container = container;
   s.say("watching " + s.watch.comm + " under the shim (pid " + std::to_string(s.container.shim) +
         ") of container " + s.container.name);
   if (!s.watch.hold_syscall.empty()) {

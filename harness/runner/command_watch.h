@@ -38,6 +38,18 @@ struct ContainerProcesses {
 // the init's /proc/PID/cgroup.
 Result<ContainerProcesses> FindContainer(stack::DockerStack& stack, const std::string& name);
 
+// The containers a run's steps name, each found once (FindContainer) and then remembered: the
+// observed preconditions and the watch of one step ask for the same container.
+class Containers {
+ public:
+  explicit Containers(stack::DockerStack& stack) : stack_(stack) {}
+  Result<ContainerProcesses> Find(const std::string& name);
+
+ private:
+  stack::DockerStack& stack_;
+  std::map<std::string, ContainerProcesses> found_;
+};
+
 // The "max" count of a pids cgroup's pids.events: how many forks and clones it refused.
 Result<std::uint64_t> ReadPidsEventsMax(const std::filesystem::path& pids_cgroup);
 
@@ -58,8 +70,7 @@ std::string DescribePipeCreatorPrivilege(pid_t pid);
 class ObservedPreconditions {
  public:
   static Result<ObservedPreconditions> Before(const scenario::Scenario& scenario,
-                                              const scenario::Step& step,
-                                              stack::DockerStack& stack);
+                                              const scenario::Step& step, Containers& containers);
   // Appends one result per precondition about the step; returns a progress line for each.
   std::vector<std::string> After(std::vector<report::PreconditionResult>& results) const;
 
@@ -81,7 +92,7 @@ class CommandWatch {
                                                      const std::filesystem::path& binary,
                                                      const std::map<std::string, std::string>& env,
                                                      sys::Journal& journal,
-                                                     stack::DockerStack& stack,
+                                                     const ContainerProcesses& container,
                                                      const std::filesystem::path& run_dir, Say say);
   CommandWatch(const CommandWatch&) = delete;
   CommandWatch& operator=(const CommandWatch&) = delete;

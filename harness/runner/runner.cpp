@@ -400,6 +400,7 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
     std::unique_ptr<stack::DockerStack> fresh_stack;
     // Declared after the stack so that it is destroyed first: it drains what it watched.
     std::unique_ptr<CommandWatch> command_watch;
+    std::unique_ptr<Containers> containers;  // the containers the steps name, found once each
     stack::DockerStack* docker_stack = shared_stack;
     if (scenario.stack.required && scenario.stack.fresh) {
       stack::StackOptions stack_options;
@@ -472,12 +473,15 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
           env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
           clock.Say("running " + step.name + ": " + binary.string() + " " +
                     (step.args.empty() ? "" : step.args.front() + " ..."));
+          if (!containers) containers = std::make_unique<Containers>(*docker_stack);
           WEDGE_ASSIGN_OR_RETURN(ObservedPreconditions observed,
-                                 ObservedPreconditions::Before(scenario, step, *docker_stack));
+                                 ObservedPreconditions::Before(scenario, step, *containers));
           if (step.watch) {
+            WEDGE_ASSIGN_OR_RETURN(ContainerProcesses watched,
+                                   containers->Find(step.watch->container));
             WEDGE_ASSIGN_OR_RETURN(
                 command_watch,
-                CommandWatch::Start(substituted, binary, env, *journal, *docker_stack, run_dir,
+                CommandWatch::Start(substituted, binary, env, *journal, watched, run_dir,
                                     [&](const std::string& line) { clock.Say(line); }));
             for (const auto& line : command_watch->injections()) result.injections.push_back(line);
             clock.Begin("stall", "waiting for " + step.watch->comm + " to stall (settle " +
