@@ -298,16 +298,16 @@ struct CommandWatch::State {
   bool drained = false;
   std::optional<signature::ObservedCommand> finished;
 
+  bool IsWatched(pid_t pid) const { return ReadComm(pid) == watch.comm; }
+
   // The descendants of the shim whose comm is the watched one.
   std::vector<pid_t> WatchedProcesses() const {
     std::vector<pid_t> found;
     for (pid_t pid : probe::ListDescendants(container.shim)) {
-      if (pid != container.shim && ReadComm(pid) == watch.comm) found.push_back(pid);
+      if (pid != container.shim && IsWatched(pid)) found.push_back(pid);
     }
     return found;
   }
-
-  bool IsWatched(pid_t pid) const { return ReadComm(pid) == watch.comm; }
 
   // The watched processes found now and their parents (below the shim), pinned.
   void PinDrainTargets(const std::vector<pid_t>& watched) {
@@ -451,11 +451,7 @@ std::vector<std::string> CommandWatch::DrainPipes(std::chrono::milliseconds time
   const std::int64_t start = sys::MonotonicMillis();
   // A reader of our own per distinct pipe, opened through /proc/PID/fd/2: a new open file
   // description, so O_NONBLOCK here never changes how the writers' descriptors behave.
-  struct Target {
-    pid_t pid;
-    sys::Pidfd pidfd;
-  };
-  std::vector<Target> targets;
+  std::vector<sys::Pidfd> targets;
   std::vector<UniqueFd> readers;
   std::set<std::string> pipes;
   for (sys::Pidfd& pidfd : s.drain_targets) {
@@ -469,7 +465,7 @@ std::vector<std::string> CommandWatch::DrainPipes(std::chrono::milliseconds time
       UniqueFd reader(::open(fd_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
       if (reader.valid()) readers.push_back(std::move(reader));
     }
-    targets.push_back({pid, std::move(pidfd)});
+    targets.push_back(std::move(pidfd));
   }
   std::size_t drained = 0;
   std::string head;
@@ -477,12 +473,12 @@ std::vector<std::string> CommandWatch::DrainPipes(std::chrono::milliseconds time
   const std::int64_t deadline = start + timeout.count();
   auto all_exited = [&] {
     return std::all_of(targets.begin(), targets.end(),
-                       [](const Target& target) { return target.pidfd.HasExited(); });
+                       [](const sys::Pidfd& target) { return target.HasExited(); });
   };
   while (!all_exited() && sys::MonotonicMillis() < deadline) {
     std::vector<pollfd> fds;
     for (const UniqueFd& reader : readers) fds.push_back({reader.get(), POLLIN, 0});
-    for (const Target& target : targets) fds.push_back({target.pidfd.get(), POLLIN, 0});
+    for (const sys::Pidfd& target : targets) fds.push_back({target.get(), POLLIN, 0});
     ::poll(fds.data(), fds.size(), 10);
     for (const UniqueFd& reader : readers) {
       for (;;) {
@@ -497,7 +493,7 @@ std::vector<std::string> CommandWatch::DrainPipes(std::chrono::milliseconds time
     }
   }
   std::string line = "drained " + std::to_string(drained) + " bytes from the stderr pipe of";
-  for (const Target& target : targets) line += " " + std::to_string(target.pid);
+  for (const sys::Pidfd& target : targets) line += " " + std::to_string(target.pid());
   line += all_exited() ? "; all exited " : "; NOT all exited ";
   line += std::to_string(sys::MonotonicMillis() - start) + " ms after draining began";
   lines.push_back(line);
@@ -525,7 +521,6 @@ signature::ObservedCommand CommandWatch::Finish() {
   return command;
 }
 
-const ContainerProcesses& CommandWatch::container() const { return state_->container; }
 const std::vector<std::string>& CommandWatch::injections() const { return state_->injections; }
 
 CommandWatch::~CommandWatch() {

@@ -120,7 +120,6 @@ class CommandWatch {
   // the watch captured a stall first.
   signature::ObservedCommand Finish();
 
-  const ContainerProcesses& container() const;
   // What was injected (the hold, each pipe shrunk), for the report.
   const std::vector<std::string>& injections() const;
 
