@@ -472,14 +472,27 @@ bool FrameMatches(std::string_view expected, std::string_view frame) {
   }
 }
 
+namespace {
+
+// How many frames of `observed` it takes, innermost first, to find all of `expected` in order
+// (greedily); nullopt when they are not all there. 0 for an empty `expected`.
+std::optional<size_t> FramesToMatch(const std::vector<std::string>& expected,
+                                    const std::vector<std::string>& observed) {
+  size_t next = 0;
+  size_t taken = 0;
+  while (next < expected.size() && taken < observed.size()) {
+    if (FrameMatches(expected[next], observed[taken])) ++next;
+    ++taken;
+  }
+  if (next < expected.size()) return std::nullopt;
+  return taken;
+}
+
+}  // namespace
+
 bool IsOrderedSubsequence(const std::vector<std::string>& expected,
                           const std::vector<std::string>& observed) {
-  size_t next = 0;
-  for (const std::string& frame : observed) {
-    if (next == expected.size()) break;
-    if (FrameMatches(expected[next], frame)) ++next;
-  }
-  return next == expected.size();
+  return FramesToMatch(expected, observed).has_value();
 }
 
 Observation Observe(const probe::TreeSnapshot& snapshot, bool all_exited) {
@@ -517,15 +530,9 @@ namespace {
 // is empty.
 std::vector<std::string> AnchoredFrames(const std::vector<std::string>& expected,
                                         const std::vector<std::string>& observed) {
-  if (expected.empty()) return {};
-  size_t next = 0;
-  for (size_t i = 0; i < observed.size(); ++i) {
-    if (next < expected.size() && FrameMatches(expected[next], observed[i])) ++next;
-    if (next == expected.size()) {
-      return std::vector<std::string>(observed.begin(), observed.begin() + i + 1);
-    }
-  }
-  return observed;
+  const std::optional<size_t> taken = FramesToMatch(expected, observed);
+  if (!taken) return observed;
+  return std::vector<std::string>(observed.begin(), observed.begin() + *taken);
 }
 
 void MatchTasks(const std::vector<TaskExpectation>& expectations, const Observation& observed,
