@@ -454,6 +454,12 @@ std::vector<TaskActivity> ReadActivity(const std::vector<pid_t>& pids, std::stri
   return activities;
 }
 
+std::vector<pid_t> ListProcesses(std::string_view proc_root) {
+  std::vector<int> pids;
+  if (ListNumericEntries(std::string(proc_root), pids) != 0) return {};
+  return std::vector<pid_t>(pids.begin(), pids.end());
+}
+
 bool IsAsleep(char state) { return state == 'S' || state == 'D' || state == 'Z' || state == 'I'; }
 
 bool SettleWatch::Settled(std::vector<TaskActivity> sample, std::int64_t now_ms) {

@@ -46,11 +46,8 @@ pid_t ReadParent(pid_t pid) {
 
 // The pid of the process whose argv holds "-id" followed by `id`: a containerd shim.
 pid_t FindShimOf(const std::string& id) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    Result<std::string> cmdline = sys::ReadFile(entry.path() / "cmdline");
+  for (pid_t pid : probe::ListProcesses()) {
+    Result<std::string> cmdline = sys::ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
     if (!cmdline.ok()) continue;
     std::vector<std::string> argv;
     for (std::size_t begin = 0; begin < cmdline->size();) {
@@ -63,7 +60,7 @@ pid_t FindShimOf(const std::string& id) {
       continue;
     }
     for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
-      if (argv[i] == "-id" && argv[i + 1] == id) return static_cast<pid_t>(std::stoi(name));
+      if (argv[i] == "-id" && argv[i + 1] == id) return pid;
     }
   }
   return 0;

@@ -733,10 +733,10 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
 HostState CaptureHostState(const std::filesystem::path& state_dir) {
   HostState state;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string pid = entry.path().filename().string();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (Result<std::string> comm = sys::ReadFile(entry.path() / "comm"); comm.ok()) {
+  for (pid_t number : probe::ListProcesses()) {
+    const std::string pid = std::to_string(number);
+    const std::filesystem::path dir = "/proc/" + pid;
+    if (Result<std::string> comm = sys::ReadFile(dir / "comm"); comm.ok()) {
       const std::string name = sys::TrimTrailing(*comm);
       if (name == "dockerd" || name == "containerd" || name.rfind("containerd-shim", 0) == 0 ||
           name == "runc" || name.rfind("runc:[", 0) == 0) {
@@ -747,7 +747,7 @@ HostState CaptureHostState(const std::filesystem::path& state_dir) {
       // A zombie is left out: it holds nothing but its pid, and reaping it is its parent's job
       // (after wedge dies, the machine's init, which may take its time).
       if (name == "strace" || name == "wedge-init" || name.rfind("qemu-system", 0) == 0) {
-        Result<std::string> text = sys::ReadFile(entry.path() / "stat");
+        Result<std::string> text = sys::ReadFile(dir / "stat");
         Result<probe::TaskStat> stat =
             text.ok() ? probe::ParseStat(*text) : Result<probe::TaskStat>(text.error());
         if (!stat.ok() || stat->state != 'Z') {
@@ -755,7 +755,7 @@ HostState CaptureHostState(const std::filesystem::path& state_dir) {
         }
       }
     }
-    for (const auto& task : std::filesystem::directory_iterator(entry.path() / "task", ec)) {
+    for (const auto& task : std::filesystem::directory_iterator(dir / "task", ec)) {
       Result<std::string> text = sys::ReadFile(task.path() / "stat");
       if (!text.ok()) continue;
       Result<probe::TaskStat> stat = probe::ParseStat(*text);

@@ -189,11 +189,8 @@ Status CheckStaticallyLinked(const fs::path& binary) {
 // The kernel frees a dead container's network namespace later, in its "netns" workqueue
 // (cleanup_net), whose worker is named "kworker/...+netns" while it runs, in D state at times.
 bool NetnsCleanupRunning() {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string pid = entry.path().filename().string();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    Result<std::string> comm = sys::ReadFile(entry.path() / "comm");
+  for (pid_t pid : probe::ListProcesses()) {
+    Result<std::string> comm = sys::ReadFile("/proc/" + std::to_string(pid) + "/comm");
     if (comm.ok() && comm->rfind("kworker/", 0) == 0 && comm->find("+netns") != std::string::npos) {
       return true;
     }

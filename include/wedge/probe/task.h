@@ -134,6 +134,8 @@ Result<TaskSnapshot> ReadTask(pid_t pid, pid_t tid, std::string_view proc_root =
 // left out; the process itself being gone is an error.
 Result<ProcessSnapshot> ReadProcess(pid_t pid, bool peek_pipes = false,
                                     std::string_view proc_root = "/proc");
+// Every process in /proc, sorted; empty when /proc cannot be read.
+std::vector<pid_t> ListProcesses(std::string_view proc_root = "/proc");
 // The children of `pid` (all its threads), from /proc/PID/task/TID/children.
 std::vector<pid_t> ReadChildren(pid_t pid, std::string_view proc_root = "/proc");
 // `pid` and all its descendants, parents before children.
