@@ -7,6 +7,7 @@
 #include <string>
 
 #include "scenario_test_support.h"
+#include "wedge/sys/sysctl.h"
 
 namespace wedge {
 namespace {
@@ -14,11 +15,9 @@ namespace {
 namespace fs = std::filesystem;
 
 const fs::path kScenarios = fs::path(WEDGE_SOURCE_DIR) / "scenarios";
-const fs::path kPipeUserPagesSoft = "/proc/sys/fs/pipe-user-pages-soft";
-
 std::string PipeUserPagesSoft() {
-  Result<std::string> value = sys::ReadFile(kPipeUserPagesSoft);
-  return value.ok() ? sys::TrimTrailing(*value) : "(unreadable)";
+  Result<std::string> value = sys::ReadSysctl("fs.pipe-user-pages-soft");
+  return value.ok() ? *value : "(unreadable)";
 }
 
 // Container cgroups docker made under any wedge-docker-* parent: pids.max lives there, and it
