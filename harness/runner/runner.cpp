@@ -483,18 +483,13 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
                 command_watch,
                 CommandWatch::Start(substituted, binary, env, *journal, watched, run_dir,
                                     [&](const std::string& line) { clock.Say(line); }));
-            for (const auto& line : command_watch->injections()) result.injections.push_back(line);
             clock.Begin("stall", "waiting for " + step.watch->comm + " to stall (settle " +
                                      std::to_string(step.watch->settle_ms) + " ms, poll every " +
                                      std::to_string(step.watch->poll_interval_ms) + " ms) or " +
                                      step.name + " to return");
             CommandWatch::Outcome outcome = command_watch->WaitForStallOrReturn();
-            for (const auto& line : command_watch->injections()) {
-              if (std::find(result.injections.begin(), result.injections.end(), line) ==
-                  result.injections.end()) {
-                result.injections.push_back(line);
-              }
-            }
+            // The hold (at start) and each pipe resized while watching.
+            result.injections = command_watch->injections();
             if (outcome.interrupted) {
               return Error("interrupted by " + SignalNameOf(sys::Interrupted()));
             }
