@@ -86,16 +86,7 @@ Status WriteFileAtomically(const std::filesystem::path& file, std::string_view c
 }
 
 const signature::MatchResult& VerdictMatch(const RunResult& result) {
-  switch (result.verdict) {
-    case scenario::Verdict::kReproduced:
-      return result.bug_match;
-    case scenario::Verdict::kNotReproduced:
-      return result.healthy_match;
-    case scenario::Verdict::kUnexplained:
-      break;
-  }
-  return result.expected == scenario::Verdict::kNotReproduced ? result.healthy_match
-                                                              : result.bug_match;
+  return result.decisive == DecisiveSignature::kHealthy ? result.healthy_match : result.bug_match;
 }
 
 std::string FormatMismatch(const signature::Mismatch& mismatch) {

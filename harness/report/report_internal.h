@@ -17,8 +17,7 @@ namespace wedge::report::internal {
 // so a reader sees either the old file or the whole new one.
 Status WriteFileAtomically(const std::filesystem::path& file, std::string_view content);
 
-// The match whose bound tasks are the run's observed signature: the bug match for
-// `reproduced`, the healthy one for `not-reproduced`, else the one the expectation names.
+// The match of the signature that decided the run (RunResult::decisive, set by runner::Decide).
 const signature::MatchResult& VerdictMatch(const RunResult& result);
 
 // "stuck-thread.stack: expected A; observed B".

@@ -56,7 +56,7 @@ Result<std::optional<inject::SeccompProfile>> BuildProfile(const scenario::Comma
 
 }  // namespace
 
-Result<signature::ObservedCommand> RunCommandStep(const scenario::Step& step,
+Result<signature::ObservedCommand> RunCommandStep(const scenario::RunCommandStep& step,
                                                   const std::filesystem::path& binary,
                                                   const std::map<std::string, std::string>& env,
                                                   sys::Journal& journal) {

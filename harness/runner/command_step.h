@@ -17,7 +17,7 @@ namespace wedge::runner {
 // before starting a unit's ExecStart. Waits up to the step's timeout, then kills it. How it
 // ended comes from the kernel: the wait status, and for a seccomp kill the audit record naming
 // the refused syscall.
-Result<signature::ObservedCommand> RunCommandStep(const scenario::Step& step,
+Result<signature::ObservedCommand> RunCommandStep(const scenario::RunCommandStep& step,
                                                   const std::filesystem::path& binary,
                                                   const std::map<std::string, std::string>& env,
                                                   sys::Journal& journal);

@@ -197,86 +197,8 @@ Result<ContainerProcesses> Containers::Find(const std::string& name) {
   return container;
 }
 
-Result<ObservedPreconditions> ObservedPreconditions::Before(const scenario::Scenario& scenario,
-                                                            const scenario::Step& step,
-                                                            Containers& containers) {
-  ObservedPreconditions preconditions;
-  for (const scenario::Precondition& precondition : scenario.preconditions) {
-    if (precondition.command != step.name ||
-        precondition.kind == scenario::Precondition::Kind::kRlimitSoftBelowHard) {
-      continue;
-    }
-    Observed observed;
-    observed.precondition = &precondition;
-    WEDGE_ASSIGN_OR_RETURN(observed.container, containers.Find(precondition.container));
-    if (precondition.kind == scenario::Precondition::Kind::kPidsLimitHit) {
-      WEDGE_ASSIGN_OR_RETURN(observed.pids_max_before,
-                             ReadPidsEventsMax(observed.container.pids_cgroup));
-    }
-    preconditions.observed_.push_back(std::move(observed));
-  }
-  return preconditions;
-}
-
-std::vector<std::string> ObservedPreconditions::After(
-    std::vector<report::PreconditionResult>& results) const {
-  std::vector<std::string> lines;
-  for (const Observed& observed : observed_) {
-    const scenario::Precondition& precondition = *observed.precondition;
-    report::PreconditionResult result;
-    result.name = precondition.name;
-    result.why = precondition.why;
-    const ContainerProcesses& container = observed.container;
-    switch (precondition.kind) {
-      case scenario::Precondition::Kind::kPidsLimitHit: {
-        Result<std::uint64_t> after = ReadPidsEventsMax(container.pids_cgroup);
-        Result<std::string> limit = sys::ReadFile(container.pids_cgroup / "pids.max");
-        const std::string limit_text = limit.ok() ? sys::TrimTrailing(*limit) : "(unreadable)";
-        if (!after.ok()) {
-          result.detail = "pids.events of " + container.pids_cgroup.string() +
-                          " unreadable: " + after.error().message();
-          break;
-        }
-        const std::uint64_t delta = *after - *observed.pids_max_before;
-        result.held = delta > 0;
-        result.detail = "pids.events \"max\" of container " + container.name + " (pids.max " +
-                        limit_text + ") went from " + std::to_string(*observed.pids_max_before) +
-                        " to " + std::to_string(*after) + " while " + precondition.command +
-                        " ran: " +
-                        (result.held ? std::to_string(delta) + " fork(s) or clone(s) refused"
-                                     : "no fork or clone was refused");
-        break;
-      }
-      case scenario::Precondition::Kind::kPipeCapacityAtMost: {
-        Result<PipeMeasure> pipe = MeasurePipe(container.init, precondition.fd);
-        if (!pipe.ok()) {
-          result.detail = "fd " + std::to_string(precondition.fd) + " of container " +
-                          container.name + "'s init unmeasurable: " + pipe.error().message();
-          break;
-        }
-        result.held = pipe->capacity_bytes <= precondition.max_bytes;
-        result.detail = "fd " + std::to_string(precondition.fd) + " of container " +
-                        container.name + "'s init (pid " + std::to_string(container.init) + ", " +
-                        pipe->target + ", created by its containerd-shim as every " +
-                        "exec's pipes are) holds " + std::to_string(pipe->capacity_bytes) +
-                        " bytes, " + (result.held ? "at most " : "above ") +
-                        std::to_string(precondition.max_bytes) + "; the shim (pid " +
-                        std::to_string(container.shim) +
-                        "): " + DescribePipeCreatorPrivilege(container.shim);
-        break;
-      }
-      case scenario::Precondition::Kind::kRlimitSoftBelowHard:
-        continue;
-    }
-    lines.push_back("precondition " + result.name + ": " +
-                    (result.held ? "holds" : "does not hold") + " (" + result.detail + ")");
-    results.push_back(std::move(result));
-  }
-  return lines;
-}
-
 struct CommandWatch::State {
-  scenario::Step step;
+  scenario::RunCommandStep step;
   scenario::CommandWatch watch;
   Say say;
   ContainerProcesses container;
@@ -344,13 +266,13 @@ struct CommandWatch::State {
 CommandWatch::CommandWatch(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 Result<std::unique_ptr<CommandWatch>> CommandWatch::Start(
-    const scenario::Step& step, const fs::path& binary,
-    const std::map<std::string, std::string>& env, sys::Journal& journal,
+    const scenario::RunCommandStep& step, const scenario::CommandWatch& spec,
+    const fs::path& binary, const std::map<std::string, std::string>& env, sys::Journal& journal,
     const ContainerProcesses& container, const fs::path& run_dir, Say say) {
   auto state = std::make_unique<State>();
   State& s = *state;
   s.step = step;
-  s.watch = *step.watch;
+  s.watch = spec;
   s.say = std::move(say);
   s.container = container;
   s.say("watching " + s.watch.comm + " under the shim (pid " + std::to_string(s.container.shim) +

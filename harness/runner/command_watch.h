@@ -65,30 +65,13 @@ Result<PipeMeasure> MeasurePipe(pid_t pid, int fd);
 // "CapEff 000001fffeffffff (CAP_SYS_ADMIN, not CAP_SYS_RESOURCE), initial user namespace".
 std::string DescribePipeCreatorPrivilege(pid_t pid);
 
-// The preconditions a scenario observes around one run-command step (pids-limit-hit,
-// pipe-capacity-at-most): baselines read before it runs, verdicts after it returned or stalled.
-class ObservedPreconditions {
- public:
-  static Result<ObservedPreconditions> Before(const scenario::Scenario& scenario,
-                                              const scenario::Step& step, Containers& containers);
-  // Appends one result per precondition about the step; returns a progress line for each.
-  std::vector<std::string> After(std::vector<report::PreconditionResult>& results) const;
-
- private:
-  struct Observed {
-    const scenario::Precondition* precondition = nullptr;
-    ContainerProcesses container;
-    std::optional<std::uint64_t> pids_max_before;
-  };
-  std::vector<Observed> observed_;
-};
-
 class CommandWatch {
  public:
   using Say = std::function<void(const std::string&)>;
   // Finds the watched container, attaches the syscall hold (when the watch asks for one) to its
   // shim, and starts the command in the background.
-  static Result<std::unique_ptr<CommandWatch>> Start(const scenario::Step& step,
+  static Result<std::unique_ptr<CommandWatch>> Start(const scenario::RunCommandStep& step,
+                                                     const scenario::CommandWatch& spec,
                                                      const std::filesystem::path& binary,
                                                      const std::map<std::string, std::string>& env,
                                                      sys::Journal& journal,

@@ -56,7 +56,7 @@ Status Hold(int duration_ms) {
 
 }  // namespace
 
-Result<FlapOutcome> RunFlapStep(const scenario::Step& step, stack::DockerStack& stack,
+Result<FlapOutcome> RunFlapStep(const scenario::FlapStep& step, stack::DockerStack& stack,
                                 const std::filesystem::path& run_dir, std::int64_t min_after_ms,
                                 const std::function<void(const std::string&)>& say) {
   const scenario::FlapSpec& flap = step.flap;

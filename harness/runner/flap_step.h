@@ -28,7 +28,7 @@ struct FlapOutcome {
 // (from the last return until recovery was measured, and at least `min_after_ms`: 2 s when a
 // signature bounds a rate in the "after" window, so that it spans whole seconds; else 0, and
 // nobody waits for a window no signature reads).
-Result<FlapOutcome> RunFlapStep(const scenario::Step& step, stack::DockerStack& stack,
+Result<FlapOutcome> RunFlapStep(const scenario::FlapStep& step, stack::DockerStack& stack,
                                 const std::filesystem::path& run_dir, std::int64_t min_after_ms,
                                 const std::function<void(const std::string&)>& say);
 

@@ -838,22 +838,24 @@ class Validator {
                                 ", got " + Quote(name));
       }
       ExpectObject(entry, "a fixture object");
-      static const NameTable<Fixture::Kind> kKinds = {{"fuse-daemon", Fixture::Kind::kFuseDaemon}};
+      enum class Kind { kFuseDaemon };
+      static const NameTable<Kind> kKinds = {{"fuse-daemon", Kind::kFuseDaemon}};
       Fixture fixture;
       fixture.name = name;
-      fixture.kind = ReadChoice(Required(entry, "kind"), kKinds);
+      (void)ReadChoice(Required(entry, "kind"), kKinds);
       // One kind today; the allowed keys depend on it.
       CheckKeys(entry, {"kind", "mountpoint", "file", "holder_thread", "flush"},
                 "for a \"fuse-daemon\" fixture");
-      FuseDaemonFixture& daemon = fixture.fuse_daemon;
+      FuseDaemonFixture daemon;
       if (auto mountpoint = Optional(entry, "mountpoint")) {
         daemon.mountpoint = ReadRelativePath(*mountpoint);
       }
       for (const Fixture& other : scenario_.fixtures) {
-        if (PathsOverlap(daemon.mountpoint, other.fuse_daemon.mountpoint)) {
+        const auto& other_daemon = std::get<FuseDaemonFixture>(other.kind);
+        if (PathsOverlap(daemon.mountpoint, other_daemon.mountpoint)) {
           Fail(entry.pointer + (entry.Has("mountpoint") ? "/mountpoint" : ""),
                "mountpoint " + Quote(daemon.mountpoint) + " overlaps the mountpoint " +
-                   Quote(other.fuse_daemon.mountpoint) + " of fixture " + Quote(other.name));
+                   Quote(other_daemon.mountpoint) + " of fixture " + Quote(other.name));
         }
       }
       if (auto file = Optional(entry, "file")) daemon.file = ReadRelativePath(*file);
@@ -864,6 +866,7 @@ class Validator {
             {"never", FuseDaemonFixture::Flush::kNever}};
         daemon.flush = ReadChoice(*flush, kFlush);
       }
+      fixture.kind = std::move(daemon);
       fixture_pointers_[name] = entry.pointer;
       scenario_.fixtures.push_back(std::move(fixture));
     }
@@ -879,12 +882,13 @@ class Validator {
   }
 
   void ReadSteps(const Node& node) {
-    static const NameTable<Step::Action> kActions = {
-        {"spawn", Step::Action::kSpawn},
-        {"kill", Step::Action::kKill},
-        {"wait-for-stall", Step::Action::kWaitForStall},
-        {"run-command", Step::Action::kRunCommand},
-        {"flap", Step::Action::kFlap},
+    enum class Action { kSpawn, kKill, kWaitForStall, kRunCommand, kFlap };
+    static const NameTable<Action> kActions = {
+        {"spawn", Action::kSpawn},
+        {"kill", Action::kKill},
+        {"wait-for-stall", Action::kWaitForStall},
+        {"run-command", Action::kRunCommand},
+        {"flap", Action::kFlap},
     };
     std::string first_process_step;  // the first spawn or kill, which needs a wait-for-stall
     // The first spawn, kill or wait-for-stall, and its action: a flap step refuses them all.
@@ -895,28 +899,28 @@ class Validator {
       const Node& element = elements[i];
       ExpectObject(element, "a step object");
       Step step;
-      step.action = ReadChoice(Required(element, "action"), kActions);
-      switch (step.action) {
-        case Step::Action::kSpawn:
+      switch (ReadChoice(Required(element, "action"), kActions)) {
+        case Action::kSpawn:
           CheckKeys(element, {"action", "name", "fixture"}, "for a \"spawn\" step");
-          ReadSpawn(element, step);
+          step = ReadSpawn(element);
           if (first_process_step.empty()) first_process_step = element.pointer;
           if (first_non_command_step.empty()) {
             first_non_command_step = element.pointer;
             first_non_command_action = "spawn";
           }
           break;
-        case Step::Action::kKill:
+        case Action::kKill:
           CheckKeys(element, {"action", "target", "signal"}, "for a \"kill\" step");
-          ReadKill(element, step);
+          step = ReadKill(element);
           if (first_process_step.empty()) first_process_step = element.pointer;
           if (first_non_command_step.empty()) {
             first_non_command_step = element.pointer;
             first_non_command_action = "kill";
           }
           break;
-        case Step::Action::kWaitForStall:
+        case Action::kWaitForStall:
           CheckKeys(element, {"action"}, "for a \"wait-for-stall\" step");
+          step = WaitForStallStep{};
           if (i + 1 != elements.size()) {
             Fail(element.pointer,
                  "\"wait-for-stall\" must be the last step (at most one per scenario)");
@@ -935,21 +939,28 @@ class Validator {
             first_non_command_action = "wait-for-stall";
           }
           break;
-        case Step::Action::kRunCommand:
+        case Action::kRunCommand: {
           CheckKeys(element,
                     {"action", "name", "binary", "args", "confinement", "timeout_ms", "watch"},
                     "for a \"run-command\" step");
-          ReadRunCommand(element, step);
-          if (auto watch = Optional(element, "watch")) step.watch = ReadWatch(*watch, step);
-          commands_[step.name] = CommandStep{element.pointer, scenario_.steps.size()};
-          RecordContainerName(step);
+          RunCommandStep command = ReadRunCommand(element);
+          std::optional<CommandWatch> watch;
+          if (auto watch_node = Optional(element, "watch")) watch = ReadWatch(*watch_node, command);
+          commands_[command.name] = CommandStep{element.pointer, scenario_.steps.size()};
+          RecordContainerName(command);
+          if (watch) {
+            step = WatchedCommandStep{std::move(command), std::move(*watch)};
+          } else {
+            step = std::move(command);
+          }
           break;
-        case Step::Action::kFlap:
+        }
+        case Action::kFlap:
           CheckKeys(element,
                     {"action", "name", "target", "how", "cycles", "down_ms", "up_ms",
                      "recovery_timeout_ms"},
                     "for a \"flap\" step");
-          ReadFlap(element, step);
+          step = ReadFlap(element);
           break;
       }
       scenario_.steps.push_back(std::move(step));
@@ -998,14 +1009,15 @@ class Validator {
       Fail(name.pointer, "duplicate name " + Quote(step_name) +
                              " (already used as the process name at " + it->second + ")");
     }
-    if (!flap_pointer_.empty() && scenario_.steps[flap_index_].name == step_name) {
+    if (!flap_pointer_.empty() && StepName(scenario_.steps[flap_index_]) == step_name) {
       Fail(name.pointer, "duplicate name " + Quote(step_name) + " (already used by the flap step " +
                              flap_pointer_ + ")");
     }
   }
 
   // A flap step: containerd of the scenario's own stack taken away and brought back.
-  void ReadFlap(const Node& element, Step& step) {
+  FlapStep ReadFlap(const Node& element) {
+    FlapStep step;
     if (!flap_pointer_.empty()) {
       Fail(element.pointer, "at most one \"flap\" step per scenario (the first is " +
                                 flap_pointer_ +
@@ -1059,6 +1071,7 @@ class Validator {
     }
     flap_pointer_ = element.pointer;
     flap_index_ = scenario_.steps.size();
+    return step;
   }
 
   // "${image}" is the one placeholder; anything else that looks like one is a typo.
@@ -1084,7 +1097,8 @@ class Validator {
     }
   }
 
-  void ReadRunCommand(const Node& element, Step& step) {
+  RunCommandStep ReadRunCommand(const Node& element) {
+    RunCommandStep step;
     if (!scenario_.stack.required) {
       Fail(element.pointer,
            "a \"run-command\" step runs against the private docker stack: add \"stack\": {} at "
@@ -1121,10 +1135,11 @@ class Validator {
     if (auto timeout = Optional(element, "timeout_ms")) {
       step.timeout_ms = static_cast<int>(ReadInteger(*timeout, 100, 600000));
     }
+    return step;
   }
 
   // `docker run ... --name NAME ...` (or --name=NAME) starts a container later steps may name.
-  void RecordContainerName(const Step& step) {
+  void RecordContainerName(const RunCommandStep& step) {
     if (step.binary != "docker" || step.args.empty() || step.args.front() != "run") return;
     for (std::size_t i = 1; i < step.args.size(); ++i) {
       if (step.args[i] == "--name" && i + 1 < step.args.size()) {
@@ -1148,7 +1163,7 @@ class Validator {
     return name;
   }
 
-  CommandWatch ReadWatch(const Node& node, const Step& step) {
+  CommandWatch ReadWatch(const Node& node, const RunCommandStep& step) {
     ExpectObject(node, "a watch object");
     CheckKeys(node, {"container", "comm", "label", "parent_label", "poll_interval_ms", "settle_ms",
                      "hold_syscall", "hold_ms", "stderr_pipe_bytes"});
@@ -1192,7 +1207,7 @@ class Validator {
       if (auto it = spawned_by_.find(label); it != spawned_by_.end()) {
         Fail(label_node.pointer, used + "by the spawn step " + it->second);
       }
-      if (!flap_pointer_.empty() && scenario_.steps[flap_index_].name == label) {
+      if (!flap_pointer_.empty() && StepName(scenario_.steps[flap_index_]) == label) {
         Fail(label_node.pointer, used + "by the flap step " + flap_pointer_);
       }
       process_labels_.push_back(label);
@@ -1305,10 +1320,11 @@ class Validator {
   }
 
   void ReadPreconditions(const Node& node) {
-    static const NameTable<Precondition::Kind> kKinds = {
-        {"rlimit-soft-below-hard", Precondition::Kind::kRlimitSoftBelowHard},
-        {"pids-limit-hit", Precondition::Kind::kPidsLimitHit},
-        {"pipe-capacity-at-most", Precondition::Kind::kPipeCapacityAtMost},
+    enum class Kind { kRlimitSoftBelowHard, kPidsLimitHit, kPipeCapacityAtMost };
+    static const NameTable<Kind> kKinds = {
+        {"rlimit-soft-below-hard", Kind::kRlimitSoftBelowHard},
+        {"pids-limit-hit", Kind::kPidsLimitHit},
+        {"pipe-capacity-at-most", Kind::kPipeCapacityAtMost},
     };
     Uniqueness names;
     std::vector<Node> elements = ReadArray(node, {"precondition objects", "precondition", true});
@@ -1316,12 +1332,12 @@ class Validator {
       const Node& element = elements[i];
       ExpectObject(element, "a precondition object");
       Precondition precondition;
-      precondition.kind = ReadChoice(Required(element, "kind"), kKinds);
+      const Kind kind = ReadChoice(Required(element, "kind"), kKinds);
       // The allowed keys depend on the kind.
-      if (precondition.kind == Precondition::Kind::kPidsLimitHit) {
+      if (kind == Kind::kPidsLimitHit) {
         CheckKeys(element, {"name", "kind", "command", "container", "why"},
                   "for a \"pids-limit-hit\" precondition");
-      } else if (precondition.kind == Precondition::Kind::kPipeCapacityAtMost) {
+      } else if (kind == Kind::kPipeCapacityAtMost) {
         CheckKeys(element, {"name", "kind", "command", "container", "fd", "max_bytes", "why"},
                   "for a \"pipe-capacity-at-most\" precondition");
       } else {
@@ -1332,46 +1348,50 @@ class Validator {
       precondition.name = ReadName(name, "a precondition name");
       names.Add(name, precondition.name, "precondition");
       Node command = Required(element, "command");
-      const Step& step = scenario_.steps[FindCommand(command)];
+      const RunCommandStep& step = *CommandOf(scenario_.steps[FindCommand(command)]);
       precondition.command = step.name;
-      if (precondition.kind != Precondition::Kind::kRlimitSoftBelowHard) {
+      if (kind != Kind::kRlimitSoftBelowHard) {
         // Observed while the scenario runs, so the file cannot decide it.
         Node container = Required(element, "container");
-        precondition.container = ReadContainer(container);
-        const std::string& started_by = containers_.at(precondition.container);
+        const std::string container_name = ReadContainer(container);
+        const std::string& started_by = containers_.at(container_name);
         if (commands_.at(started_by).index >= commands_.at(step.name).index) {
-          Fail(container.pointer, "the container " + Quote(precondition.container) +
-                                      " is started by " + Quote(started_by) +
-                                      ", which does not run before " + Quote(step.name));
+          Fail(container.pointer, "the container " + Quote(container_name) + " is started by " +
+                                      Quote(started_by) + ", which does not run before " +
+                                      Quote(step.name));
         }
-        if (precondition.kind == Precondition::Kind::kPipeCapacityAtMost) {
+        if (kind == Kind::kPipeCapacityAtMost) {
+          PipeCapacityAtMost pipe{container_name};
           if (auto fd = Optional(element, "fd")) {
-            precondition.fd = static_cast<int>(ReadInteger(*fd, 0, 1023));
+            pipe.fd = static_cast<int>(ReadInteger(*fd, 0, 1023));
           }
-          precondition.max_bytes =
+          pipe.max_bytes =
               static_cast<int>(ReadInteger(Required(element, "max_bytes"), 4096, 1048576));
+          precondition.check = std::move(pipe);
+        } else {
+          precondition.check = PidsLimitHit{container_name};
         }
         precondition.why = ReadText(Required(element, "why"));
         scenario_.preconditions.push_back(std::move(precondition));
         continue;
       }
       Node rlimit = Required(element, "rlimit");
-      precondition.rlimit = ReadString(rlimit, "a resource limit name such as \"RLIMIT_NOFILE\"");
-      std::optional<int> resource = Lookup(ResourceLimits(), precondition.rlimit);
+      RlimitSoftBelowHard check;
+      check.rlimit = ReadString(rlimit, "a resource limit name such as \"RLIMIT_NOFILE\"");
+      std::optional<int> resource = Lookup(ResourceLimits(), check.rlimit);
       if (!resource) {
-        Fail(rlimit.pointer, "unknown resource limit " + Quote(precondition.rlimit) +
+        Fail(rlimit.pointer, "unknown resource limit " + Quote(check.rlimit) +
                                  "; expected one of " + RlimitNames());
       }
-      precondition.resource = *resource;
+      check.resource = *resource;
       const std::vector<Rlimit>& pinned = step.confinement.rlimits;
       auto limit = std::find_if(pinned.begin(), pinned.end(), [&](const Rlimit& candidate) {
-        return candidate.name == precondition.rlimit;
+        return candidate.name == check.rlimit;
       });
       const std::string& step_pointer = commands_.at(step.name).pointer;
       if (limit == pinned.end()) {
         Fail(rlimit.pointer, "the run-command step " + Quote(step.name) + " (" + step_pointer +
-                                 ") does not pin " + precondition.rlimit + ": add it to " +
-                                 step_pointer +
+                                 ") does not pin " + check.rlimit + ": add it to " + step_pointer +
                                  "/confinement/rlimits (a precondition on an inherited limit "
                                  "would depend on the host)");
       }
@@ -1380,10 +1400,11 @@ class Validator {
       if (!(limit->soft < limit->hard) && failed_precondition_.empty()) {
         failed_precondition_ = element.pointer;
         failed_precondition_name_ = precondition.name;
-        failed_precondition_detail_ = precondition.rlimit + " of " + Quote(step.name) + " is " +
+        failed_precondition_detail_ = check.rlimit + " of " + Quote(step.name) + " is " +
                                       RlimitValueText(limit->soft) + ":" +
                                       RlimitValueText(limit->hard) + ", soft not below hard";
       }
+      precondition.check = std::move(check);
       scenario_.preconditions.push_back(std::move(precondition));
     }
   }
@@ -1401,7 +1422,8 @@ class Validator {
     return it->second.index;
   }
 
-  void ReadSpawn(const Node& element, Step& step) {
+  SpawnStep ReadSpawn(const Node& element) {
+    SpawnStep step;
     Node name = Required(element, "name");
     step.name = ReadName(name, "a process name");
     if (step.name == kSandboxInit) {
@@ -1429,9 +1451,11 @@ class Validator {
     spawned_by_[step.name] = element.pointer;
     fixture_spawned_by_[step.fixture] = element.pointer;
     process_labels_.push_back(step.name);
+    return step;
   }
 
-  void ReadKill(const Node& element, Step& step) {
+  KillStep ReadKill(const Node& element) {
+    KillStep step;
     Node target = Required(element, "target");
     step.target = ReadString(target, "a process name");
     if (step.target == kSandboxInit) {
@@ -1450,6 +1474,7 @@ class Validator {
                                " is spawned before this step; known: " + KnownLabels());
     }
     step.signal = *probe::SignalNumber(ReadSignalName(Required(element, "signal")));
+    return step;
   }
 
   std::string KnownLabels() const {
@@ -1485,15 +1510,15 @@ class Validator {
   }
 
   void ReadRecovery(const Node& node) {
-    static const NameTable<RecoveryStep::Action> kActions = {
-        {"abort-fuse-connections", RecoveryStep::Action::kAbortFuseConnections},
-        {"kill-sandbox", RecoveryStep::Action::kKillSandbox},
-        {"drain-pipes", RecoveryStep::Action::kDrainPipes},
+    static const NameTable<RecoveryStep> kActions = {
+        {"abort-fuse-connections", AbortFuseConnections{}},
+        {"kill-sandbox", KillSandbox{}},
+        {"drain-pipes", DrainPipes{}},
     };
     Uniqueness unique;
     for (const Node& element : ReadArray(node, {"recovery actions", "recovery action", true})) {
-      RecoveryStep step{ReadChoice(element, kActions)};
-      if (step.action == RecoveryStep::Action::kDrainPipes && watch_pointer_.empty()) {
+      RecoveryStep step = ReadChoice(element, kActions);
+      if (std::holds_alternative<DrainPipes>(step) && watch_pointer_.empty()) {
         Fail(element.pointer,
              "\"drain-pipes\" drains the pipes of a watched run-command step's processes, and "
              "/steps has no run-command step with a \"watch\"");
@@ -1629,7 +1654,7 @@ class Validator {
                      "running_at_capture"});
     signature::CommandExpectation expectation;
     Node command = Required(node, "command");
-    expectation.command = scenario_.steps[FindCommand(command)].name;
+    expectation.command = CommandOf(scenario_.steps[FindCommand(command)])->name;
     names.Add(command, expectation.command, "command");
     if (auto exit_code = Optional(node, "exit_code")) {
       expectation.exit_code = static_cast<int>(ReadInteger(*exit_code, 0, 255));
@@ -1666,7 +1691,7 @@ class Validator {
     }
     if (auto running = Optional(node, "running_at_capture")) {
       const Step& step = scenario_.steps[commands_.at(expectation.command).index];
-      if (!step.watch) {
+      if (!std::holds_alternative<WatchedCommandStep>(step)) {
         Fail(running->pointer,
              "\"running_at_capture\" is observed by a run-command step's \"watch\", and " +
                  Quote(expectation.command) + " (" + commands_.at(expectation.command).pointer +
@@ -1857,11 +1882,12 @@ class Validator {
 
   // A task stuck in a FUSE request ignores SIGKILL; only aborting the connection releases it.
   void CheckRecovery() const {
-    bool aborts = std::any_of(scenario_.recovery.begin(), scenario_.recovery.end(), [](auto step) {
-      return step.action == RecoveryStep::Action::kAbortFuseConnections;
-    });
+    bool aborts = std::any_of(scenario_.recovery.begin(), scenario_.recovery.end(),
+                              [](const RecoveryStep& step) {
+                                return std::holds_alternative<AbortFuseConnections>(step);
+                              });
     for (const Fixture& fixture : scenario_.fixtures) {
-      if (fixture.kind == Fixture::Kind::kFuseDaemon && !aborts) {
+      if (std::holds_alternative<FuseDaemonFixture>(fixture.kind) && !aborts) {
         Fail(root_.Has("recovery") ? "/recovery" : "",
              "recovery must include \"abort-fuse-connections\" for the fuse-daemon fixture at " +
                  fixture_pointers_.at(fixture.name) +
@@ -1871,9 +1897,9 @@ class Validator {
     // A process blocked writing into a full pipe nobody reads stays blocked until its reader
     // reads; its parent, which writes into the same pipe, too. Without the drain the command
     // would only end at its timeout.
-    const bool drains =
-        std::any_of(scenario_.recovery.begin(), scenario_.recovery.end(),
-                    [](auto step) { return step.action == RecoveryStep::Action::kDrainPipes; });
+    const bool drains = std::any_of(
+        scenario_.recovery.begin(), scenario_.recovery.end(),
+        [](const RecoveryStep& step) { return std::holds_alternative<DrainPipes>(step); });
     if (!watch_pointer_.empty() && !drains) {
       Fail(root_.Has("recovery") ? "/recovery" : "",
            "recovery must include \"drain-pipes\" for the watched run-command step at " +
@@ -1896,7 +1922,7 @@ class Validator {
               "the fuse-daemon fixture at " + fixture_pointers_.at(fixture.name));
     }
     for (const RecoveryStep& step : scenario_.recovery) {
-      if (step.action == RecoveryStep::Action::kAbortFuseConnections) {
+      if (std::holds_alternative<AbortFuseConnections>(step)) {
         require(Requirement::kFusectl, "the recovery action \"abort-fuse-connections\"");
       }
     }

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "wedge/base/overloaded.h"
+
 namespace wedge::scenario {
 
 std::string_view VerdictName(Verdict verdict) {
@@ -32,6 +34,57 @@ std::string_view RequirementName(Requirement requirement) {
       return "seccomp";
   }
   return "unknown";
+}
+
+std::string_view StepAction(const Step& step) {
+  return std::visit(Overloaded{
+                        [](const SpawnStep&) { return std::string_view("spawn"); },
+                        [](const KillStep&) { return std::string_view("kill"); },
+                        [](const WaitForStallStep&) { return std::string_view("wait-for-stall"); },
+                        [](const RunCommandStep&) { return std::string_view("run-command"); },
+                        [](const WatchedCommandStep&) { return std::string_view("run-command"); },
+                        [](const FlapStep&) { return std::string_view("flap"); },
+                    },
+                    step);
+}
+
+std::string_view StepName(const Step& step) {
+  return std::visit(
+      Overloaded{
+          [](const SpawnStep& spawn) { return std::string_view(spawn.name); },
+          [](const KillStep&) { return std::string_view(); },
+          [](const WaitForStallStep&) { return std::string_view(); },
+          [](const RunCommandStep& run) { return std::string_view(run.name); },
+          [](const WatchedCommandStep& watched) { return std::string_view(watched.command.name); },
+          [](const FlapStep& flap) { return std::string_view(flap.name); },
+      },
+      step);
+}
+
+const RunCommandStep* CommandOf(const Step& step) {
+  if (const auto* run = std::get_if<RunCommandStep>(&step)) return run;
+  if (const auto* watched = std::get_if<WatchedCommandStep>(&step)) return &watched->command;
+  return nullptr;
+}
+
+std::string_view PreconditionKind(const Precondition& precondition) {
+  return std::visit(
+      Overloaded{
+          [](const RlimitSoftBelowHard&) { return std::string_view("rlimit-soft-below-hard"); },
+          [](const PidsLimitHit&) { return std::string_view("pids-limit-hit"); },
+          [](const PipeCapacityAtMost&) { return std::string_view("pipe-capacity-at-most"); },
+      },
+      precondition.check);
+}
+
+std::string_view RecoveryAction(const RecoveryStep& step) {
+  return std::visit(
+      Overloaded{
+          [](const AbortFuseConnections&) { return std::string_view("abort-fuse-connections"); },
+          [](const KillSandbox&) { return std::string_view("kill-sandbox"); },
+          [](const DrainPipes&) { return std::string_view("drain-pipes"); },
+      },
+      step);
 }
 
 const Fixture* Scenario::FindFixture(std::string_view fixture_name) const {

@@ -337,7 +337,7 @@ std::optional<std::string> GuestUnsupportedReason(const scenario::Scenario& scen
     return "it needs the private docker stack, which wedge does not build into a guest";
   }
   for (const auto& step : scenario.steps) {
-    if (step.action == scenario::Step::Action::kRunCommand) {
+    if (scenario::CommandOf(step) != nullptr) {
       return "it runs host commands, which wedge does not build into a guest";
     }
   }

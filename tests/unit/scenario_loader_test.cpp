@@ -24,6 +24,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Step `index` of `scenario` as kind T (a failed test, by exception, if it is another kind).
+template <typename T>
+const T& StepAs(const Scenario& scenario, std::size_t index) {
+  return std::get<T>(scenario.steps.at(index));
+}
+// The command of run-command step `index`, watched or not.
+const RunCommandStep& CommandAt(const Scenario& scenario, std::size_t index) {
+  if (const RunCommandStep* command = CommandOf(scenario.steps.at(index))) return *command;
+  return StepAs<RunCommandStep>(scenario, index);  // throws: not a run-command step
+}
+const CommandWatch& WatchOf(const Scenario& scenario, std::size_t index) {
+  return StepAs<WatchedCommandStep>(scenario, index).watch;
+}
+
 const fs::path kScenarioDir = fs::path(WEDGE_SOURCE_DIR) / "scenarios";
 const fs::path kMalformedDir = fs::path(WEDGE_TEST_DATA_DIR) / "scenarios" / "malformed";
 
@@ -191,27 +205,28 @@ TEST(FuseFlushPidnsTeardown, LoadsEveryPinnedKnob) {
 
   const Fixture* daemon = scenario.FindFixture("daemon");
   ASSERT_NE(daemon, nullptr);
-  EXPECT_EQ(daemon->kind, Fixture::Kind::kFuseDaemon);
-  EXPECT_EQ(daemon->fuse_daemon.mountpoint, "mnt");
-  EXPECT_EQ(daemon->fuse_daemon.file, "held");
-  EXPECT_TRUE(daemon->fuse_daemon.holder_thread);
-  EXPECT_EQ(daemon->fuse_daemon.flush, FuseDaemonFixture::Flush::kReply);
+  ASSERT_TRUE(std::holds_alternative<FuseDaemonFixture>(daemon->kind));
+  const auto& fuse_daemon = std::get<FuseDaemonFixture>(daemon->kind);
+  EXPECT_EQ(fuse_daemon.mountpoint, "mnt");
+  EXPECT_EQ(fuse_daemon.file, "held");
+  EXPECT_TRUE(fuse_daemon.holder_thread);
+  EXPECT_EQ(fuse_daemon.flush, FuseDaemonFixture::Flush::kReply);
 
   ASSERT_EQ(scenario.steps.size(), 3u);
-  EXPECT_EQ(scenario.steps[0].action, Step::Action::kSpawn);
-  EXPECT_EQ(scenario.steps[0].name, "daemon");
-  EXPECT_EQ(scenario.steps[0].fixture, "daemon");
-  EXPECT_EQ(scenario.steps[1].action, Step::Action::kKill);
-  EXPECT_EQ(scenario.steps[1].target, "sandbox-init");
-  EXPECT_EQ(scenario.steps[1].signal, SIGKILL);
-  EXPECT_EQ(scenario.steps[2].action, Step::Action::kWaitForStall);
+  ASSERT_TRUE(std::holds_alternative<SpawnStep>(scenario.steps[0]));
+  EXPECT_EQ(std::get<SpawnStep>(scenario.steps[0]).name, "daemon");
+  EXPECT_EQ(std::get<SpawnStep>(scenario.steps[0]).fixture, "daemon");
+  ASSERT_TRUE(std::holds_alternative<KillStep>(scenario.steps[1]));
+  EXPECT_EQ(std::get<KillStep>(scenario.steps[1]).target, "sandbox-init");
+  EXPECT_EQ(std::get<KillStep>(scenario.steps[1]).signal, SIGKILL);
+  EXPECT_TRUE(std::holds_alternative<WaitForStallStep>(scenario.steps[2]));
 
   EXPECT_EQ(scenario.stall.poll_interval_ms, 2);
   EXPECT_EQ(scenario.stall.settle_ms, 50);
   EXPECT_EQ(scenario.stall.timeout_ms, 10000);
   ASSERT_EQ(scenario.recovery.size(), 2u);
-  EXPECT_EQ(scenario.recovery[0].action, RecoveryStep::Action::kAbortFuseConnections);
-  EXPECT_EQ(scenario.recovery[1].action, RecoveryStep::Action::kKillSandbox);
+  EXPECT_TRUE(std::holds_alternative<AbortFuseConnections>(scenario.recovery[0]));
+  EXPECT_TRUE(std::holds_alternative<KillSandbox>(scenario.recovery[1]));
 
   const signature::Signature& bug = scenario.bug;
   EXPECT_FALSE(bug.all_exited);
@@ -248,7 +263,7 @@ TEST(FuseFlushPidnsTeardown, NoHolderVariantDiffersOnlyInTheHolderAndTheVerdict)
   const Scenario& control = ExpectScenario(control_result);
   EXPECT_EQ(control.name, "fuse-flush-pidns-teardown-no-holder");
   ASSERT_NE(control.FindFixture("daemon"), nullptr);
-  EXPECT_FALSE(control.FindFixture("daemon")->fuse_daemon.holder_thread);
+  EXPECT_FALSE(std::get<FuseDaemonFixture>(control.FindFixture("daemon")->kind).holder_thread);
   EXPECT_EQ(control.expected, Verdict::kNotReproduced);
   EXPECT_TRUE(control.healthy.all_exited);
   // Everything else is pinned the same, so the verdicts can be compared.
@@ -279,8 +294,8 @@ TEST(SeccompResourcesSigsys, LoadsTheSeedUnitItsPreconditionAndItsSignatures) {
   EXPECT_TRUE(scenario.stack.busybox_image);
 
   ASSERT_EQ(scenario.steps.size(), 1u);
-  const Step& step = scenario.steps[0];
-  EXPECT_EQ(step.action, Step::Action::kRunCommand);
+  ASSERT_TRUE(std::holds_alternative<RunCommandStep>(scenario.steps[0]));
+  const auto& step = std::get<RunCommandStep>(scenario.steps[0]);
   EXPECT_EQ(step.name, "image-ls");
   EXPECT_EQ(step.binary, "docker");
   // docuum's command line; the format has real tabs.
@@ -302,10 +317,10 @@ TEST(SeccompResourcesSigsys, LoadsTheSeedUnitItsPreconditionAndItsSignatures) {
   ASSERT_EQ(scenario.preconditions.size(), 1u);
   const Precondition& precondition = scenario.preconditions[0];
   EXPECT_EQ(precondition.name, "nofile-soft-below-hard");
-  EXPECT_EQ(precondition.kind, Precondition::Kind::kRlimitSoftBelowHard);
+  ASSERT_TRUE(std::holds_alternative<RlimitSoftBelowHard>(precondition.check));
   EXPECT_EQ(precondition.command, "image-ls");
-  EXPECT_EQ(precondition.rlimit, "RLIMIT_NOFILE");
-  EXPECT_EQ(precondition.resource, RLIMIT_NOFILE);
+  EXPECT_EQ(std::get<RlimitSoftBelowHard>(precondition.check).rlimit, "RLIMIT_NOFILE");
+  EXPECT_EQ(std::get<RlimitSoftBelowHard>(precondition.check).resource, RLIMIT_NOFILE);
   EXPECT_NE(precondition.why.find("46279"), std::string::npos);
 
   EXPECT_TRUE(scenario.bug.tasks.empty());
@@ -336,19 +351,20 @@ TEST(SeccompResourcesSigsys, NofileEqualVariantDiffersOnlyInTheLimitAndTheVerdic
   const Scenario& control = ExpectScenario(control_result);
   ASSERT_EQ(main.steps.size(), 1u);
   ASSERT_EQ(control.steps.size(), 1u);
-  const CommandConfinement& confinement = control.steps[0].confinement;
+  const auto& control_step = std::get<RunCommandStep>(control.steps[0]);
+  const auto& main_step = std::get<RunCommandStep>(main.steps[0]);
+  const CommandConfinement& confinement = control_step.confinement;
   ASSERT_EQ(confinement.rlimits.size(), 1u);
   EXPECT_EQ(confinement.rlimits[0].soft, 4096u);
   EXPECT_EQ(confinement.rlimits[0].hard, 4096u);
   EXPECT_EQ(control.expected, Verdict::kNotReproduced);
   EXPECT_NE(control.expected_reason.find("nofile-soft-below-hard"), std::string::npos);
   // Everything else is pinned the same, so the verdicts can be compared.
-  EXPECT_EQ(control.steps[0].binary, main.steps[0].binary);
-  EXPECT_EQ(control.steps[0].args, main.steps[0].args);
-  EXPECT_EQ(confinement.system_call_filter, main.steps[0].confinement.system_call_filter);
-  EXPECT_EQ(confinement.native_architecture_only,
-            main.steps[0].confinement.native_architecture_only);
-  EXPECT_EQ(confinement.no_new_privileges, main.steps[0].confinement.no_new_privileges);
+  EXPECT_EQ(control_step.binary, main_step.binary);
+  EXPECT_EQ(control_step.args, main_step.args);
+  EXPECT_EQ(confinement.system_call_filter, main_step.confinement.system_call_filter);
+  EXPECT_EQ(confinement.native_architecture_only, main_step.confinement.native_architecture_only);
+  EXPECT_EQ(confinement.no_new_privileges, main_step.confinement.no_new_privileges);
   EXPECT_EQ(control.requires_, main.requires_);
   ASSERT_EQ(control.preconditions.size(), 1u);
   EXPECT_EQ(control.preconditions[0].name, main.preconditions[0].name);
@@ -378,16 +394,14 @@ TEST(ContainerdSocketFlap, LoadsTheVictimTheFlapAndTheRateSignatures) {
   EXPECT_TRUE(scenario.stack.busybox_image);
 
   ASSERT_EQ(scenario.steps.size(), 3u);
-  const Step& victim = scenario.steps[0];
-  EXPECT_EQ(victim.action, Step::Action::kRunCommand);
+  const auto& victim = StepAs<RunCommandStep>(scenario, 0);
   EXPECT_EQ(victim.name, "victim");
   EXPECT_EQ(victim.binary, "docker");
   // The placeholder is kept: the runner replaces it with the stack's image reference.
   EXPECT_EQ(victim.args,
             (std::vector<std::string>{"run", "-d", "--network", "none", "--name",
                                       "wedge-flap-victim", "${image}", "sleep", "3600"}));
-  const Step& flap = scenario.steps[1];
-  EXPECT_EQ(flap.action, Step::Action::kFlap);
+  const auto& flap = StepAs<FlapStep>(scenario, 1);
   EXPECT_EQ(flap.name, "flap");
   EXPECT_EQ(flap.target, "containerd");
   // A clean stop removes containerd's socket; the churn needs the path gone.
@@ -396,8 +410,7 @@ TEST(ContainerdSocketFlap, LoadsTheVictimTheFlapAndTheRateSignatures) {
   EXPECT_EQ(flap.flap.down_ms, 3000);
   EXPECT_EQ(flap.flap.up_ms, 1000);
   EXPECT_EQ(flap.flap.recovery_timeout_ms, 30000);
-  const Step& ps = scenario.steps[2];
-  EXPECT_EQ(ps.action, Step::Action::kRunCommand);
+  const auto& ps = StepAs<RunCommandStep>(scenario, 2);
   EXPECT_EQ(ps.name, "ps-after");
   EXPECT_EQ(ps.args, (std::vector<std::string>{"ps", "--format", "{{.Names}}"}));
 
@@ -446,16 +459,13 @@ TEST(RuncExecPipeFull, LoadsTheWatchTheObservedPreconditionsAndThePipeEvidence) 
   EXPECT_TRUE(scenario.stack.required);
   EXPECT_TRUE(scenario.stack.fresh);  // a watched command may leave its container wedged
   ASSERT_EQ(scenario.steps.size(), 2u);
-  const Step& container = scenario.steps[0];
-  EXPECT_EQ(container.name, "container");
-  EXPECT_FALSE(container.watch.has_value());
-  const Step& exec = scenario.steps[1];
-  EXPECT_EQ(exec.action, Step::Action::kRunCommand);
+  // The container's step is not watched; the exec's is.
+  EXPECT_EQ(StepAs<RunCommandStep>(scenario, 0).name, "container");
+  const auto& exec = StepAs<WatchedCommandStep>(scenario, 1).command;
   EXPECT_EQ(exec.name, "exec");
   EXPECT_EQ(exec.args, (std::vector<std::string>{"exec", "wedge-pipe-full", "true"}));
   EXPECT_EQ(exec.timeout_ms, 30000);
-  ASSERT_TRUE(exec.watch.has_value());
-  const CommandWatch& watch = *exec.watch;
+  const CommandWatch& watch = WatchOf(scenario, 1);
   EXPECT_EQ(watch.container, "wedge-pipe-full");
   EXPECT_EQ(watch.comm, "runc:[2:INIT]");
   EXPECT_EQ(watch.label, "runc-init");
@@ -470,21 +480,20 @@ TEST(RuncExecPipeFull, LoadsTheWatchTheObservedPreconditionsAndThePipeEvidence) 
   ASSERT_EQ(scenario.preconditions.size(), 2u);
   const Precondition& pids = scenario.preconditions[0];
   EXPECT_EQ(pids.name, "pids-limit-refuses-runc-init-threads");
-  EXPECT_EQ(pids.kind, Precondition::Kind::kPidsLimitHit);
+  ASSERT_TRUE(std::holds_alternative<PidsLimitHit>(pids.check));
   EXPECT_EQ(pids.command, "exec");
-  EXPECT_EQ(pids.container, "wedge-pipe-full");
-  EXPECT_TRUE(pids.rlimit.empty());
+  EXPECT_EQ(std::get<PidsLimitHit>(pids.check).container, "wedge-pipe-full");
   EXPECT_NE(pids.why.find("pthread_create"), std::string::npos);
   const Precondition& pipe = scenario.preconditions[1];
   EXPECT_EQ(pipe.name, "exec-stderr-pipe-one-page");
-  EXPECT_EQ(pipe.kind, Precondition::Kind::kPipeCapacityAtMost);
+  ASSERT_TRUE(std::holds_alternative<PipeCapacityAtMost>(pipe.check));
   EXPECT_EQ(pipe.command, "exec");
-  EXPECT_EQ(pipe.container, "wedge-pipe-full");
-  EXPECT_EQ(pipe.fd, 2);
-  EXPECT_EQ(pipe.max_bytes, 4096);
+  EXPECT_EQ(std::get<PipeCapacityAtMost>(pipe.check).container, "wedge-pipe-full");
+  EXPECT_EQ(std::get<PipeCapacityAtMost>(pipe.check).fd, 2);
+  EXPECT_EQ(std::get<PipeCapacityAtMost>(pipe.check).max_bytes, 4096);
 
   ASSERT_EQ(scenario.recovery.size(), 1u);
-  EXPECT_EQ(scenario.recovery[0].action, RecoveryStep::Action::kDrainPipes);
+  EXPECT_TRUE(std::holds_alternative<DrainPipes>(scenario.recovery[0]));
 
   const signature::Signature& bug = scenario.bug;
   ASSERT_EQ(bug.tasks.size(), 2u);
@@ -526,25 +535,25 @@ TEST(RuncExecPipeFull, InjectedVariantAddsTheHoldAndThePipeSizeAndExpectsTheCras
   const Scenario& plain = ExpectScenario(plain_result);
   const Scenario& injected = ExpectScenario(injected_result);
   ASSERT_EQ(injected.steps.size(), 2u);
-  ASSERT_TRUE(injected.steps[1].watch.has_value());
-  const CommandWatch& watch = *injected.steps[1].watch;
+  ASSERT_TRUE(std::holds_alternative<WatchedCommandStep>(injected.steps[1]));
+  const CommandWatch& watch = WatchOf(injected, 1);
   EXPECT_EQ(watch.hold_syscall, "clone3");
   EXPECT_EQ(watch.hold_ms, 100);
   EXPECT_EQ(watch.stderr_pipe_bytes, 4096);
   // Everything else about the watch is pinned the same, so the verdicts can be compared.
   ASSERT_EQ(plain.steps.size(), 2u);
-  ASSERT_TRUE(plain.steps[1].watch.has_value());
-  EXPECT_EQ(watch.container, plain.steps[1].watch->container);
-  EXPECT_EQ(watch.comm, plain.steps[1].watch->comm);
-  EXPECT_EQ(watch.label, plain.steps[1].watch->label);
-  EXPECT_EQ(watch.parent_label, plain.steps[1].watch->parent_label);
-  EXPECT_EQ(watch.settle_ms, plain.steps[1].watch->settle_ms);
-  EXPECT_EQ(injected.steps[0].args, plain.steps[0].args);
-  EXPECT_EQ(injected.steps[1].args, plain.steps[1].args);
+  ASSERT_TRUE(std::holds_alternative<WatchedCommandStep>(plain.steps[1]));
+  EXPECT_EQ(watch.container, WatchOf(plain, 1).container);
+  EXPECT_EQ(watch.comm, WatchOf(plain, 1).comm);
+  EXPECT_EQ(watch.label, WatchOf(plain, 1).label);
+  EXPECT_EQ(watch.parent_label, WatchOf(plain, 1).parent_label);
+  EXPECT_EQ(watch.settle_ms, WatchOf(plain, 1).settle_ms);
+  EXPECT_EQ(CommandAt(injected, 0).args, CommandAt(plain, 0).args);
+  EXPECT_EQ(CommandAt(injected, 1).args, CommandAt(plain, 1).args);
 
   // The pipe precondition is injected, so only the pids one is observed.
   ASSERT_EQ(injected.preconditions.size(), 1u);
-  EXPECT_EQ(injected.preconditions[0].kind, Precondition::Kind::kPidsLimitHit);
+  EXPECT_TRUE(std::holds_alternative<PidsLimitHit>(injected.preconditions[0].check));
   ASSERT_EQ(injected.bug.tasks.size(), 2u);
   ASSERT_TRUE(injected.bug.tasks[0].pipe.has_value());
   EXPECT_EQ(injected.bug.tasks[0].pipe->starts_with, "runtime/cgo: pthread_create failed");
@@ -609,10 +618,10 @@ TEST(ScenarioLoader, AppliesFuseDaemonDefaults) {
   const Fixture* fixture = scenario.FindFixture("fs");
   ASSERT_NE(fixture, nullptr);
   EXPECT_EQ(fixture->name, "fs");
-  EXPECT_EQ(fixture->fuse_daemon.mountpoint, "mnt");
-  EXPECT_EQ(fixture->fuse_daemon.file, "held");
-  EXPECT_TRUE(fixture->fuse_daemon.holder_thread);
-  EXPECT_EQ(fixture->fuse_daemon.flush, FuseDaemonFixture::Flush::kReply);
+  EXPECT_EQ(std::get<FuseDaemonFixture>(fixture->kind).mountpoint, "mnt");
+  EXPECT_EQ(std::get<FuseDaemonFixture>(fixture->kind).file, "held");
+  EXPECT_TRUE(std::get<FuseDaemonFixture>(fixture->kind).holder_thread);
+  EXPECT_EQ(std::get<FuseDaemonFixture>(fixture->kind).flush, FuseDaemonFixture::Flush::kReply);
 }
 
 TEST(ScenarioLoader, NamespaceListIsExact) {
@@ -669,7 +678,7 @@ TEST(ScenarioLoader, MapsSignalNamesToNumbers) {
     auto result = Parse(text);
     const Scenario& scenario = ExpectScenario(result);
     ASSERT_EQ(scenario.steps.size(), 2u) << name;
-    EXPECT_EQ(scenario.steps[0].signal, number) << name;
+    EXPECT_EQ(StepAs<KillStep>(scenario, 0).signal, number) << name;
   }
 }
 
@@ -680,8 +689,7 @@ TEST(ScenarioLoader, AppliesRunCommandAndStackDefaults) {
   EXPECT_FALSE(scenario.stack.fresh);
   EXPECT_TRUE(scenario.stack.busybox_image);
   ASSERT_EQ(scenario.steps.size(), 1u);
-  const Step& step = scenario.steps[0];
-  EXPECT_EQ(step.action, Step::Action::kRunCommand);
+  const auto& step = StepAs<RunCommandStep>(scenario, 0);
   EXPECT_EQ(step.name, "version");
   EXPECT_EQ(step.binary, "docker");
   EXPECT_TRUE(step.args.empty());
@@ -737,8 +745,8 @@ TEST(ScenarioLoader, AppliesWatchAndPipeDefaults) {
   auto result = Parse(kMinimalWatch);
   const Scenario& scenario = ExpectScenario(result);
   ASSERT_EQ(scenario.steps.size(), 2u);
-  ASSERT_TRUE(scenario.steps[1].watch.has_value());
-  const CommandWatch& watch = *scenario.steps[1].watch;
+  ASSERT_TRUE(std::holds_alternative<WatchedCommandStep>(scenario.steps[1]));
+  const CommandWatch& watch = WatchOf(scenario, 1);
   EXPECT_EQ(watch.container, "box");  // "--name=box" names a container too
   EXPECT_TRUE(watch.parent_label.empty());
   EXPECT_EQ(watch.poll_interval_ms, 5);
@@ -747,7 +755,7 @@ TEST(ScenarioLoader, AppliesWatchAndPipeDefaults) {
   EXPECT_EQ(watch.hold_ms, 0);
   EXPECT_FALSE(watch.stderr_pipe_bytes.has_value());
   ASSERT_EQ(scenario.recovery.size(), 1u);  // required with a watch
-  EXPECT_EQ(scenario.recovery[0].action, RecoveryStep::Action::kDrainPipes);
+  EXPECT_TRUE(std::holds_alternative<DrainPipes>(scenario.recovery[0]));
   ASSERT_EQ(scenario.bug.tasks.size(), 1u);
   ASSERT_TRUE(scenario.bug.tasks[0].pipe.has_value());
   EXPECT_EQ(scenario.bug.tasks[0].pipe->min_fill, 0.0);  // starts_with alone
@@ -771,20 +779,20 @@ TEST(ScenarioLoader, AcceptsTheWatchBoundsAndTheEdgesOfEachRange) {
   auto result = Parse(text);
   const Scenario& scenario = ExpectScenario(result);
   ASSERT_EQ(scenario.steps.size(), 2u);
-  ASSERT_TRUE(scenario.steps[1].watch.has_value());
-  const CommandWatch& watch = *scenario.steps[1].watch;
+  ASSERT_TRUE(std::holds_alternative<WatchedCommandStep>(scenario.steps[1]));
+  const CommandWatch& watch = WatchOf(scenario, 1);
   EXPECT_EQ(watch.parent_label, "runc");
   EXPECT_EQ(watch.poll_interval_ms, 1000);
   EXPECT_EQ(watch.settle_ms, 1000);  // equal to the poll interval, below the timeout
-  EXPECT_EQ(scenario.steps[1].timeout_ms, 1001);
+  EXPECT_EQ(CommandAt(scenario, 1).timeout_ms, 1001);
   EXPECT_EQ(watch.hold_syscall, "clone");
   EXPECT_EQ(watch.hold_ms, 10000);
   EXPECT_EQ(watch.stderr_pipe_bytes, 1048576);
   ASSERT_EQ(scenario.preconditions.size(), 1u);
-  EXPECT_EQ(scenario.preconditions[0].fd, 2);  // the default
-  EXPECT_EQ(scenario.preconditions[0].max_bytes, 1048576);
+  EXPECT_EQ(std::get<PipeCapacityAtMost>(scenario.preconditions[0].check).fd, 2);  // the default
+  EXPECT_EQ(std::get<PipeCapacityAtMost>(scenario.preconditions[0].check).max_bytes, 1048576);
   ASSERT_EQ(scenario.recovery.size(), 1u);
-  EXPECT_EQ(scenario.recovery[0].action, RecoveryStep::Action::kDrainPipes);
+  EXPECT_TRUE(std::holds_alternative<DrainPipes>(scenario.recovery[0]));
   EXPECT_EQ(scenario.bug.tasks[0].pipe->min_fill, 1.0);
   EXPECT_TRUE(scenario.bug.tasks[0].pipe->starts_with.empty());
   // The parent's label is a process name selectors may use.
@@ -825,7 +833,7 @@ TEST(ScenarioLoader, AcceptsPowersOfTwoOnlyForTheStderrPipe) {
                        R"("label": "runc-init", "stderr_pipe_bytes": )" + std::to_string(bytes)));
     const Scenario& scenario = ExpectScenario(result);
     ASSERT_EQ(scenario.steps.size(), 2u);
-    EXPECT_EQ(scenario.steps[1].watch->stderr_pipe_bytes, bytes);
+    EXPECT_EQ(WatchOf(scenario, 1).stderr_pipe_bytes, bytes);
   }
   for (int bytes : {4095, 12288, 1048575, 2097152}) {
     auto result =
@@ -840,12 +848,12 @@ TEST(ScenarioLoader, AFilterImpliesNoNewPrivilegesUnlessTheFilePinsIt) {
       Replaced(MinimalCommandWith(R"("confinement": {"SystemCallFilter": ["@system-service"]})"),
                R"(["root"])", R"(["root", "seccomp"])");
   auto implied = Parse(text);
-  EXPECT_TRUE(ExpectScenario(implied).steps[0].confinement.no_new_privileges);
+  EXPECT_TRUE(CommandAt(ExpectScenario(implied), 0).confinement.no_new_privileges);
   auto pinned = Parse(
       Replaced(text, R"(["@system-service"])", R"(["@system-service"], "NoNewPrivileges": false)"));
-  EXPECT_FALSE(ExpectScenario(pinned).steps[0].confinement.no_new_privileges);
+  EXPECT_FALSE(CommandAt(ExpectScenario(pinned), 0).confinement.no_new_privileges);
   auto alone = Parse(MinimalCommandWith(R"("confinement": {"NoNewPrivileges": true})"));
-  EXPECT_TRUE(ExpectScenario(alone).steps[0].confinement.no_new_privileges);
+  EXPECT_TRUE(CommandAt(ExpectScenario(alone), 0).confinement.no_new_privileges);
 }
 
 TEST(ScenarioLoader, AcceptsSystemdFilterSyntaxAndKeepsTheLinesVerbatim) {
@@ -854,7 +862,7 @@ TEST(ScenarioLoader, AcceptsSystemdFilterSyntaxAndKeepsTheLinesVerbatim) {
           R"("confinement": {"SystemCallFilter": ["@known", "~ @privileged  @resources", "setrlimit _llseek epoll_wait2"]})"),
       R"(["root"])", R"(["root", "seccomp"])");
   auto result = Parse(text);
-  EXPECT_EQ(ExpectScenario(result).steps[0].confinement.system_call_filter,
+  EXPECT_EQ(CommandAt(ExpectScenario(result), 0).confinement.system_call_filter,
             (std::vector<std::string>{"@known", "~ @privileged  @resources",
                                       "setrlimit _llseek epoll_wait2"}));
 }
@@ -870,7 +878,7 @@ TEST(ScenarioLoader, SystemCallArchitecturesAloneNeedsSeccomp) {
 
 TEST(ScenarioLoader, KeepsTabsAndEmptyArgumentsAsWritten) {
   auto result = Parse(MinimalCommandWith(R"("args": ["", "a\tb", "--format={{.ID}}"])"));
-  EXPECT_EQ(ExpectScenario(result).steps[0].args,
+  EXPECT_EQ(CommandAt(ExpectScenario(result), 0).args,
             (std::vector<std::string>{"", "a\tb", "--format={{.ID}}"}));
 }
 
@@ -894,7 +902,7 @@ TEST(ScenarioLoader, CommandsAndAWaitForStallCombine) {
   auto result = Parse(text);
   const Scenario& scenario = ExpectScenario(result);
   ASSERT_EQ(scenario.steps.size(), 2u);
-  EXPECT_EQ(scenario.steps[1].action, Step::Action::kWaitForStall);
+  EXPECT_TRUE(std::holds_alternative<WaitForStallStep>(scenario.steps[1]));
   EXPECT_EQ(scenario.stall.settle_ms, 50);
   EXPECT_EQ(scenario.bug.tasks.size(), 1u);
   ASSERT_EQ(scenario.bug.commands.size(), 1u);
@@ -931,7 +939,7 @@ TEST(ScenarioLoader, DecidesAnRlimitPreconditionFromThePinnedPair) {
   auto below = Parse(WithNofile("1024", "\"unlimited\"", "reproduced"));
   const Scenario& scenario = ExpectScenario(below);
   ASSERT_EQ(scenario.preconditions.size(), 1u);
-  EXPECT_EQ(scenario.preconditions[0].resource, RLIMIT_NOFILE);
+  EXPECT_EQ(std::get<RlimitSoftBelowHard>(scenario.preconditions[0].check).resource, RLIMIT_NOFILE);
 
   LoadError equal = ExpectError(Parse(WithNofile("\"unlimited\"", "\"unlimited\"", "reproduced")));
   EXPECT_EQ(equal.pointer, "/expect/verdict");
@@ -950,8 +958,7 @@ TEST(ScenarioLoader, AppliesFlapAndRateDefaults) {
   auto result = Parse(kMinimalFlap);
   const Scenario& scenario = ExpectScenario(result);
   ASSERT_EQ(scenario.steps.size(), 1u);
-  const Step& step = scenario.steps[0];
-  EXPECT_EQ(step.action, Step::Action::kFlap);
+  const auto& step = StepAs<FlapStep>(scenario, 0);
   EXPECT_EQ(step.name, "flap");
   EXPECT_EQ(step.target, "containerd");
   EXPECT_EQ(step.flap.how, FlapSpec::How::kSigkill);
@@ -984,7 +991,7 @@ TEST(ScenarioLoader, ReadsEveryFlapKnob) {
                                      R"("recovery_timeout_ms": 600000)"));
     const Scenario& scenario = ExpectScenario(result);
     ASSERT_EQ(scenario.steps.size(), 1u) << name;
-    const FlapSpec& flap = scenario.steps[0].flap;
+    const FlapSpec& flap = StepAs<FlapStep>(scenario, 0).flap;
     EXPECT_EQ(flap.how, how) << name;
     EXPECT_EQ(flap.cycles, 100);
     EXPECT_EQ(flap.down_ms, 100);
@@ -1041,7 +1048,7 @@ TEST(ScenarioLoader, RatesCombineWithCommands) {
 TEST(ScenarioLoader, KeepsImagePlaceholdersAndOtherDollarsVerbatim) {
   auto result = Parse(MinimalCommandWith(
       R"("args": ["${image}", "--from=${image}:${image}", "$HOME", "{{.Names}}", "$", "}{", "$image"])"));
-  EXPECT_EQ(ExpectScenario(result).steps[0].args,
+  EXPECT_EQ(CommandAt(ExpectScenario(result), 0).args,
             (std::vector<std::string>{"${image}", "--from=${image}:${image}", "$HOME", "{{.Names}}",
                                       "$", "}{", "$image"}));
 
@@ -1748,7 +1755,7 @@ TEST(AllowedSysctls, AreThePipeLimits) {
 
 TEST(Scenario, FindFixtureReturnsNullForAnUnknownName) {
   Scenario scenario;
-  scenario.fixtures.push_back(Fixture{"daemon", Fixture::Kind::kFuseDaemon, {}});
+  scenario.fixtures.push_back(Fixture{"daemon", FuseDaemonFixture{}});
   EXPECT_EQ(scenario.FindFixture("daemon"), &scenario.fixtures[0]);
   EXPECT_EQ(scenario.FindFixture("other"), nullptr);
 }

@@ -51,6 +51,10 @@ struct PreconditionResult {
   std::string why;     // the scenario's reason the bug needs it
 };
 
+// Which signature decided a run (runner::Decide): its match binds the report's roles and is
+// hashed. None when the run failed before it observed anything.
+enum class DecisiveSignature { kNone, kBug, kHealthy };
+
 // One run of one scenario.
 struct RunResult {
   std::string scenario;  // name
@@ -59,6 +63,7 @@ struct RunResult {
   scenario::Verdict expected = scenario::Verdict::kReproduced;
   std::string reason;  // one line: why this verdict (which signature matched, what failed)
   std::string signature_hash;
+  DecisiveSignature decisive = DecisiveSignature::kNone;
   signature::MatchResult bug_match;
   signature::MatchResult healthy_match;
   signature::Observation observation;  // normalised, what was compared

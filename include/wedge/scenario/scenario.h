@@ -52,10 +52,10 @@ struct FuseDaemonFixture {
   enum class Flush { kReply, kNever } flush = Flush::kReply;  // how the daemon answers FLUSH
 };
 
+// A program a scenario starts inside its sandbox, named by the scenario. One kind today.
 struct Fixture {
   std::string name;  // key in the scenario's "fixtures" object
-  enum class Kind { kFuseDaemon } kind = Kind::kFuseDaemon;
-  FuseDaemonFixture fuse_daemon;
+  std::variant<FuseDaemonFixture> kind;
 };
 
 // The private docker stack (wedge/stack) a scenario drives. Scenarios of one run share one
@@ -90,12 +90,11 @@ struct FlapSpec {
   int recovery_timeout_ms = 30000;  // bound on waiting for `docker ps` to work again
 };
 
-// A run-command step with a watch runs its command in the background while wedge watches the
-// processes the stack starts for it: the descendants of the containerd-shim of `container`
-// whose comm is `comm` (with runc exec, "runc:[2:INIT]"). When every task of the watched
-// processes sleeps unchanged for `settle_ms` while the command has not returned, that is the
-// stall: the watched processes (and their parents, labelled `parent_label`) are captured for the
-// task signatures, and the command is recorded as still running at capture. When the command
+// What a watched run-command step watches: the descendants of the containerd-shim of
+// `container` whose comm is `comm` (with runc exec, "runc:[2:INIT]"). When every task of the
+// watched processes sleeps unchanged for `settle_ms` while the command has not returned, that is
+// the stall: the watched processes (and their parents, labelled `parent_label`) are captured for
+// the task signatures, and the command is recorded as still running at capture. When the command
 // returns first, nothing stalled.
 struct CommandWatch {
   std::string container;     // the container's --name, started by an earlier run-command step
@@ -113,52 +112,94 @@ struct CommandWatch {
   std::optional<int> stderr_pipe_bytes;
 };
 
+// The step kinds. Each is one module under harness/kinds/ (docs/architecture.md says how one is
+// added); docs/scenario-format.md documents each one's fields.
+
+// "spawn": starts fixture `fixture` inside the sandbox as process `name`.
+struct SpawnStep {
+  std::string name;
+  std::string fixture;
+};
+
+// "kill": sends `signal` to process `target` ("sandbox-init" or a spawned name).
+struct KillStep {
+  std::string target;
+  int signal = 0;
+};
+
+// "wait-for-stall": watches /proc until the scenario's processes stop changing, or all exit;
+// then captures them. Always the last step.
+struct WaitForStallStep {};
+
+// "run-command": runs binary `binary` (a name of the binaries table, "docker") with `args` under
+// `confinement` against the private stack, and records how it ended.
+struct RunCommandStep {
+  std::string name;
+  std::string binary;
+  std::vector<std::string> args;
+  CommandConfinement confinement;
+  int timeout_ms = 30000;  // killed and reported as timed out after this
+};
+
+// "run-command" with a "watch": the command runs in the background while wedge watches the
+// processes the stack starts for it, until they stall (the capture) or the command returns.
+struct WatchedCommandStep {
+  RunCommandStep command;
+  CommandWatch watch;
+};
+
+// "flap": makes the stack's containerd (`target`) go away and come back per `flap`, while the
+// syscall probe watches dockerd; then measures dockerd's recovery.
+struct FlapStep {
+  std::string name;
+  std::string target = "containerd";
+  FlapSpec flap;
+};
+
 // One step of the trigger sequence, run in order.
-struct Step {
-  enum class Action {
-    kSpawn,         // start fixture `fixture` inside the sandbox as process `name`
-    kKill,          // send `signal` to process `target` ("sandbox-init" or a spawned name)
-    kWaitForStall,  // watch /proc until the scenario's processes stop changing, or all exit
-    kRunCommand,    // run binary `binary` with `args` under `confinement` as command `name`,
-                    // against the private stack, and record how it ended
-    kFlap,          // make the stack's containerd go away and come back per `flap`, while
-                    // the syscall probe watches dockerd; then measure dockerd's recovery
-  };
-  Action action = Action::kSpawn;
-  std::string name;     // kSpawn: label of the new process; kRunCommand: the command's name
-  std::string fixture;  // kSpawn
-  std::string target;   // kKill
-  int signal = 0;       // kKill
-  std::string binary;   // kRunCommand: a name of the binaries table ("docker")
-  std::vector<std::string> args;      // kRunCommand
-  CommandConfinement confinement;     // kRunCommand
-  int timeout_ms = 30000;             // kRunCommand: killed and reported as timed out after this
-  FlapSpec flap;                      // kFlap
-  std::optional<CommandWatch> watch;  // kRunCommand: run in the background and watch
+using Step = std::variant<SpawnStep, KillStep, WaitForStallStep, RunCommandStep, WatchedCommandStep,
+                          FlapStep>;
+// The step's "action" as the file spells it: "spawn", "run-command", ...
+std::string_view StepAction(const Step& step);
+// The step's name ("" for kill and wait-for-stall).
+std::string_view StepName(const Step& step);
+// The command of a run-command step, watched or not; null for other kinds.
+const RunCommandStep* CommandOf(const Step& step);
+
+// The precondition kinds.
+
+// "rlimit-soft-below-hard": the command's pinned rlimit `rlimit` has soft < hard. Decided by the
+// file alone.
+struct RlimitSoftBelowHard {
+  std::string rlimit;  // "RLIMIT_NOFILE"
+  int resource = 0;
+};
+
+// "pids-limit-hit": observed while the command runs: the pids cgroup of `container` refused a
+// fork or clone (pids.events "max" grew).
+struct PidsLimitHit {
+  std::string container;  // the container's --name
+};
+
+// "pipe-capacity-at-most": observed when the command has run: the pipe the init process of
+// `container` holds as fd `fd` (created by the containerd-shim, as the pipes of every exec are)
+// holds at most `max_bytes`.
+struct PipeCapacityAtMost {
+  std::string container;
+  int fd = 2;
+  int max_bytes = 0;
 };
 
 // Something the bug needs that a scenario (or this host) may not provide. When one fails and
 // the bug signature does not match, the verdict is not-reproduced and the report names it.
 struct Precondition {
-  std::string name;  // "nofile-soft-below-hard"
-  std::string why;   // the upstream reason the bug needs it
-  enum class Kind {
-    kRlimitSoftBelowHard,  // `command`'s pinned rlimit `rlimit` has soft < hard
-    // Observed while `command` runs: the pids cgroup of `container` refused a fork or clone
-    // (pids.events "max" grew).
-    kPidsLimitHit,
-    // Observed when `command` has run: the pipe the init process of `container` holds as fd
-    // `fd` (created by the containerd-shim, as the pipes of every exec are) holds at most
-    // `max_bytes`.
-    kPipeCapacityAtMost,
-  } kind = Kind::kRlimitSoftBelowHard;
+  std::string name;     // "nofile-soft-below-hard"
+  std::string why;      // the upstream reason the bug needs it
   std::string command;  // the run-command step it is about
-  std::string rlimit;   // kRlimitSoftBelowHard: "RLIMIT_NOFILE"
-  int resource = 0;
-  std::string container;  // kPidsLimitHit, kPipeCapacityAtMost: the container's --name
-  int fd = 2;             // kPipeCapacityAtMost
-  int max_bytes = 0;      // kPipeCapacityAtMost
+  std::variant<RlimitSoftBelowHard, PidsLimitHit, PipeCapacityAtMost> check;
 };
+// "rlimit-soft-below-hard", "pids-limit-hit", "pipe-capacity-at-most".
+std::string_view PreconditionKind(const Precondition& precondition);
 
 // How a stall is recognised: every task's state, wchan, CPU time and context-switch count
 // unchanged over `settle_ms`, sampled every `poll_interval_ms`. `timeout_ms` only bounds a
@@ -169,19 +210,21 @@ struct StallDetection {
   int timeout_ms = 10000;
 };
 
-// Recovery actions, run in order after capture whatever the verdict.
-struct RecoveryStep {
-  enum class Action {
-    kAbortFuseConnections,  // write 1 to /sys/fs/fuse/connections/N/abort for the sandbox's mounts
-    kKillSandbox,           // SIGKILL every process in the sandbox cgroup and reap
-    // Read and discard what the watched processes of a run-command watch (and their parents)
-    // write to the stderr pipe they share, until they exit: a writer blocked on a full pipe
-    // that nobody reads is freed, and its parent, which writes its own error into the same
-    // pipe, is too. Killing the writer alone would leave the parent blocked.
-    kDrainPipes,
-  };
-  Action action = Action::kAbortFuseConnections;
-};
+// The recovery actions, run in order after capture whatever the verdict.
+
+// "abort-fuse-connections": writes 1 to /sys/fs/fuse/connections/N/abort for the sandbox's mounts.
+struct AbortFuseConnections {};
+// "kill-sandbox": SIGKILLs every process in the sandbox cgroup and reaps.
+struct KillSandbox {};
+// "drain-pipes": reads and discards what the watched processes of a run-command watch (and their
+// parents) write to the stderr pipe they share, until they exit: a writer blocked on a full pipe
+// that nobody reads is freed, and its parent, which writes its own error into the same pipe, is
+// too. Killing the writer alone would leave the parent blocked.
+struct DrainPipes {};
+
+using RecoveryStep = std::variant<AbortFuseConnections, KillSandbox, DrainPipes>;
+// "abort-fuse-connections", "kill-sandbox", "drain-pipes".
+std::string_view RecoveryAction(const RecoveryStep& step);
 
 // What the host must offer to run the scenario at all (else exit 3, naming the requirement).
 enum class Requirement { kRoot, kFuseDevice, kFusectl, kPidsCgroup, kKernelStacks, kSeccomp };

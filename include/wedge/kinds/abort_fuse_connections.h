@@ -1,0 +1,15 @@
+// The "abort-fuse-connections" recovery action (AbortFuseConnections in wedge/scenario/scenario.h).
+#pragma once
+
+#include "wedge/scenario/scenario.h"
+
+namespace wedge::runner {
+struct RunContext;
+}
+
+namespace wedge::kinds {
+
+// Aborts, through fusectl, every FUSE connection the sandbox's processes mount. What it did goes to the run's recovery lines.
+void Recover(const scenario::AbortFuseConnections& action, runner::RunContext& context);
+
+}  // namespace wedge::kinds

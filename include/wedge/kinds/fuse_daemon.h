@@ -1,0 +1,23 @@
+// The "fuse-daemon" fixture kind (FuseDaemonFixture in wedge/scenario/scenario.h): the libfuse3
+// daemon of fixtures/fuse_daemon.cpp, started in the sandbox by a spawn step.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "wedge/base/result.h"
+#include "wedge/scenario/scenario.h"
+
+namespace wedge::runner {
+struct RunContext;
+}
+
+namespace wedge::kinds {
+
+// Creates the fixture's mountpoint under the run directory, before anything is spawned.
+Status Prepare(const scenario::FuseDaemonFixture& fixture, runner::RunContext& context);
+// The daemon's command line: wedge-fuse (next to wedge) with the fixture's options.
+std::vector<std::string> Argv(const scenario::FuseDaemonFixture& fixture,
+                              const runner::RunContext& context);
+
+}  // namespace wedge::kinds

@@ -1,0 +1,21 @@
+// The "pids-limit-hit" precondition kind (PidsLimitHit in wedge/scenario/scenario.h): observed
+// around its command: the container's pids cgroup refused a fork or clone while it ran.
+#pragma once
+
+#include "wedge/base/result.h"
+#include "wedge/kinds/observed_precondition.h"
+#include "wedge/scenario/scenario.h"
+
+namespace wedge::runner {
+struct RunContext;
+}
+
+namespace wedge::kinds {
+
+// Reads the container's pids.events "max" count before the command; the returned function reads
+// it again and says whether it grew.
+Result<PreconditionAfter> ObserveBefore(const scenario::Precondition& precondition,
+                                        const scenario::PidsLimitHit& check,
+                                        runner::RunContext& context);
+
+}  // namespace wedge::kinds

@@ -1,0 +1,15 @@
+// The "rlimit-soft-below-hard" precondition kind (RlimitSoftBelowHard in
+// wedge/scenario/scenario.h): decided before the steps run, from the limits the command runs with.
+#pragma once
+
+#include "wedge/report/report.h"
+#include "wedge/scenario/scenario.h"
+
+namespace wedge::kinds {
+
+// Whether the command's rlimit (pinned by its step, else inherited from wedge) has soft < hard.
+report::PreconditionResult CheckBeforeRun(const scenario::Precondition& precondition,
+                                          const scenario::RlimitSoftBelowHard& check,
+                                          const scenario::Scenario& scenario);
+
+}  // namespace wedge::kinds

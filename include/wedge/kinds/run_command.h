@@ -1,0 +1,36 @@
+// The "run-command" step kind (RunCommandStep in wedge/scenario/scenario.h): how a run performs
+// it. Its schema is documented in docs/scenario-format.md. The watched variant
+// (wedge/kinds/watched_command.h) shares its preparation and its record of how a command ended.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "wedge/base/result.h"
+#include "wedge/scenario/scenario.h"
+#include "wedge/signature/signature.h"
+
+namespace wedge::runner {
+struct RunContext;
+}
+
+namespace wedge::kinds {
+
+// Runs the command under its confinement against the private stack, waits for it, and
+// records how it ended, with the preconditions observed around it.
+Status Run(const scenario::RunCommandStep& step, runner::RunContext& context);
+
+// A command ready to start: its binary (from --with or the defaults), its arguments with
+// "${image}" replaced by the stack's busybox image, and the stack's client environment.
+struct PreparedCommand {
+  scenario::RunCommandStep step;
+  std::filesystem::path binary;
+  std::map<std::string, std::string> env;
+};
+Result<PreparedCommand> PrepareCommand(const scenario::RunCommandStep& step,
+                                       runner::RunContext& context);
+// Says how `command` ended and adds it to the run's observed commands.
+void RecordEnded(signature::ObservedCommand command, runner::RunContext& context);
+
+}  // namespace wedge::kinds
