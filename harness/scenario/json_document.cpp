@@ -205,8 +205,8 @@ std::string EscapePointerToken(std::string_view token) {
   return out;
 }
 
-// A string as a JSON literal, cut after kMaxQuotedChars code points. Input is valid UTF-8 (the
-// parser has checked it), so only quotes, backslashes and control characters need escaping.
+// The input is valid UTF-8 (the parser has checked it), so only quotes, backslashes and control
+// characters need escaping.
 std::string Quote(std::string_view text) {
   std::string out = "\"";
   std::size_t chars = 0;
@@ -233,8 +233,7 @@ std::string Quote(std::string_view text) {
   return out;
 }
 
-// Offset of the first byte that is not part of a well-formed UTF-8 sequence (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF).
+// RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF.
 std::optional<std::size_t> FirstInvalidUtf8(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
@@ -267,7 +266,6 @@ std::optional<std::size_t> FirstInvalidUtf8(std::string_view text) {
   return std::nullopt;
 }
 
-// 1-based line, and column in code points, of byte `offset` of `text`.
 std::pair<int, int> LineAndColumn(std::string_view text, std::size_t offset) {
   offset = std::min(offset, text.size());
   int line = 1;

@@ -23,120 +23,50 @@
 #include "wedge/base/unique_fd.h"
 #include "wedge/probe/signals.h"
 #include "wedge/probe/task.h"
+#include "wedge/scenario/field_reader.h"
 #include "wedge/scenario/json_document.h"
 #include "wedge/scenario/scenario.h"
 
 namespace wedge::scenario {
 namespace {
 
+using reader::ArrayShape;
+using reader::CheckKeys;
+using reader::Describe;
+using reader::ExpectObject;
+using reader::Fail;
+using reader::FailExpected;
+using reader::Failure;
+using reader::HasControlCharacter;
+using reader::IsCIdentifier;
+using reader::IsLowerHex;
+using reader::IsName;
+using reader::IsSyscallGroup;
+using reader::IsSyscallName;
+using reader::Join;
+using reader::kNamePattern;
+using reader::Lookup;
+using reader::NameTable;
+using reader::Node;
+using reader::OneOf;
+using reader::Optional;
+using reader::PathsOverlap;
+using reader::ReadArray;
+using reader::ReadBool;
+using reader::ReadChoice;
+using reader::ReadInteger;
+using reader::ReadKeyword;
+using reader::ReadName;
+using reader::ReadRelativePath;
+using reader::ReadSignalName;
+using reader::ReadString;
+using reader::ReadText;
+using reader::Required;
+using reader::ResourceLimits;
+using reader::RlimitNames;
+using reader::Uniqueness;
+
 constexpr std::string_view kSandboxInit = "sandbox-init";
-constexpr std::string_view kNamePattern = "^[a-z0-9][a-z0-9-]{0,63}$";
-
-// ---------------------------------------------------------------------------------------------
-// Text helpers.
-
-// What was found, for "expected X, got Y".
-std::string Describe(const Json& value) {
-  switch (value.type()) {
-    case Json::value_t::string:
-      return Quote(value.get_ref<const std::string&>());
-    case Json::value_t::object:
-      return "an object";
-    case Json::value_t::array:
-      return "an array";
-    default:
-      return value.dump();
-  }
-}
-
-std::string Join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const std::string& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
-bool HasControlCharacter(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7F;
-  });
-}
-
-bool IsName(std::string_view text) {
-  if (text.empty() || text.size() > 64) return false;
-  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!lower_or_digit(text[0])) return false;
-  return std::all_of(text.begin(), text.end(),
-                     [&](char c) { return lower_or_digit(c) || c == '-'; });
-}
-
-bool IsCIdentifier(std::string_view text) {
-  if (text.empty() || text.size() > 128) return false;
-  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-  if (!alpha(text[0])) return false;
-  return std::all_of(text.begin(), text.end(),
-                     [&](char c) { return alpha(c) || (c >= '0' && c <= '9'); });
-}
-
-bool IsLowerHex(std::string_view text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-// A syscall name as the kernel's tables spell it: "setrlimit", "_llseek", "epoll_wait2".
-bool IsSyscallName(std::string_view text) {
-  return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
-// A systemd syscall group: "@system-service", "@resources".
-bool IsSyscallGroup(std::string_view text) {
-  if (text.size() < 2 || text.size() > 65 || text[0] != '@') return false;
-  text.remove_prefix(1);
-  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  return lower_or_digit(text[0]) && std::all_of(text.begin(), text.end(), [&](char c) {
-           return lower_or_digit(c) || c == '-';
-         });
-}
-
-// The first failure; thrown by the validator.
-struct Failure {
-  std::string pointer;
-  std::string message;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Tables.
-
-template <typename T>
-using NameTable = std::vector<std::pair<std::string_view, T>>;
-
-const NameTable<int>& ResourceLimits() {
-  static const NameTable<int> kLimits = {
-      {"RLIMIT_AS", RLIMIT_AS},
-      {"RLIMIT_CORE", RLIMIT_CORE},
-      {"RLIMIT_CPU", RLIMIT_CPU},
-      {"RLIMIT_DATA", RLIMIT_DATA},
-      {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-      {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-      {"RLIMIT_NICE", RLIMIT_NICE},
-      {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-      {"RLIMIT_NPROC", RLIMIT_NPROC},
-      {"RLIMIT_RSS", RLIMIT_RSS},
-      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-      {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-      {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-      {"RLIMIT_STACK", RLIMIT_STACK},
-  };
-  return kLimits;
-}
-
 constexpr std::string_view kStateLetters = "RSDTtZXI";
 
 const NameTable<Verdict>& Verdicts() {
@@ -158,207 +88,6 @@ const NameTable<Requirement>& Requirements() {
       {RequirementName(Requirement::kSeccomp), Requirement::kSeccomp},
   };
   return kRequirements;
-}
-
-template <typename T>
-std::optional<T> Lookup(const NameTable<T>& table, std::string_view name) {
-  for (const auto& [entry_name, value] : table) {
-    if (entry_name == name) return value;
-  }
-  return std::nullopt;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation: a walk over the document that throws the first Failure.
-
-[[noreturn]] void Fail(std::string pointer, std::string message) {
-  throw Failure{std::move(pointer), std::move(message)};
-}
-
-// A value of the document and its JSON pointer.
-struct Node {
-  const Json* value;
-  std::string pointer;
-
-  const Json& json() const { return *value; }
-  Node Child(std::string_view key) const {
-    return Node{&value->at(std::string(key)), pointer + "/" + EscapePointerToken(key)};
-  }
-  Node Element(std::size_t index) const {
-    return Node{&value->at(index), pointer + "/" + std::to_string(index)};
-  }
-  bool Has(std::string_view key) const { return value->contains(key); }
-};
-
-[[noreturn]] void FailExpected(const Node& node, std::string_view expected) {
-  Fail(node.pointer, "expected " + std::string(expected) + ", got " + Describe(node.json()));
-}
-
-void ExpectObject(const Node& node, std::string_view what = "an object") {
-  if (!node.json().is_object()) FailExpected(node, what);
-}
-
-// Refuses keys of `node` (an object) that are not in `allowed`; `context` qualifies the list.
-void CheckKeys(const Node& node, const std::vector<std::string>& allowed,
-               std::string_view context = "") {
-  for (const auto& [key, value] : node.json().items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    std::string message = "unknown key " + Quote(key);
-    if (!context.empty()) message += " " + std::string(context);
-    Fail(node.pointer + "/" + EscapePointerToken(key),
-         message + "; allowed: " + Join(allowed, ", "));
-  }
-}
-
-Node Required(const Node& object, std::string_view key) {
-  if (!object.Has(key)) Fail(object.pointer, "missing required key " + Quote(key));
-  return object.Child(key);
-}
-
-std::optional<Node> Optional(const Node& object, std::string_view key) {
-  if (!object.Has(key)) return std::nullopt;
-  return object.Child(key);
-}
-
-const std::string& ReadString(const Node& node, std::string_view what = "a string") {
-  if (!node.json().is_string()) FailExpected(node, what);
-  return node.json().get_ref<const std::string&>();
-}
-
-// A non-empty one-line string.
-std::string ReadText(const Node& node) {
-  const std::string& text = ReadString(node, "a non-empty string");
-  if (text.empty()) FailExpected(node, "a non-empty string");
-  if (HasControlCharacter(text)) FailExpected(node, "one line of text without control characters");
-  return text;
-}
-
-std::string ReadName(const Node& node, std::string_view what) {
-  std::string expected = std::string(what) + " matching " + std::string(kNamePattern);
-  const std::string& name = ReadString(node, expected);
-  if (!IsName(name)) FailExpected(node, expected);
-  return name;
-}
-
-bool ReadBool(const Node& node) {
-  if (!node.json().is_boolean()) FailExpected(node, "true or false");
-  return node.json().get<bool>();
-}
-
-std::int64_t ReadInteger(const Node& node, std::int64_t min, std::int64_t max) {
-  const Json& value = node.json();
-  std::string expected = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-  if (value.is_number_unsigned()) {
-    auto number = value.get<std::uint64_t>();
-    if (number > static_cast<std::uint64_t>(max) || static_cast<std::int64_t>(number) < min) {
-      FailExpected(node, expected);
-    }
-    return static_cast<std::int64_t>(number);
-  }
-  if (value.is_number_integer()) {
-    auto number = value.get<std::int64_t>();
-    if (number < min || number > max) FailExpected(node, expected);
-    return number;
-  }
-  FailExpected(node, expected);
-}
-
-template <typename T>
-std::string OneOf(const NameTable<T>& table) {
-  std::vector<std::string> names;
-  for (const auto& entry : table) names.push_back(Quote(entry.first));
-  return "one of " + Join(names, ", ");
-}
-
-template <typename T>
-T ReadChoice(const Node& node, const NameTable<T>& table) {
-  if (node.json().is_string()) {
-    if (auto value = Lookup(table, node.json().get_ref<const std::string&>())) return *value;
-  }
-  FailExpected(node, OneOf(table));
-}
-
-// A string that must be one of `keywords`.
-std::string ReadKeyword(const Node& node, const std::vector<std::string_view>& keywords) {
-  if (node.json().is_string()) {
-    const std::string& text = node.json().get_ref<const std::string&>();
-    if (std::find(keywords.begin(), keywords.end(), text) != keywords.end()) return text;
-  }
-  std::vector<std::string> quoted;
-  for (std::string_view keyword : keywords) quoted.push_back(Quote(keyword));
-  FailExpected(node, "one of " + Join(quoted, ", "));
-}
-
-struct ArrayShape {
-  std::string_view plural;    // "state letters (R S D T t Z X I)"
-  std::string_view singular;  // "state letter"
-  bool allow_empty = false;
-};
-
-std::vector<Node> ReadArray(const Node& node, const ArrayShape& shape) {
-  if (!node.json().is_array()) FailExpected(node, "an array of " + std::string(shape.plural));
-  if (!shape.allow_empty && node.json().empty()) {
-    Fail(node.pointer, "expected at least one " + std::string(shape.singular) + ", got []");
-  }
-  std::vector<Node> elements;
-  for (std::size_t i = 0; i < node.json().size(); ++i) elements.push_back(node.Element(i));
-  return elements;
-}
-
-// Refuses a second occurrence of a member of a set written as an array or list of names.
-class Uniqueness {
- public:
-  void Add(const Node& node, const std::string& key, std::string_view what = "") {
-    auto [it, inserted] = first_.emplace(key, node.pointer);
-    if (!inserted) {
-      Fail(node.pointer, "duplicate " + std::string(what) + (what.empty() ? "" : " ") + Quote(key) +
-                             " (already at " + it->second + ")");
-    }
-  }
-
- private:
-  std::map<std::string, std::string> first_;
-};
-
-std::string ReadSignalName(const Node& node) {
-  if (node.json().is_string()) {
-    const std::string& name = node.json().get_ref<const std::string&>();
-    // Full names only ("SIGKILL"), in the probe's spelling, so that scenarios read alike.
-    std::optional<int> number = probe::SignalNumber(name);
-    if (number && probe::SignalName(*number) == name) return name;
-  }
-  FailExpected(node, "a signal name such as \"SIGKILL\"");
-}
-
-// A path below the run directory: relative, no "." or ".." or empty components.
-std::string ReadRelativePath(const Node& node) {
-  std::string_view expected = "a relative path inside the run directory";
-  const std::string& path = ReadString(node, expected);
-  auto refuse = [&](std::string_view why) {
-    Fail(node.pointer, "expected " + std::string(expected) + ", got " + Describe(node.json()) +
-                           " (" + std::string(why) + ")");
-  };
-  if (path.empty()) refuse("empty");
-  if (path.size() > 1024) refuse("longer than 1024 bytes");
-  if (HasControlCharacter(path)) refuse("control character");
-  if (path.front() == '/') refuse("absolute");
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    std::size_t end = std::min(path.find('/', start), path.size());
-    std::string_view component = std::string_view(path).substr(start, end - start);
-    if (component.empty()) refuse("empty component");
-    if (component == "..") refuse("\"..\" component");
-    if (component == ".") refuse("\".\" component");
-    if (component.size() > 255) refuse("component longer than 255 bytes");
-    start = end + 1;
-  }
-  return path;
-}
-
-// True when one path is the other or lies below it, component-wise.
-bool PathsOverlap(std::string_view a, std::string_view b) {
-  if (a.size() > b.size()) std::swap(a, b);
-  return b.starts_with(a) && (b.size() == a.size() || b[a.size()] == '/');
 }
 
 const std::vector<std::string> kTopLevelKeys = {
@@ -386,12 +115,6 @@ const std::vector<std::string_view> kRateAggregates = {"each_second", "mean"};
 
 std::string RlimitValueText(std::uint64_t value) {
   return value == static_cast<std::uint64_t>(RLIM_INFINITY) ? "unlimited" : std::to_string(value);
-}
-
-std::string RlimitNames() {
-  std::vector<std::string> names;
-  for (const auto& limit : ResourceLimits()) names.emplace_back(limit.first);
-  return Join(names, ", ");
 }
 
 class Validator {
