@@ -10,397 +10,63 @@
 #include <cstdint>
 #include <limits>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <tuple>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "wedge/base/result.h"
 #include "wedge/base/unique_fd.h"
 #include "wedge/probe/signals.h"
 #include "wedge/probe/task.h"
+#include "wedge/scenario/field_reader.h"
+#include "wedge/scenario/json_document.h"
 #include "wedge/scenario/scenario.h"
 
 namespace wedge::scenario {
 namespace {
 
-using Json = nlohmann::json;
+using reader::ArrayShape;
+using reader::CheckKeys;
+using reader::Describe;
+using reader::ExpectObject;
+using reader::Fail;
+using reader::FailExpected;
+using reader::Failure;
+using reader::HasControlCharacter;
+using reader::IsCIdentifier;
+using reader::IsLowerHex;
+using reader::IsName;
+using reader::IsSyscallGroup;
+using reader::IsSyscallName;
+using reader::Join;
+using reader::kNamePattern;
+using reader::Lookup;
+using reader::NameTable;
+using reader::Node;
+using reader::OneOf;
+using reader::Optional;
+using reader::PathsOverlap;
+using reader::ReadArray;
+using reader::ReadBool;
+using reader::ReadChoice;
+using reader::ReadInteger;
+using reader::ReadKeyword;
+using reader::ReadName;
+using reader::ReadRelativePath;
+using reader::ReadSignalName;
+using reader::ReadString;
+using reader::ReadText;
+using reader::Required;
+using reader::ResourceLimits;
+using reader::RlimitNames;
+using reader::Uniqueness;
 
-constexpr std::size_t kMaxFileBytes = std::size_t{1} << 20;
-constexpr std::size_t kMaxDepth = 64;
-constexpr std::size_t kMaxQuotedChars = 60;
-constexpr std::size_t kMaxParserDetail = 160;
 constexpr std::string_view kSandboxInit = "sandbox-init";
-constexpr std::string_view kNamePattern = "^[a-z0-9][a-z0-9-]{0,63}$";
-
-// ---------------------------------------------------------------------------------------------
-// Text helpers.
-
-std::string EscapePointerToken(std::string_view token) {
-  std::string out;
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-// A string as a JSON literal, cut after kMaxQuotedChars code points. Input is valid UTF-8 (the
-// parser has checked it), so only quotes, backslashes and control characters need escaping.
-std::string Quote(std::string_view text) {
-  std::string out = "\"";
-  std::size_t chars = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (!IsContinuationByte(c) && ++chars > kMaxQuotedChars) {
-      out += "...";
-      break;
-    }
-    auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte == 0x7F) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\u00";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
-
-// What was found, for "expected X, got Y".
-std::string Describe(const Json& value) {
-  switch (value.type()) {
-    case Json::value_t::string:
-      return Quote(value.get_ref<const std::string&>());
-    case Json::value_t::object:
-      return "an object";
-    case Json::value_t::array:
-      return "an array";
-    default:
-      return value.dump();
-  }
-}
-
-std::string Join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const std::string& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
-bool HasControlCharacter(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7F;
-  });
-}
-
-bool IsName(std::string_view text) {
-  if (text.empty() || text.size() > 64) return false;
-  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!lower_or_digit(text[0])) return false;
-  return std::all_of(text.begin(), text.end(),
-                     [&](char c) { return lower_or_digit(c) || c == '-'; });
-}
-
-bool IsCIdentifier(std::string_view text) {
-  if (text.empty() || text.size() > 128) return false;
-  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-  if (!alpha(text[0])) return false;
-  return std::all_of(text.begin(), text.end(),
-                     [&](char c) { return alpha(c) || (c >= '0' && c <= '9'); });
-}
-
-bool IsLowerHex(std::string_view text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-// A syscall name as the kernel's tables spell it: "setrlimit", "_llseek", "epoll_wait2".
-bool IsSyscallName(std::string_view text) {
-  return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
-// A systemd syscall group: "@system-service", "@resources".
-bool IsSyscallGroup(std::string_view text) {
-  if (text.size() < 2 || text.size() > 65 || text[0] != '@') return false;
-  text.remove_prefix(1);
-  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  return lower_or_digit(text[0]) && std::all_of(text.begin(), text.end(), [&](char c) {
-           return lower_or_digit(c) || c == '-';
-         });
-}
-
-// Offset of the first byte that is not part of a well-formed UTF-8 sequence (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF).
-std::optional<std::size_t> FirstInvalidUtf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    auto byte = static_cast<unsigned char>(text[i]);
-    std::size_t length = 0;
-    unsigned char low = 0x80;
-    unsigned char high = 0xBF;
-    if (byte < 0x80) {
-      length = 1;
-    } else if (byte >= 0xC2 && byte <= 0xDF) {
-      length = 2;
-    } else if (byte >= 0xE0 && byte <= 0xEF) {
-      length = 3;
-      if (byte == 0xE0) low = 0xA0;
-      if (byte == 0xED) high = 0x9F;
-    } else if (byte >= 0xF0 && byte <= 0xF4) {
-      length = 4;
-      if (byte == 0xF0) low = 0x90;
-      if (byte == 0xF4) high = 0x8F;
-    } else {
-      return i;
-    }
-    for (std::size_t k = 1; k < length; ++k) {
-      if (i + k >= text.size()) return i;
-      auto next = static_cast<unsigned char>(text[i + k]);
-      if (next < (k == 1 ? low : 0x80) || next > (k == 1 ? high : 0xBF)) return i;
-    }
-    i += length;
-  }
-  return std::nullopt;
-}
-
-// 1-based line, and column in code points, of byte `offset` of `text`.
-std::pair<int, int> LineAndColumn(std::string_view text, std::size_t offset) {
-  offset = std::min(offset, text.size());
-  int line = 1;
-  std::size_t line_start = 0;
-  for (std::size_t i = 0; i < offset; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      line_start = i + 1;
-    }
-  }
-  int column = 1;
-  for (std::size_t i = line_start; i < offset; ++i) {
-    if (!IsContinuationByte(text[i])) ++column;
-  }
-  return {line, column};
-}
-
-// nlohmann's message without its "[json.exception.parse_error.101] parse error at line 1,
-// column 3: " prefix (the position is reported separately), printable and bounded: the
-// "last read" part may hold raw bytes of a broken file.
-std::string ParserDetail(std::string_view what) {
-  if (what.starts_with("[json.exception.")) {
-    std::size_t close = what.find("] ");
-    if (close != std::string_view::npos) what.remove_prefix(close + 2);
-  }
-  if (what.starts_with("parse error")) {
-    std::size_t colon = what.find(": ");
-    if (colon != std::string_view::npos) what.remove_prefix(colon + 2);
-  }
-  std::string out;
-  for (char c : what) {
-    auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x80 || byte < 0x20 || byte == 0x7F) {
-      static constexpr char kHex[] = "0123456789ABCDEF";
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
-    } else {
-      out += c;
-    }
-    if (out.size() >= kMaxParserDetail) {
-      out += "...";
-      break;
-    }
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parsing: a SAX handler that builds the document while it tracks the JSON pointer of the value
-// being read, so syntax errors, duplicate keys and excessive nesting are reported at a place.
-
-// The first failure; thrown by the validator, produced by the parser.
-struct Failure {
-  std::string pointer;
-  std::string message;
-  std::optional<std::size_t> offset;  // byte offset, for syntax and encoding errors
-};
-
-class DocumentBuilder final : public nlohmann::json_sax<Json> {
- public:
-  explicit DocumentBuilder(std::string_view text) : text_(text) {}
-
-  Json& document() { return document_; }
-  const std::optional<Failure>& failure() const { return failure_; }
-
-  bool null() override { return AddScalar(Json(nullptr)); }
-  bool boolean(bool value) override { return AddScalar(Json(value)); }
-  bool number_integer(number_integer_t value) override { return AddScalar(Json(value)); }
-  bool number_unsigned(number_unsigned_t value) override { return AddScalar(Json(value)); }
-  bool number_float(number_float_t value, const string_t& /*text*/) override {
-    return AddScalar(Json(value));
-  }
-  bool string(string_t& value) override { return AddScalar(Json(std::move(value))); }
-  bool binary(binary_t& value) override { return AddScalar(Json::binary(std::move(value))); }
-
-  bool start_object(std::size_t /*elements*/) override { return Open(Json::object()); }
-  bool key(string_t& key) override {
-    Frame& frame = frames_.back();
-    if (frame.value->contains(key)) {
-      failure_ = Failure{frame.pointer + "/" + EscapePointerToken(key),
-                         "duplicate key " + Quote(key) + " (each key may appear once)",
-                         {}};
-      return false;
-    }
-    frame.key = std::move(key);
-    frame.has_key = true;
-    return true;
-  }
-  bool end_object() override { return Close(); }
-  bool start_array(std::size_t /*elements*/) override { return Open(Json::array()); }
-  bool end_array() override { return Close(); }
-
-  bool parse_error(std::size_t position, const std::string& /*last_token*/,
-                   const nlohmann::detail::exception& error) override {
-    // `position` counts the bytes read, the offending one included (one past the end at EOF).
-    std::size_t offset = std::min(position == 0 ? 0 : position - 1, text_.size());
-    std::optional<std::size_t> bad_byte =
-        FirstInvalidUtf8(text_.substr(0, std::min(offset + 1, text_.size())));
-    if (bad_byte) {
-      static constexpr char kHex[] = "0123456789ABCDEF";
-      auto byte = static_cast<unsigned char>(text_[*bad_byte]);
-      std::string hex = {kHex[byte >> 4], kHex[byte & 0xF]};
-      failure_ =
-          Failure{NextPointer(), "invalid UTF-8 (byte 0x" + hex + "): scenario files must be UTF-8",
-                  *bad_byte};
-    } else {
-      failure_ = Failure{NextPointer(), "invalid JSON: " + ParserDetail(error.what()), offset};
-    }
-    return false;
-  }
-
- private:
-  struct Frame {
-    Json* value;
-    std::string pointer;
-    std::size_t count = 0;  // arrays: elements completed
-    std::string key;        // objects: the key whose value is being read
-    bool has_key = false;
-  };
-
-  // The pointer of the value the parser reads next: where a syntax error is reported.
-  std::string NextPointer() const {
-    if (frames_.empty()) return "";
-    const Frame& frame = frames_.back();
-    if (frame.value->is_array()) return frame.pointer + "/" + std::to_string(frame.count);
-    return frame.has_key ? frame.pointer + "/" + EscapePointerToken(frame.key) : frame.pointer;
-  }
-
-  Json* Insert(Json value) {
-    if (frames_.empty()) {
-      document_ = std::move(value);
-      return &document_;
-    }
-    Frame& frame = frames_.back();
-    if (frame.value->is_array()) {
-      frame.value->push_back(std::move(value));
-      return &frame.value->back();
-    }
-    Json& slot = (*frame.value)[frame.key];
-    slot = std::move(value);
-    return &slot;
-  }
-
-  void Completed() {
-    if (frames_.empty()) return;
-    Frame& frame = frames_.back();
-    if (frame.value->is_array()) {
-      ++frame.count;
-    } else {
-      frame.has_key = false;
-    }
-  }
-
-  bool AddScalar(Json value) {
-    Insert(std::move(value));
-    Completed();
-    return true;
-  }
-
-  bool Open(Json container) {
-    std::string pointer = NextPointer();
-    if (frames_.size() >= kMaxDepth) {
-      failure_ =
-          Failure{pointer, "nesting deeper than " + std::to_string(kMaxDepth) + " levels", {}};
-      return false;
-    }
-    // Elements of an array are only appended to the innermost open container, so this pointer
-    // stays valid until the container closes.
-    Json* slot = Insert(std::move(container));
-    frames_.push_back(Frame{slot, std::move(pointer), 0, {}, false});
-    return true;
-  }
-
-  bool Close() {
-    frames_.pop_back();
-    Completed();
-    return true;
-  }
-
-  std::string_view text_;
-  Json document_;
-  std::vector<Frame> frames_;
-  std::optional<Failure> failure_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Tables.
-
-template <typename T>
-using NameTable = std::vector<std::pair<std::string_view, T>>;
-
-const NameTable<int>& ResourceLimits() {
-  static const NameTable<int> kLimits = {
-      {"RLIMIT_AS", RLIMIT_AS},
-      {"RLIMIT_CORE", RLIMIT_CORE},
-      {"RLIMIT_CPU", RLIMIT_CPU},
-      {"RLIMIT_DATA", RLIMIT_DATA},
-      {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-      {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-      {"RLIMIT_NICE", RLIMIT_NICE},
-      {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-      {"RLIMIT_NPROC", RLIMIT_NPROC},
-      {"RLIMIT_RSS", RLIMIT_RSS},
-      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-      {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-      {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-      {"RLIMIT_STACK", RLIMIT_STACK},
-  };
-  return kLimits;
-}
-
 constexpr std::string_view kStateLetters = "RSDTtZXI";
 
 const NameTable<Verdict>& Verdicts() {
@@ -422,207 +88,6 @@ const NameTable<Requirement>& Requirements() {
       {RequirementName(Requirement::kSeccomp), Requirement::kSeccomp},
   };
   return kRequirements;
-}
-
-template <typename T>
-std::optional<T> Lookup(const NameTable<T>& table, std::string_view name) {
-  for (const auto& [entry_name, value] : table) {
-    if (entry_name == name) return value;
-  }
-  return std::nullopt;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation: a walk over the document that throws the first Failure.
-
-[[noreturn]] void Fail(std::string pointer, std::string message) {
-  throw Failure{std::move(pointer), std::move(message), {}};
-}
-
-// A value of the document and its JSON pointer.
-struct Node {
-  const Json* value;
-  std::string pointer;
-
-  const Json& json() const { return *value; }
-  Node Child(std::string_view key) const {
-    return Node{&value->at(std::string(key)), pointer + "/" + EscapePointerToken(key)};
-  }
-  Node Element(std::size_t index) const {
-    return Node{&value->at(index), pointer + "/" + std::to_string(index)};
-  }
-  bool Has(std::string_view key) const { return value->contains(key); }
-};
-
-[[noreturn]] void FailExpected(const Node& node, std::string_view expected) {
-  Fail(node.pointer, "expected " + std::string(expected) + ", got " + Describe(node.json()));
-}
-
-void ExpectObject(const Node& node, std::string_view what = "an object") {
-  if (!node.json().is_object()) FailExpected(node, what);
-}
-
-// Refuses keys of `node` (an object) that are not in `allowed`; `context` qualifies the list.
-void CheckKeys(const Node& node, const std::vector<std::string>& allowed,
-               std::string_view context = "") {
-  for (const auto& [key, value] : node.json().items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    std::string message = "unknown key " + Quote(key);
-    if (!context.empty()) message += " " + std::string(context);
-    Fail(node.pointer + "/" + EscapePointerToken(key),
-         message + "; allowed: " + Join(allowed, ", "));
-  }
-}
-
-Node Required(const Node& object, std::string_view key) {
-  if (!object.Has(key)) Fail(object.pointer, "missing required key " + Quote(key));
-  return object.Child(key);
-}
-
-std::optional<Node> Optional(const Node& object, std::string_view key) {
-  if (!object.Has(key)) return std::nullopt;
-  return object.Child(key);
-}
-
-const std::string& ReadString(const Node& node, std::string_view what = "a string") {
-  if (!node.json().is_string()) FailExpected(node, what);
-  return node.json().get_ref<const std::string&>();
-}
-
-// A non-empty one-line string.
-std::string ReadText(const Node& node) {
-  const std::string& text = ReadString(node, "a non-empty string");
-  if (text.empty()) FailExpected(node, "a non-empty string");
-  if (HasControlCharacter(text)) FailExpected(node, "one line of text without control characters");
-  return text;
-}
-
-std::string ReadName(const Node& node, std::string_view what) {
-  std::string expected = std::string(what) + " matching " + std::string(kNamePattern);
-  const std::string& name = ReadString(node, expected);
-  if (!IsName(name)) FailExpected(node, expected);
-  return name;
-}
-
-bool ReadBool(const Node& node) {
-  if (!node.json().is_boolean()) FailExpected(node, "true or false");
-  return node.json().get<bool>();
-}
-
-std::int64_t ReadInteger(const Node& node, std::int64_t min, std::int64_t max) {
-  const Json& value = node.json();
-  std::string expected = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-  if (value.is_number_unsigned()) {
-    auto number = value.get<std::uint64_t>();
-    if (number > static_cast<std::uint64_t>(max) || static_cast<std::int64_t>(number) < min) {
-      FailExpected(node, expected);
-    }
-    return static_cast<std::int64_t>(number);
-  }
-  if (value.is_number_integer()) {
-    auto number = value.get<std::int64_t>();
-    if (number < min || number > max) FailExpected(node, expected);
-    return number;
-  }
-  FailExpected(node, expected);
-}
-
-template <typename T>
-std::string OneOf(const NameTable<T>& table) {
-  std::vector<std::string> names;
-  for (const auto& entry : table) names.push_back(Quote(entry.first));
-  return "one of " + Join(names, ", ");
-}
-
-template <typename T>
-T ReadChoice(const Node& node, const NameTable<T>& table) {
-  if (node.json().is_string()) {
-    if (auto value = Lookup(table, node.json().get_ref<const std::string&>())) return *value;
-  }
-  FailExpected(node, OneOf(table));
-}
-
-// A string that must be one of `keywords`.
-std::string ReadKeyword(const Node& node, const std::vector<std::string_view>& keywords) {
-  if (node.json().is_string()) {
-    const std::string& text = node.json().get_ref<const std::string&>();
-    if (std::find(keywords.begin(), keywords.end(), text) != keywords.end()) return text;
-  }
-  std::vector<std::string> quoted;
-  for (std::string_view keyword : keywords) quoted.push_back(Quote(keyword));
-  FailExpected(node, "one of " + Join(quoted, ", "));
-}
-
-struct ArrayShape {
-  std::string_view plural;    // "state letters (R S D T t Z X I)"
-  std::string_view singular;  // "state letter"
-  bool allow_empty = false;
-};
-
-std::vector<Node> ReadArray(const Node& node, const ArrayShape& shape) {
-  if (!node.json().is_array()) FailExpected(node, "an array of " + std::string(shape.plural));
-  if (!shape.allow_empty && node.json().empty()) {
-    Fail(node.pointer, "expected at least one " + std::string(shape.singular) + ", got []");
-  }
-  std::vector<Node> elements;
-  for (std::size_t i = 0; i < node.json().size(); ++i) elements.push_back(node.Element(i));
-  return elements;
-}
-
-// Refuses a second occurrence of a member of a set written as an array or list of names.
-class Uniqueness {
- public:
-  void Add(const Node& node, const std::string& key, std::string_view what = "") {
-    auto [it, inserted] = first_.emplace(key, node.pointer);
-    if (!inserted) {
-      Fail(node.pointer, "duplicate " + std::string(what) + (what.empty() ? "" : " ") + Quote(key) +
-                             " (already at " + it->second + ")");
-    }
-  }
-
- private:
-  std::map<std::string, std::string> first_;
-};
-
-std::string ReadSignalName(const Node& node) {
-  if (node.json().is_string()) {
-    const std::string& name = node.json().get_ref<const std::string&>();
-    // Full names only ("SIGKILL"), in the probe's spelling, so that scenarios read alike.
-    std::optional<int> number = probe::SignalNumber(name);
-    if (number && probe::SignalName(*number) == name) return name;
-  }
-  FailExpected(node, "a signal name such as \"SIGKILL\"");
-}
-
-// A path below the run directory: relative, no "." or ".." or empty components.
-std::string ReadRelativePath(const Node& node) {
-  std::string_view expected = "a relative path inside the run directory";
-  const std::string& path = ReadString(node, expected);
-  auto refuse = [&](std::string_view why) {
-    Fail(node.pointer, "expected " + std::string(expected) + ", got " + Describe(node.json()) +
-                           " (" + std::string(why) + ")");
-  };
-  if (path.empty()) refuse("empty");
-  if (path.size() > 1024) refuse("longer than 1024 bytes");
-  if (HasControlCharacter(path)) refuse("control character");
-  if (path.front() == '/') refuse("absolute");
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    std::size_t end = std::min(path.find('/', start), path.size());
-    std::string_view component = std::string_view(path).substr(start, end - start);
-    if (component.empty()) refuse("empty component");
-    if (component == "..") refuse("\"..\" component");
-    if (component == ".") refuse("\".\" component");
-    if (component.size() > 255) refuse("component longer than 255 bytes");
-    start = end + 1;
-  }
-  return path;
-}
-
-// True when one path is the other or lies below it, component-wise.
-bool PathsOverlap(std::string_view a, std::string_view b) {
-  if (a.size() > b.size()) std::swap(a, b);
-  return b.starts_with(a) && (b.size() == a.size() || b[a.size()] == '/');
 }
 
 const std::vector<std::string> kTopLevelKeys = {
@@ -650,12 +115,6 @@ const std::vector<std::string_view> kRateAggregates = {"each_second", "mean"};
 
 std::string RlimitValueText(std::uint64_t value) {
   return value == static_cast<std::uint64_t>(RLIM_INFINITY) ? "unlimited" : std::to_string(value);
-}
-
-std::string RlimitNames() {
-  std::vector<std::string> names;
-  for (const auto& limit : ResourceLimits()) names.emplace_back(limit.first);
-  return Join(names, ", ");
 }
 
 class Validator {
@@ -1962,7 +1421,7 @@ class Validator {
 
 std::string TooLargeMessage(std::uint64_t size) {
   return "file is too large: " + std::to_string(size) + " bytes, the limit is " +
-         std::to_string(kMaxFileBytes) + " (1 MiB)";
+         std::to_string(kMaxDocumentBytes) + " (1 MiB)";
 }
 
 std::string FileTypeName(mode_t mode) {
@@ -1980,28 +1439,19 @@ std::variant<Scenario, LoadError> ParseScenario(std::string_view text,
                                                 const std::filesystem::path& file_name) {
   LoadError error;
   error.file = file_name.string();
-  if (text.size() > kMaxFileBytes) {
+  if (text.size() > kMaxDocumentBytes) {
     error.message = TooLargeMessage(text.size());
     return error;
   }
-  DocumentBuilder builder(text);
-  bool parsed = false;
-  try {
-    parsed = Json::sax_parse(text, &builder);
-  } catch (const Json::exception& exception) {
-    // sax_parse reports through parse_error; this is a net for anything it throws instead.
-    error.message = "invalid JSON: " + ParserDetail(exception.what());
-    return error;
-  }
-  if (!parsed || builder.failure()) {
-    Failure failure = builder.failure().value_or(Failure{"", "invalid JSON", {}});
-    error.pointer = std::move(failure.pointer);
-    error.message = std::move(failure.message);
-    if (failure.offset) std::tie(error.line, error.column) = LineAndColumn(text, *failure.offset);
+  std::variant<Json, DocumentFailure> document = ParseJsonDocument(text);
+  if (auto* failure = std::get_if<DocumentFailure>(&document)) {
+    error.pointer = std::move(failure->pointer);
+    error.message = std::move(failure->message);
+    if (failure->offset) std::tie(error.line, error.column) = LineAndColumn(text, *failure->offset);
     return error;
   }
   try {
-    Scenario scenario = Validator(builder.document()).Run();
+    Scenario scenario = Validator(std::get<Json>(document)).Run();
     scenario.file = file_name;
     return scenario;
   } catch (const Failure& failure) {
@@ -2025,11 +1475,11 @@ std::variant<Scenario, LoadError> LoadScenarioFile(const std::filesystem::path& 
   if (!S_ISREG(status.st_mode)) {
     return failed("expected a regular file, got " + FileTypeName(status.st_mode));
   }
-  if (static_cast<std::uint64_t>(status.st_size) > kMaxFileBytes) {
+  if (static_cast<std::uint64_t>(status.st_size) > kMaxDocumentBytes) {
     return failed(TooLargeMessage(static_cast<std::uint64_t>(status.st_size)));
   }
   // Read one byte past the limit: the file may have grown since fstat.
-  std::string text(kMaxFileBytes + 1, '\0');
+  std::string text(kMaxDocumentBytes + 1, '\0');
   std::size_t length = 0;
   while (length < text.size()) {
     ssize_t count = read(fd.get(), text.data() + length, text.size() - length);
@@ -2038,7 +1488,7 @@ std::variant<Scenario, LoadError> LoadScenarioFile(const std::filesystem::path& 
     if (count == 0) break;
     length += static_cast<std::size_t>(count);
   }
-  if (length > kMaxFileBytes) return failed(TooLargeMessage(length));
+  if (length > kMaxDocumentBytes) return failed(TooLargeMessage(length));
   text.resize(length);
   return ParseScenario(text, file);
 }
