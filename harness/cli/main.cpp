@@ -8,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -21,6 +20,7 @@
 #include "wedge/report/report.h"
 #include "wedge/runner/runner.h"
 #include "wedge/scenario/scenario.h"
+#include "wedge/signature/live_match.h"
 #include "wedge/sys/command.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/journal.h"
@@ -783,10 +783,8 @@ int Snapshot(const std::vector<std::string>& args) {
   return kAllAsExpected;
 }
 
-// `wedge match PID`: which known scenario signature a live process tree shows, and how closely.
-// Read-only: it reads /proc and nothing else. Signatures name processes by the labels a
-// scenario gives them; for a live tree the root is "sandbox-init" and each spawned label is
-// tried on each other process of the tree, keeping the closest assignment.
+// `wedge match PID`: which known scenario signature a live process tree shows, and how closely
+// (signature::MatchLiveTree). Read-only: it reads /proc and nothing else.
 int Match(const std::vector<std::string>& args) {
   if (args.empty() || args.size() > 2) return Usage("match needs a PID (and optionally a DIR)");
   const std::string& text = args[0];
@@ -804,78 +802,15 @@ int Match(const std::vector<std::string>& args) {
       wedge::probe::ReadProcesses(wedge::probe::ListDescendants(pid));
   std::cout << "captured " << tree.processes.size() << " process(es) under pid " << pid << "\n";
 
-  struct Candidate {
-    const Scenario* scenario = nullptr;
-    size_t satisfied = 0;
-    size_t total = 0;
-    wedge::signature::MatchResult match;
-  };
-  std::vector<Candidate> candidates;
-  // A control variant shares its scenario's bug signature; list each signature once, under the
-  // scenario that expects to reproduce it.
-  std::stable_sort(scenarios->begin(), scenarios->end(), [](const Scenario& a, const Scenario& b) {
-    return (a.expected == wedge::scenario::Verdict::kReproduced) >
-           (b.expected == wedge::scenario::Verdict::kReproduced);
-  });
-  std::vector<std::string> seen_signatures;
+  std::vector<wedge::signature::KnownSignature> known;
   for (const Scenario& scenario : *scenarios) {
-    if (scenario.bug.tasks.empty()) continue;  // only task signatures can be seen in a live tree
-    if (std::find(seen_signatures.begin(), seen_signatures.end(), scenario.bug.description) !=
-        seen_signatures.end()) {
-      continue;
-    }
-    seen_signatures.push_back(scenario.bug.description);
-    std::vector<std::string> labels;
-    for (const auto& expectation : scenario.bug.tasks) {
-      const std::string& label = expectation.select.process;
-      if (!label.empty() && label != "sandbox-init" &&
-          std::find(labels.begin(), labels.end(), label) == labels.end()) {
-        labels.push_back(label);
-      }
-    }
-    Candidate best;
-    best.scenario = &scenario;
-    best.total = scenario.bug.tasks.size();
-    // Assign the scenario's labels to the tree's other processes in every order (trees are
-    // small; the search is bounded by the number of processes and labels).
-    std::vector<size_t> others;
-    for (size_t i = 1; i < tree.processes.size(); ++i) others.push_back(i);
-    std::function<void(size_t, wedge::probe::TreeSnapshot&)> assign =
-        [&](size_t next, wedge::probe::TreeSnapshot& labelled) {
-          if (next == labels.size()) {
-            auto match = wedge::signature::Match(
-                scenario.bug, wedge::signature::Observe(labelled, /*all_exited=*/false));
-            size_t satisfied = 0;
-            for (const auto& expectation : scenario.bug.tasks) {
-              bool failed = std::any_of(match.mismatches.begin(), match.mismatches.end(),
-                                        [&](const auto& m) { return m.role == expectation.role; });
-              if (!failed) ++satisfied;
-            }
-            if (best.match.bound.empty() || satisfied > best.satisfied) {
-              best.satisfied = satisfied;
-              best.match = std::move(match);
-            }
-            return;
-          }
-          for (size_t index : others) {
-            if (!labelled.processes[index].label.empty()) continue;
-            labelled.processes[index].label = labels[next];
-            assign(next + 1, labelled);
-            labelled.processes[index].label.clear();
-          }
-        };
-    wedge::probe::TreeSnapshot labelled = tree;
-    if (!labelled.processes.empty()) labelled.processes[0].label = "sandbox-init";
-    if (labels.size() <= others.size() && others.size() <= 64) assign(0, labelled);
-    candidates.push_back(std::move(best));
+    known.push_back(
+        {scenario.name, scenario.bug, scenario.expected == wedge::scenario::Verdict::kReproduced});
   }
-  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return a.satisfied * b.total > b.satisfied * a.total;
-  });
   bool any = false;
-  for (const Candidate& candidate : candidates) {
-    const Scenario& scenario = *candidate.scenario;
-    const bool full = candidate.satisfied == candidate.total;
+  for (const auto& candidate : wedge::signature::MatchLiveTree(tree, known)) {
+    const Scenario& scenario = (*scenarios)[candidate.candidate];
+    const bool full = candidate.complete();
     any = any || full;
     std::cout << (full ? "MATCH " : "      ") << scenario.name << ": " << candidate.satisfied
               << " of " << candidate.total << " roles as the bug signature describes\n";
