@@ -18,6 +18,7 @@
 
 #include "wedge/probe/task.h"
 #include "wedge/report/report.h"
+#include "wedge/runner/run_suite.h"
 #include "wedge/runner/runner.h"
 #include "wedge/scenario/scenario.h"
 #include "wedge/signature/live_match.h"
@@ -401,18 +402,11 @@ int Run(const std::vector<std::string>& args) {
   if (!scenarios) return kUsage;
   if (scenarios->empty()) return Usage("no scenario files found");
   if (flags->shard) {
-    // Deterministic on every machine: files sorted by path, the i-th (0-based) goes to shard
-    // (i mod N) + 1. JUnit files of the shards name each scenario once, so they merge.
-    std::sort(scenarios->begin(), scenarios->end(),
-              [](const Scenario& a, const Scenario& b) { return a.file < b.file; });
-    std::vector<Scenario> mine;
-    for (size_t i = 0; i < scenarios->size(); ++i) {
-      if (static_cast<int>(i % flags->shard->second) + 1 == flags->shard->first) {
-        mine.push_back(std::move((*scenarios)[i]));
-      }
-    }
+    const size_t all = scenarios->size();
+    std::vector<Scenario> mine =
+        wedge::runner::ShardOf(std::move(*scenarios), flags->shard->first, flags->shard->second);
     std::cout << "shard " << flags->shard->first << "/" << flags->shard->second << ": "
-              << mine.size() << " of " << scenarios->size() << " scenarios\n";
+              << mine.size() << " of " << all << " scenarios\n";
     *scenarios = std::move(mine);
     if (scenarios->empty()) {
       std::cout << "0 passed, 0 failed\n";
@@ -491,27 +485,23 @@ int Run(const std::vector<std::string>& args) {
   }
   std::cout << "wedge " << report.host.wedge_version << " on Linux " << report.host.kernel_release
             << " (" << report.host.machine << ", cgroup " << report.host.cgroup_mode << ")\n";
-  bool suite_clean = true;
-  {
-    const wedge::runner::HostState before = wedge::runner::CaptureHostState(options.state_dir);
-    wedge::runner::Suite suite(options);
-    for (const auto& scenario : *scenarios) {
-      for (int run = 1; run <= flags->repeat && !wedge::sys::Interrupted(); ++run) {
-        if (flags->repeat > 1) {
-          std::cout << "run " << run << " of " << flags->repeat << " of " << scenario.name << "\n";
-        }
-        wedge::report::RunResult result = wedge::runner::RunScenario(scenario, suite);
-        wedge::report::PrintResult(std::cout, scenario, result);
-        report.results.push_back(std::move(result));
-      }
-    }
-    // The shared stack outlives single scenarios: its teardown is checked here.
-    for (const auto& line : suite.TearDown()) std::cout << "suite teardown: " << line << "\n";
-    std::vector<std::string> leftovers = wedge::runner::SettledLeftovers(before, options.state_dir);
-    for (const auto& line : leftovers) std::cout << "suite teardown left behind: " << line << "\n";
-    suite_clean = leftovers.empty();
+  wedge::runner::SuitePlan plan;
+  plan.repeat = flags->repeat;
+  if (flags->repeat > 1) {
+    plan.before_run = [&](const Scenario& scenario, int run) {
+      std::cout << "run " << run << " of " << flags->repeat << " of " << scenario.name << "\n";
+    };
   }
-  int status = suite_clean ? kAllAsExpected : kExpectationFailed;
+  plan.after_run = [](const Scenario& scenario, int, const wedge::report::RunResult& result) {
+    wedge::report::PrintResult(std::cout, scenario, result);
+  };
+  const wedge::runner::SuiteRun suite = wedge::runner::RunSuite(*scenarios, options, plan);
+  for (const auto& line : suite.teardown) std::cout << "suite teardown: " << line << "\n";
+  for (const auto& line : suite.leftovers) {
+    std::cout << "suite teardown left behind: " << line << "\n";
+  }
+  report.results = suite.results;
+  int status = kAllAsExpected;
   if (flags->json) {
     if (auto written = wedge::report::WriteJson(report, *flags->json); !written.ok()) {
       std::cerr << "wedge: " << written.error().message() << "\n";
@@ -534,21 +524,24 @@ int Run(const std::vector<std::string>& args) {
     return 128 + signo;
   }
   if (status != kAllAsExpected) return status;
-  for (const auto& result : report.results) {
-    if (result.error) return kInternalError;
-  }
-  for (const auto& result : report.results) {
-    if (!result.AsExpected()) return kExpectationFailed;
-  }
-  // Determinism is the product: runs of one scenario that disagree fail, whatever they say.
-  for (const auto& d : determinism) {
-    if (d.flaky()) {
-      std::cout << "FLAKY: " << d.scenario << " gave different verdicts or signatures on repeated "
-                << "runs\n";
+  switch (wedge::runner::JudgeSuite(suite)) {
+    case wedge::runner::SuiteFailure::kNone:
+      return kAllAsExpected;
+    case wedge::runner::SuiteFailure::kInternalError:
+      return kInternalError;
+    case wedge::runner::SuiteFailure::kHostNotClean:
+    case wedge::runner::SuiteFailure::kNotAsExpected:
       return kExpectationFailed;
-    }
+    case wedge::runner::SuiteFailure::kFlaky:
+      for (const auto& d : determinism) {
+        if (!d.flaky()) continue;
+        std::cout << "FLAKY: " << d.scenario
+                  << " gave different verdicts or signatures on repeated runs\n";
+        break;
+      }
+      return kExpectationFailed;
   }
-  return kAllAsExpected;
+  return kInternalError;
 }
 
 // One side of `wedge verify`: the scenario run `repeat` times with `overrides`.
@@ -557,12 +550,13 @@ struct VerifySide {
   std::vector<std::string> overrides;
   wedge::scenario::Verdict wanted = wedge::scenario::Verdict::kReproduced;
   std::vector<wedge::report::RunResult> runs;
+  std::vector<std::string> leftovers;  // what the side's suite left on the host
 };
 
 int Verify(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
-  VerifySide baseline{"baseline", {}, wedge::scenario::Verdict::kReproduced, {}};
-  VerifySide candidate{"candidate", {}, wedge::scenario::Verdict::kNotReproduced, {}};
+  VerifySide baseline{"baseline", {}, wedge::scenario::Verdict::kReproduced, {}, {}};
+  VerifySide candidate{"candidate", {}, wedge::scenario::Verdict::kNotReproduced, {}, {}};
   int repeat = 3;
   std::optional<std::string> json;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -610,21 +604,19 @@ int Verify(const std::vector<std::string>& args) {
     options.expect_override = side->wanted;
     std::ostringstream quiet;
     options.progress = &quiet;
-    const wedge::runner::HostState before = wedge::runner::CaptureHostState(options.state_dir);
-    {
-      wedge::runner::Suite suite(options);
-      for (int run = 1; run <= repeat && !wedge::sys::Interrupted(); ++run) {
-        side->runs.push_back(wedge::runner::RunScenario(scenario, suite));
-        const auto& result = side->runs.back();
-        std::cout << side->name << " run " << run << ": "
-                  << wedge::scenario::VerdictName(result.verdict) << " "
-                  << (result.signature_hash.empty() ? "(no hash)" : result.signature_hash) << " "
-                  << result.duration_ms << " ms" << (result.host_clean ? "" : " HOST NOT CLEAN")
-                  << "\n";
-      }
-      suite.TearDown();
-    }
-    for (const auto& line : wedge::runner::SettledLeftovers(before, options.state_dir)) {
+    wedge::runner::SuitePlan plan;
+    plan.repeat = repeat;
+    plan.after_run = [&](const Scenario&, int run, const wedge::report::RunResult& result) {
+      std::cout << side->name << " run " << run << ": "
+                << wedge::scenario::VerdictName(result.verdict) << " "
+                << (result.signature_hash.empty() ? "(no hash)" : result.signature_hash) << " "
+                << result.duration_ms << " ms" << (result.host_clean ? "" : " HOST NOT CLEAN")
+                << "\n";
+    };
+    wedge::runner::SuiteRun suite = wedge::runner::RunSuite({&scenario, 1}, options, plan);
+    side->runs = std::move(suite.results);
+    side->leftovers = std::move(suite.leftovers);
+    for (const auto& line : side->leftovers) {
       std::cout << side->name << " teardown left behind: " << line << "\n";
     }
     for (auto& result : side->runs) report.results.push_back(result);
@@ -654,14 +646,21 @@ int Verify(const std::vector<std::string>& args) {
     for (const auto& o : overrides) text += (text.empty() ? "" : " ") + o;
     return text;
   };
-  std::cout << "\nverify " << scenario.name << ": "
-            << (passed ? "PASS: the baseline (" + list(baseline.overrides) + ") reproduced it " +
-                             std::to_string(repeat) + "/" + std::to_string(repeat) +
-                             " and the candidate (" + list(candidate.overrides) + ") did not, " +
-                             std::to_string(repeat) + "/" + std::to_string(repeat)
-                       : std::string("FAIL: not every baseline run reproduced it, or not every "
-                                     "candidate run was free of it"))
-            << "\n";
+  const bool host_clean = baseline.leftovers.empty() && candidate.leftovers.empty();
+  std::string outcome;
+  if (!passed) {
+    outcome =
+        "FAIL: not every baseline run reproduced it, or not every candidate run was free of it";
+  } else if (!host_clean) {
+    outcome = "FAIL: every run was as wanted, but a side's teardown left the host not clean";
+  } else {
+    outcome = "PASS: the baseline (" + list(baseline.overrides) + ") reproduced it " +
+              std::to_string(repeat) + "/" + std::to_string(repeat) + " and the candidate (" +
+              list(candidate.overrides) + ") did not, " + std::to_string(repeat) + "/" +
+              std::to_string(repeat);
+  }
+  std::cout << "\nverify " << scenario.name << ": " << outcome << "\n";
+  passed = passed && host_clean;
   return passed ? kAllAsExpected : kExpectationFailed;
 }
 
@@ -708,51 +707,66 @@ int Bisect(const std::vector<std::string>& args) {
   auto lock = BeginRun(base.state_dir);
   if (const int* status = std::get_if<int>(&lock)) return *status;
   std::map<size_t, wedge::scenario::Verdict> verdicts;
+  std::vector<std::string> unclean;  // candidates after whose run the host was not clean
   auto run = [&](size_t index) {
     if (auto known = verdicts.find(index); known != verdicts.end()) return known->second;
     wedge::runner::RunOptions options = base;
     (void)options.binaries.Override(binary + "=" + candidates[index]);
     std::ostringstream quiet;
     options.progress = &quiet;
-    wedge::runner::Suite suite(options);
-    wedge::report::RunResult result = wedge::runner::RunScenario(scenario, suite);
-    suite.TearDown();
+    const wedge::runner::SuiteRun suite = wedge::runner::RunSuite({&scenario, 1}, options, {});
+    if (suite.results.empty()) return wedge::scenario::Verdict::kUnexplained;  // interrupted
+    const wedge::report::RunResult& result = suite.results.front();
     std::cout << "  " << candidates[index] << ": " << wedge::scenario::VerdictName(result.verdict)
               << (result.host_clean ? "" : " (host NOT clean)") << "\n";
+    for (const auto& line : suite.leftovers) {
+      std::cout << "  " << candidates[index] << " teardown left behind: " << line << "\n";
+    }
+    if (!result.host_clean || !suite.host_clean()) unclean.push_back(candidates[index]);
     verdicts[index] = result.verdict;
     return result.verdict;
   };
-  std::cout << "bisect " << scenario.name << " over " << candidates.size() << " " << binary
-            << " binaries\n";
-  size_t low = 0;
-  size_t high = candidates.size() - 1;
-  const auto first = run(low);
-  const auto last = run(high);
-  if (wedge::sys::Interrupted()) return 128 + wedge::sys::Interrupted();
-  if (first == wedge::scenario::Verdict::kUnexplained ||
-      last == wedge::scenario::Verdict::kUnexplained) {
-    std::cout << "inconclusive: the oldest or the newest candidate gave unexplained\n";
-    return kExpectationFailed;
-  }
-  if (first == last) {
-    std::cout << "no flip: every end gives " << wedge::scenario::VerdictName(first) << "\n";
-    return kAllAsExpected;
-  }
-  while (high - low > 1 && !wedge::sys::Interrupted()) {
-    size_t middle = low + (high - low) / 2;
-    auto verdict = run(middle);
-    if (verdict == wedge::scenario::Verdict::kUnexplained) {
-      std::cout << "inconclusive: " << candidates[middle] << " gave unexplained; the flip lies "
-                << "after " << candidates[low] << " and at or before " << candidates[high] << "\n";
+  auto search = [&]() -> int {
+    std::cout << "bisect " << scenario.name << " over " << candidates.size() << " " << binary
+              << " binaries\n";
+    size_t low = 0;
+    size_t high = candidates.size() - 1;
+    const auto first = run(low);
+    const auto last = run(high);
+    if (wedge::sys::Interrupted()) return 128 + wedge::sys::Interrupted();
+    if (first == wedge::scenario::Verdict::kUnexplained ||
+        last == wedge::scenario::Verdict::kUnexplained) {
+      std::cout << "inconclusive: the oldest or the newest candidate gave unexplained\n";
       return kExpectationFailed;
     }
-    (verdict == first ? low : high) = middle;
-  }
-  if (wedge::sys::Interrupted()) return 128 + wedge::sys::Interrupted();
-  std::cout << "first flip: candidate " << (high + 1) << " (" << candidates[high] << ") gives "
-            << wedge::scenario::VerdictName(last) << "; candidate " << (low + 1) << " ("
-            << candidates[low] << ") gives " << wedge::scenario::VerdictName(first) << "\n";
-  return kAllAsExpected;
+    if (first == last) {
+      std::cout << "no flip: every end gives " << wedge::scenario::VerdictName(first) << "\n";
+      return kAllAsExpected;
+    }
+    while (high - low > 1) {
+      size_t middle = low + (high - low) / 2;
+      auto verdict = run(middle);
+      if (wedge::sys::Interrupted()) return 128 + wedge::sys::Interrupted();
+      if (verdict == wedge::scenario::Verdict::kUnexplained) {
+        std::cout << "inconclusive: " << candidates[middle] << " gave unexplained; the flip lies "
+                  << "after " << candidates[low] << " and at or before " << candidates[high]
+                  << "\n";
+        return kExpectationFailed;
+      }
+      (verdict == first ? low : high) = middle;
+    }
+    std::cout << "first flip: candidate " << (high + 1) << " (" << candidates[high] << ") gives "
+              << wedge::scenario::VerdictName(last) << "; candidate " << (low + 1) << " ("
+              << candidates[low] << ") gives " << wedge::scenario::VerdictName(first) << "\n";
+    return kAllAsExpected;
+  };
+  const int status = search();
+  if (status > kExpectationFailed || unclean.empty()) return status;
+  // A run that left the host changed may have changed the verdicts of the runs after it.
+  std::cout << "the host was not clean after the run of";
+  for (const auto& path : unclean) std::cout << " " << path;
+  std::cout << "\n";
+  return kExpectationFailed;
 }
 
 int Snapshot(const std::vector<std::string>& args) {
