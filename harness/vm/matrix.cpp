@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "wedge/report/report.h"
+#include "wedge/runner/run_suite.h"
 #include "wedge/sys/process.h"
 
 namespace wedge::vm {
@@ -31,22 +32,18 @@ MatrixColumn RunOnHost(const std::vector<scenario::Scenario>& scenarios, const K
   report::Report report;
   report.host = runner::CollectHostInfo(options.run);
   column.release = report.host.kernel_release;
-  const runner::HostState before = runner::CaptureHostState(options.run.state_dir);
-  {
-    runner::RunOptions run_options = options.run;
-    run_options.expect_override = options.expect;
-    runner::Suite suite(run_options);
-    for (const auto& scenario : scenarios) {
-      for (int run = 1; run <= options.repeat && !sys::Interrupted(); ++run) {
-        report::RunResult result = runner::RunScenario(scenario, suite);
-        if (options.run.progress != nullptr)
-          report::PrintResult(*options.run.progress, scenario, result);
-        report.results.push_back(std::move(result));
-      }
-    }
-    (void)suite.TearDown();
+  runner::RunOptions run_options = options.run;
+  run_options.expect_override = options.expect;
+  runner::SuitePlan plan;
+  plan.repeat = options.repeat;
+  if (options.run.progress != nullptr) {
+    plan.after_run = [&](const scenario::Scenario& scenario, int, const report::RunResult& result) {
+      report::PrintResult(*options.run.progress, scenario, result);
+    };
   }
-  column.leftovers = runner::SettledLeftovers(before, options.run.state_dir);
+  runner::SuiteRun suite = runner::RunSuite(scenarios, run_options, plan);
+  report.results = std::move(suite.results);
+  column.leftovers = std::move(suite.leftovers);
   column.host_clean = column.leftovers.empty();
   column.report = report::ToJson(report);
   column.wall_ms = sys::MonotonicMillis() - started;
