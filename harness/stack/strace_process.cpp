@@ -32,17 +32,13 @@ std::string DescribeWait(int status) {
 // Whether every thread of `pid` has `tracer` as its TracerPid; `threads` counts them.
 bool AllThreadsTracedBy(pid_t pid, pid_t tracer, int& threads) {
   threads = 0;
-  std::error_code ec;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    const std::string name = task.path().filename().string();
-    pid_t tid = 0;
-    if (std::from_chars(name.data(), name.data() + name.size(), tid).ec != std::errc()) continue;
+  for (pid_t tid : probe::ListTasks(pid)) {
     Result<probe::TaskStatus> status = probe::ReadStatus(pid, tid);
     if (!status.ok()) continue;  // the thread exited meanwhile
     if (status->tracer_pid != tracer) return false;
     ++threads;
   }
-  return !ec && threads > 0;
+  return threads > 0;
 }
 
 std::string FindStrace() {

@@ -293,13 +293,12 @@ struct Sample {
 Sample TakeSample(pid_t pid) {
   Sample sample;
   sample.at_us = RealtimeMicros();
-  std::error_code ec;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    Result<std::string> stat_text = sys::ReadFile(task.path() / "stat");
-    if (!stat_text.ok()) continue;  // the thread exited meanwhile
+  for (pid_t tid : probe::ListTasks(pid)) {
+    Result<probe::TaskStat> stat = probe::ReadStat(pid, tid);
+    if (!stat.ok()) continue;  // the thread exited meanwhile
     ++sample.threads;
-    Result<probe::TaskStat> stat = probe::ParseStat(*stat_text);
-    Result<std::string> syscall_text = sys::ReadFile(task.path() / "syscall");
+    Result<std::string> syscall_text =
+        sys::ReadFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall");
     std::string what = "?";
     if (syscall_text.ok()) {
       Result<probe::SyscallState> state = probe::ParseSyscall(*syscall_text);
@@ -310,7 +309,7 @@ Sample TakeSample(pid_t pid) {
         what = state->kind == probe::SyscallState::Kind::kRunning ? "running" : "user";
       }
     }
-    ++sample.histogram[std::string(1, stat.ok() ? stat->state : '?') + " " + what];
+    ++sample.histogram[std::string(1, stat->state) + " " + what];
   }
   return sample;
 }

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "wedge/probe/task.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/fuse.h"
 
@@ -265,12 +266,9 @@ Result<std::string> Sandbox::Request(const std::string& request, const std::stri
 Result<pid_t> Sandbox::HostPidOf(pid_t ns_pid, const std::string& label) const {
   // The child of the init whose innermost NSpid matches.
   for (pid_t child : cgroup_.Processes()) {
-    Result<std::string> status = ReadFile("/proc/" + std::to_string(child) + "/status");
+    Result<probe::TaskStatus> status = probe::ReadStatus(child, child);
     if (!status.ok()) continue;
-    size_t at = status->find("\nNSpid:");
-    if (at == std::string::npos) continue;
-    std::string line = status->substr(at + 7, status->find('\n', at + 1) - at - 7);
-    std::vector<pid_t> ids = ParsePidList(line);
+    const std::vector<pid_t>& ids = status->ns_pids;
     // Without a pid namespace NSpid has one entry, and the two pids are the same.
     if (!ids.empty() && ids.back() == ns_pid && ids.front() != init_.pid()) return ids.front();
   }
