@@ -306,6 +306,7 @@ Result<std::unique_ptr<CommandWatch>> CommandWatch::Start(
     // the shim and every process it starts from now on (-f): runc, then runc init.
     WEDGE_ASSIGN_OR_RETURN(
         s.hold, stack::StraceProcess::Attach(
+                    journal,
                     {"-f", "-qq", "-o", "/dev/null", "-e", "trace=" + s.watch.hold_syscall, "-e",
                      "signal=none", "-e",
                      "inject=" + s.watch.hold_syscall +

@@ -447,6 +447,7 @@ std::string DockerStack::docker_host() const {
   return "unix://" + state_->Path("docker.sock").string();
 }
 const fs::path& DockerStack::containerd_socket() const { return state_->layout.containerd_socket; }
+sys::Journal& DockerStack::journal() const { return state_->journal; }
 pid_t DockerStack::dockerd_pid() const { return state_->dockerd.pid(); }
 pid_t DockerStack::containerd_pid() const { return state_->containerd.pid(); }
 std::int64_t DockerStack::startup_ms() const { return state_->startup_ms; }

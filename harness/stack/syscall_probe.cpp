@@ -419,7 +419,7 @@ SyscallProbe::~SyscallProbe() {
   (void)state_->Detach();
 }
 
-Result<std::unique_ptr<SyscallProbe>> SyscallProbe::Attach(pid_t dockerd,
+Result<std::unique_ptr<SyscallProbe>> SyscallProbe::Attach(sys::Journal& journal, pid_t dockerd,
                                                            const fs::path& containerd_socket,
                                                            const fs::path& dockerd_log,
                                                            const fs::path& work_dir) {
@@ -438,6 +438,7 @@ Result<std::unique_ptr<SyscallProbe>> SyscallProbe::Attach(pid_t dockerd,
   // -f with -p attaches every thread of the process and each thread it creates later (strace(1)
   // on -p with -f); the clones tell its threads from the processes it forks.
   Result<std::unique_ptr<StraceProcess>> strace = StraceProcess::Attach(
+      journal,
       {"-f", "-qq", "-ttt", "-e", "trace=connect,socket,close,clone,clone3,fork,vfork", "-e",
        "signal=none", "-o", s.trace_file.string()},
       dockerd, s.strace_log, kAttachTimeout);
