@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "wedge/probe/task.h"
+#include "wedge/sys/child_process.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/fuse.h"
 
@@ -169,13 +170,11 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& 
   auto sandbox = std::unique_ptr<Sandbox>(
       new Sandbox(journal, cgroup, std::move(init), std::move(control), options.log_directory));
 
-  // The child waits on the sync pipe: nothing runs in the sandbox until it is in the cgroup,
-  // journaled, and (with a user namespace) has its id maps.
-  std::optional<std::uint64_t> start_time = ProcessStartTime(static_cast<pid_t>(pid));
+  // The child waits on the sync pipe: nothing runs in the sandbox until it is journaled (as
+  // ChildProcess journals its children: fsync'd before they may exec), in the cgroup, and (with
+  // a user namespace) has its id maps.
   WEDGE_ASSIGN_OR_RETURN(sandbox->journal_seq_,
-                         journal.Record("process", {{"pid", pid},
-                                                    {"start_time", start_time.value_or(0)},
-                                                    {"role", "sandbox-init"}}));
+                         JournalChildProcess(journal, static_cast<pid_t>(pid), "sandbox-init"));
   WEDGE_RETURN_IF_ERROR(cgroup.Attach(static_cast<pid_t>(pid)));
   if (options.user_namespace) {
     WEDGE_RETURN_IF_ERROR(WriteIdMap(static_cast<pid_t>(pid), "uid_map"));
@@ -210,7 +209,7 @@ Sandbox::~Sandbox() {
     ::poll(&pfd, 1, 5);
   }
   // Reaped: the journal entry is done with. An init that is not is left for the journal.
-  if (reaped_ && journal_seq_ != 0) (void)journal_.Undo(journal_seq_);
+  if (reaped_ && journal_seq_ != 0) (void)UndoChildProcessEntry(journal_, journal_seq_);
 }
 
 std::optional<int> Sandbox::TryReap() {
