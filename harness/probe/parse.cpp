@@ -1,5 +1,6 @@
 // Pure parsers for the text of /proc files. Formats are those of fs/proc/array.c (status, stat),
-// fs/proc/base.c (stack, syscall, wchan) and fs/proc/fd.c (fdinfo).
+// fs/proc/base.c (stack, syscall, wchan, comm, cmdline), fs/proc/fd.c (fdinfo) and
+// kernel/cgroup/cgroup.c (proc_cgroup_show: cgroup).
 #include <charconv>
 #include <string>
 #include <string_view>
@@ -332,6 +333,58 @@ Status ParseFdinfo(std::string_view text, FileDescriptor& fd) {
   if (!have_pos) return FieldError(kFile, "pos", "missing");
   if (!have_flags) return FieldError(kFile, "flags", "missing");
   return OkStatus();
+}
+
+std::string ParseComm(std::string_view text) {
+  // comm_show prints the name and one newline; the name itself may end in spaces.
+  if (text.ends_with('\n')) text.remove_suffix(1);
+  return std::string(text);
+}
+
+std::vector<std::string> ParseCmdline(std::string_view text) {
+  std::vector<std::string> argv;
+  while (!text.empty()) {
+    const size_t end = text.find('\0');
+    argv.emplace_back(text.substr(0, end));
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return argv;
+}
+
+std::vector<CgroupMembership> ParseCgroups(std::string_view text) {
+  std::vector<CgroupMembership> cgroups;
+  ForEachLine(text, [&](std::string_view line) {
+    // "ID:CONTROLLERS:PATH"; the path is the rest of the line and may itself hold ':'.
+    const size_t first = line.find(':');
+    if (first == std::string_view::npos) return;
+    const size_t second = line.find(':', first + 1);
+    if (second == std::string_view::npos) return;
+    CgroupMembership membership;
+    if (!ParseNumber(line.substr(0, first), membership.hierarchy_id)) return;
+    std::string_view controllers = line.substr(first + 1, second - first - 1);
+    while (!controllers.empty()) {
+      const size_t comma = controllers.find(',');
+      if (comma != 0) membership.controllers.emplace_back(controllers.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      controllers.remove_prefix(comma + 1);
+    }
+    membership.path = std::string(line.substr(second + 1));
+    cgroups.push_back(std::move(membership));
+  });
+  return cgroups;
+}
+
+std::optional<std::string> PidsCgroupPath(const std::vector<CgroupMembership>& cgroups) {
+  std::optional<std::string> v1;
+  std::optional<std::string> v2;
+  for (const CgroupMembership& cgroup : cgroups) {
+    for (const std::string& controller : cgroup.controllers) {
+      if (controller == "pids") v1 = cgroup.path;
+    }
+    if (cgroup.hierarchy_id == 0 && cgroup.controllers.empty()) v2 = cgroup.path;
+  }
+  return v1 ? v1 : v2;
 }
 
 }  // namespace wedge::probe

@@ -1,7 +1,6 @@
 // Readers of live tasks under /proc.
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <utility>
 
 #include "wedge/base/unique_fd.h"
+#include "wedge/probe/pipe.h"
 #include "wedge/probe/task.h"
 
 namespace wedge::probe {
@@ -200,14 +200,13 @@ void PeekPipes(pid_t pid, std::vector<FileDescriptor>& fds) {
   if (pidfd.get() < 0) return;
   for (FileDescriptor& fd : fds) {
     if (!fd.pipe_inode) continue;
-    UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd.fd, 0)));
-    if (copy.get() < 0) continue;
-    int unread = 0;
-    if (ioctl(copy.get(), FIONREAD, &unread) == 0) fd.pipe_unread_bytes = unread;
-    if (int capacity = fcntl(copy.get(), F_GETPIPE_SZ); capacity > 0) {
-      fd.pipe_capacity_bytes = capacity;
-    }
-    if (unread > 0) fd.pipe_head = PeekPipeHead(pid, fd.fd);
+    Result<UniqueFd> copy = CopyDescriptor(pidfd.get(), pid, fd.fd);
+    if (!copy.ok()) continue;
+    Result<PipeFill> fill = MeasurePipe(copy->get(), fd.target);
+    if (!fill.ok()) continue;
+    fd.pipe_unread_bytes = fill->unread_bytes;
+    fd.pipe_capacity_bytes = fill->capacity_bytes;
+    if (fill->unread_bytes > 0) fd.pipe_head = PeekPipeHead(pid, fd.fd);
   }
 }
 
@@ -344,6 +343,49 @@ Result<TaskStatus> ReadStatus(pid_t pid, pid_t tid, std::string_view proc_root) 
   return ReadStatusImpl(TaskDir(proc_root, pid, tid), failed_errno);
 }
 
+Result<TaskStat> ReadStat(pid_t pid, pid_t tid, std::string_view proc_root) {
+  const std::string path = TaskDir(proc_root, pid, tid) + "/stat";
+  std::string text;
+  if (int error = ReadWholeFile(path, text); error != 0) {
+    return ErrnoError("read('" + path + "')", error);
+  }
+  Result<TaskStat> stat = ParseStat(text);
+  if (!stat.ok()) return stat.error().WithContext(path);
+  return stat;
+}
+
+Result<pid_t> ReadParent(pid_t pid, std::string_view proc_root) {
+  WEDGE_ASSIGN_OR_RETURN(TaskStat stat, ReadStat(pid, pid, proc_root));
+  return stat.ppid;
+}
+
+Result<std::string> ReadComm(pid_t pid, std::string_view proc_root) {
+  const std::string path = ProcessDir(proc_root, pid) + "/comm";
+  std::string text;
+  if (int error = ReadWholeFile(path, text); error != 0) {
+    return ErrnoError("read('" + path + "')", error);
+  }
+  return ParseComm(text);
+}
+
+Result<std::vector<std::string>> ReadCmdline(pid_t pid, std::string_view proc_root) {
+  const std::string path = ProcessDir(proc_root, pid) + "/cmdline";
+  std::string text;
+  if (int error = ReadWholeFile(path, text); error != 0) {
+    return ErrnoError("read('" + path + "')", error);
+  }
+  return ParseCmdline(text);
+}
+
+Result<std::vector<CgroupMembership>> ReadCgroups(pid_t pid, std::string_view proc_root) {
+  const std::string path = ProcessDir(proc_root, pid) + "/cgroup";
+  std::string text;
+  if (int error = ReadWholeFile(path, text); error != 0) {
+    return ErrnoError("read('" + path + "')", error);
+  }
+  return ParseCgroups(text);
+}
+
 Result<TaskSnapshot> ReadTask(pid_t pid, pid_t tid, std::string_view proc_root) {
   int failed_errno = 0;
   return ReadTaskImpl(pid, tid, proc_root, failed_errno);
@@ -458,6 +500,12 @@ std::vector<pid_t> ListProcesses(std::string_view proc_root) {
   std::vector<int> pids;
   if (ListNumericEntries(std::string(proc_root), pids) != 0) return {};
   return std::vector<pid_t>(pids.begin(), pids.end());
+}
+
+std::vector<pid_t> ListTasks(pid_t pid, std::string_view proc_root) {
+  std::vector<int> tids;
+  if (ListNumericEntries(ProcessDir(proc_root, pid) + "/task", tids) != 0) return {};
+  return std::vector<pid_t>(tids.begin(), tids.end());
 }
 
 bool IsAsleep(char state) { return state == 'S' || state == 'D' || state == 'Z' || state == 'I'; }

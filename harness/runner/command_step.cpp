@@ -1,10 +1,8 @@
 #include "command_step.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,7 +10,7 @@
 #include "wedge/inject/seccomp.h"
 #include "wedge/probe/signals.h"
 #include "wedge/probe/task.h"
-#include "wedge/sys/files.h"
+#include "wedge/sys/child_process.h"
 #include "wedge/sys/process.h"
 
 namespace wedge::runner {
@@ -26,11 +24,6 @@ bool HasCapability(int capability) {
   Result<probe::TaskStatus> status = probe::ReadStatus(self, self);
   return status.ok() && ((status->cap_eff >> capability) & 1);
 }
-
-// Exit statuses the child uses when confinement fails before exec; the parent reports them.
-constexpr int kSetrlimitFailed = 121;
-constexpr int kSeccompFailed = 122;
-constexpr int kExecFailed = 123;
 
 Result<std::optional<inject::SeccompProfile>> BuildProfile(const scenario::CommandConfinement& c) {
   const bool any_filter = !c.system_call_filter.empty() || c.native_architecture_only;
@@ -68,16 +61,13 @@ Result<signature::ObservedCommand> RunCommandStep(const scenario::RunCommandStep
 
   WEDGE_ASSIGN_OR_RETURN(std::optional<inject::SeccompProfile> profile,
                          BuildProfile(step.confinement));
-  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
-  std::vector<char*> argv;
-  for (auto& arg : observed.argv) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
-  std::vector<char*> envp;
-  for (auto& entry : env_strings) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-  std::vector<std::pair<int, rlimit>> limits;
+  sys::ChildSpec spec;
+  spec.role = step.name;
+  spec.argv = observed.argv;
+  spec.environment = env;
+  spec.stdin_stream = sys::ChildStream::Null();
+  spec.stdout_stream = sys::ChildStream::Pipe();
+  spec.stderr_stream = sys::ChildStream::SameAsStdout();
   for (const auto& limit : step.confinement.rlimits) {
     // Raising a hard limit needs CAP_SYS_RESOURCE, which root lacks in some containers and
     // CI machines; say so plainly instead of failing in the child.
@@ -88,35 +78,32 @@ Result<signature::ObservedCommand> RunCommandStep(const scenario::RunCommandStep
                    std::to_string(limit.hard) + " above wedge's own (" +
                    std::to_string(own.rlim_max) + ") without CAP_SYS_RESOURCE");
     }
-    limits.push_back({limit.resource, rlimit{limit.soft, limit.hard}});
+    spec.rlimits.push_back({limit.resource, rlimit{limit.soft, limit.hard}});
   }
+  // NoNewPrivileges is the profile's: set by InstallSeccompProfile just before the filter.
+  if (profile)
+    spec.install_seccomp = [&profile] { return inject::InstallSeccompProfile(*profile); };
 
   // The audit record of a seccomp kill is written after this point: read from here on.
   Result<inject::KernelLogCursor> kernel_log = inject::KernelLogCursor::OpenAtEnd();
 
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoError("pipe2()");
-  UniqueFd output_read(pipe_fds[0]);
-  UniqueFd output_write(pipe_fds[1]);
   const std::int64_t start = sys::MonotonicMillis();
-  pid_t pid = ::fork();
-  if (pid < 0) return ErrnoError("fork()");
-  if (pid == 0) {
-    ::dup2(output_write.get(), STDOUT_FILENO);
-    ::dup2(output_write.get(), STDERR_FILENO);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    for (const auto& [resource, limit] : limits) {
-      if (::setrlimit(resource, &limit) != 0) ::_exit(kSetrlimitFailed);
+  sys::ChildSetupFailure failure;
+  Result<sys::ChildProcess> started = sys::ChildProcess::Start(journal, spec, &failure);
+  if (!started.ok()) {
+    // Confinement that failed in the child, in the words wedge has always used.
+    const char* what = nullptr;
+    if (failure.error != 0) {
+      if (failure.stage == sys::ChildStage::kRlimit) what = "setrlimit";
+      if (failure.stage == sys::ChildStage::kSeccomp) what = "installing the seccomp filter";
+      if (failure.stage == sys::ChildStage::kExec) what = "execve";
     }
-    if (profile && inject::InstallSeccompProfile(*profile) != 0) ::_exit(kSeccompFailed);
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(kExecFailed);
+    if (what == nullptr) return started.error();
+    return Error("starting " + binary.string() + " failed: " + what + " failed in the child");
   }
-  output_write.Reset();
-  std::optional<std::uint64_t> start_time = sys::ProcessStartTime(pid);
-  (void)journal.Record("process",
-                       {{"pid", pid}, {"start_time", start_time.value_or(0)}, {"role", step.name}});
+  sys::ChildProcess& child = *started;
+  const pid_t pid = child.pid();
+  UniqueFd output_read = child.TakePipe(STDOUT_FILENO);
 
   // Read its output until it closes (the process and any children that inherited it are done)
   // or the timeout passes.
@@ -125,7 +112,7 @@ Result<signature::ObservedCommand> RunCommandStep(const scenario::RunCommandStep
   for (;;) {
     int left = static_cast<int>(deadline - sys::MonotonicMillis());
     if (left <= 0 || sys::Interrupted()) {
-      ::kill(pid, SIGKILL);
+      (void)child.Signal(SIGKILL);
       observed.timed_out = left <= 0;
       break;
     }
@@ -137,31 +124,12 @@ Result<signature::ObservedCommand> RunCommandStep(const scenario::RunCommandStep
     if (n <= 0) break;
     if (observed.output.size() < (1u << 20)) observed.output.append(buffer, static_cast<size_t>(n));
   }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = child.Wait();
   observed.duration_ms = sys::MonotonicMillis() - start;
   if (sys::Interrupted()) return Error("interrupted while running " + step.name);
 
   if (WIFEXITED(status)) {
-    int code = WEXITSTATUS(status);
-    observed.exit_code = code;
-    switch (code) {
-      case kSetrlimitFailed:
-      case kSeccompFailed:
-      case kExecFailed:
-        // Not the command's own status unless its output says otherwise: report it plainly.
-        if (observed.output.empty()) {
-          return Error(std::string("starting ") + binary.string() + " failed: " +
-                       (code == kSetrlimitFailed ? "setrlimit"
-                        : code == kSeccompFailed ? "installing the seccomp filter"
-                                                 : "execve") +
-                       " failed in the child");
-        }
-        break;
-      default:
-        break;
-    }
+    observed.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status) && !observed.timed_out) {
     int signo = WTERMSIG(status);
     observed.killed_by = probe::SignalName(signo);

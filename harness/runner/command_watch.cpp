@@ -2,9 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +16,7 @@
 
 #include "command_step.h"
 #include "wedge/base/unique_fd.h"
+#include "wedge/probe/pipe.h"
 #include "wedge/stack/strace_process.h"
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/files.h"
@@ -34,33 +33,27 @@ constexpr int kCapSysResource = 24;
 constexpr std::size_t kDrainedHeadBytes = 512;
 constexpr ino_t kInitialUserNamespaceInode = 0xEFFFFFFDU;  // include/linux/proc_ns.h
 
-std::string ReadComm(pid_t pid) {
-  Result<std::string> comm = sys::ReadFile("/proc/" + std::to_string(pid) + "/comm");
-  return comm.ok() ? sys::TrimTrailing(*comm) : std::string();
+std::string CommOf(pid_t pid) {
+  Result<std::string> comm = probe::ReadComm(pid);
+  return comm.ok() ? *comm : std::string();
 }
 
-pid_t ReadParent(pid_t pid) {
-  Result<probe::TaskStatus> status = probe::ReadStatus(pid, pid);
-  return status.ok() ? status->ppid : 0;
+pid_t ParentOf(pid_t pid) {
+  Result<pid_t> parent = probe::ReadParent(pid);
+  return parent.ok() ? *parent : 0;
 }
 
 // The pid of the process whose argv holds "-id" followed by `id`: a containerd shim.
 pid_t FindShimOf(const std::string& id) {
   for (pid_t pid : probe::ListProcesses()) {
-    Result<std::string> cmdline = sys::ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
-    if (!cmdline.ok()) continue;
-    std::vector<std::string> argv;
-    for (std::size_t begin = 0; begin < cmdline->size();) {
-      std::size_t end = cmdline->find('\0', begin);
-      if (end == std::string::npos) end = cmdline->size();
-      argv.push_back(cmdline->substr(begin, end - begin));
-      begin = end + 1;
-    }
-    if (argv.empty() || fs::path(argv[0]).filename().string().rfind("containerd-shim", 0) != 0) {
+    Result<std::vector<std::string>> argv = probe::ReadCmdline(pid);
+    if (!argv.ok()) continue;
+    if (argv->empty() ||
+        fs::path(argv->front()).filename().string().rfind("containerd-shim", 0) != 0) {
       continue;
     }
-    for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
-      if (argv[i] == "-id" && argv[i + 1] == id) return pid;
+    for (std::size_t i = 0; i + 1 < argv->size(); ++i) {
+      if ((*argv)[i] == "-id" && (*argv)[i + 1] == id) return pid;
     }
   }
   return 0;
@@ -68,37 +61,11 @@ pid_t FindShimOf(const std::string& id) {
 
 // The pids cgroup directory of `pid`: the v1 "pids" line of /proc/PID/cgroup, else the v2 line.
 Result<fs::path> PidsCgroupOf(pid_t pid) {
-  WEDGE_ASSIGN_OR_RETURN(std::string text,
-                         sys::ReadFile("/proc/" + std::to_string(pid) + "/cgroup"));
+  WEDGE_ASSIGN_OR_RETURN(std::vector<probe::CgroupMembership> cgroups, probe::ReadCgroups(pid));
   WEDGE_ASSIGN_OR_RETURN(fs::path hierarchy, sys::PidsHierarchy());
-  std::string v1_path;
-  std::string v2_path;
-  std::size_t begin = 0;
-  while (begin < text.size()) {
-    std::size_t end = text.find('\n', begin);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(begin, end - begin);
-    begin = end + 1;
-    const std::size_t first = line.find(':');
-    const std::size_t second = line.find(':', first + 1);
-    if (first == std::string::npos || second == std::string::npos) continue;
-    const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
-    if (controllers.find(",pids,") != std::string::npos) v1_path = line.substr(second + 1);
-    if (line.rfind("0::", 0) == 0) v2_path = line.substr(second + 1);
-  }
-  const std::string& path = v1_path.empty() ? v2_path : v1_path;
-  if (path.empty()) return Error("no pids cgroup in /proc/" + std::to_string(pid) + "/cgroup");
-  return hierarchy / fs::path(path).relative_path();
-}
-
-// pidfd_getfd(pid, fd): a copy of the target's descriptor (same open file description).
-Result<UniqueFd> CopyDescriptor(const sys::Pidfd& pidfd, int fd) {
-  UniqueFd copy(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
-  if (!copy.valid()) {
-    return ErrnoError("pidfd_getfd(" + std::to_string(pidfd.pid()) + ", " + std::to_string(fd) +
-                      ")");
-  }
-  return copy;
+  const std::optional<std::string> path = probe::PidsCgroupPath(cgroups);
+  if (!path) return Error("no pids cgroup in /proc/" + std::to_string(pid) + "/cgroup");
+  return hierarchy / fs::path(*path).relative_path();
 }
 
 // A pidfd for `pid` if, once it is open (so the pid can no longer be reused), `still_ours` says
@@ -145,28 +112,6 @@ Result<std::uint64_t> ReadPidsEventsMax(const fs::path& pids_cgroup) {
     return Error("no \"max\" line in " + (pids_cgroup / "pids.events").string());
   }
   return std::strtoull(text.c_str() + at + 4, nullptr, 10);
-}
-
-Result<PipeMeasure> MeasurePipe(pid_t pid, int fd) {
-  PipeMeasure measure;
-  std::error_code ec;
-  measure.target =
-      fs::read_symlink("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd), ec).string();
-  if (ec) {
-    return Error("readlink /proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd) + ": " +
-                 ec.message());
-  }
-  WEDGE_ASSIGN_OR_RETURN(sys::Pidfd pidfd, sys::Pidfd::Open(pid));
-  WEDGE_ASSIGN_OR_RETURN(UniqueFd copy, CopyDescriptor(pidfd, fd));
-  const int capacity = ::fcntl(copy.get(), F_GETPIPE_SZ);
-  if (capacity < 0) {
-    return ErrnoError("F_GETPIPE_SZ on fd " + std::to_string(fd) + " of pid " +
-                      std::to_string(pid) + " (" + measure.target + ")");
-  }
-  measure.capacity_bytes = capacity;
-  int unread = 0;
-  if (::ioctl(copy.get(), FIONREAD, &unread) == 0) measure.unread_bytes = unread;
-  return measure;
 }
 
 std::string DescribePipeCreatorPrivilege(pid_t pid) {
@@ -217,7 +162,7 @@ struct CommandWatch::State {
   bool drained = false;
   std::optional<signature::ObservedCommand> finished;
 
-  bool IsWatched(pid_t pid) const { return ReadComm(pid) == watch.comm; }
+  bool IsWatched(pid_t pid) const { return CommOf(pid) == watch.comm; }
 
   // The descendants of the shim whose comm is the watched one.
   std::vector<pid_t> WatchedProcesses() const {
@@ -233,11 +178,11 @@ struct CommandWatch::State {
     for (pid_t pid : watched) {
       std::optional<sys::Pidfd> pinned = Pin(pid, [&](pid_t p) { return IsWatched(p); });
       if (!pinned) continue;
-      const pid_t parent = ReadParent(pid);
+      const pid_t parent = ParentOf(pid);
       drain_targets.push_back(std::move(*pinned));
       if (parent <= 0 || parent == container.shim) continue;
       // Still the parent once pinned: the child's PPid has not changed.
-      if (auto parent_pinned = Pin(parent, [&](pid_t) { return ReadParent(pid) == parent; })) {
+      if (auto parent_pinned = Pin(parent, [&](pid_t) { return ParentOf(pid) == parent; })) {
         drain_targets.push_back(std::move(*parent_pinned));
       }
     }
@@ -246,13 +191,14 @@ struct CommandWatch::State {
   void ShrinkStderrPipe(pid_t pid) {
     std::optional<sys::Pidfd> pinned = Pin(pid, [&](pid_t p) { return IsWatched(p); });
     if (!pinned) return;  // gone already: nothing of ours to resize
-    Result<UniqueFd> copy = CopyDescriptor(*pinned, 2);
+    Result<UniqueFd> copy = probe::CopyDescriptor(pinned->get(), pid, 2);
     if (!copy.ok()) {
       injections.push_back("could not shrink the stderr pipe of pid " + std::to_string(pid) + ": " +
                            copy.error().message());
       return;
     }
-    const int before = ::fcntl(copy->get(), F_GETPIPE_SZ);
+    Result<probe::PipeFill> measured = probe::MeasurePipe(copy->get(), "stderr of " + watch.comm);
+    const int before = measured.ok() ? measured->capacity_bytes : -1;
     const int after = ::fcntl(copy->get(), F_SETPIPE_SZ, *watch.stderr_pipe_bytes);
     std::string line = "injected: stderr pipe of " + watch.comm + " (pid " + std::to_string(pid) +
                        ") resized from " + std::to_string(before) + " to ";
@@ -282,6 +228,7 @@ Result<std::unique_ptr<CommandWatch>> CommandWatch::Start(
     // the shim and every process it starts from now on (-f): runc, then runc init.
     WEDGE_ASSIGN_OR_RETURN(
         s.hold, stack::StraceProcess::Attach(
+                    journal,
                     {"-f", "-qq", "-o", "/dev/null", "-e", "trace=" + s.watch.hold_syscall, "-e",
                      "signal=none", "-e",
                      "inject=" + s.watch.hold_syscall +
@@ -330,7 +277,7 @@ CommandWatch::Outcome CommandWatch::WaitForStallOrReturn() {
       std::vector<pid_t> captured = watched;
       if (!s.watch.parent_label.empty()) {
         for (pid_t pid : watched) {
-          const pid_t parent = ReadParent(pid);
+          const pid_t parent = ParentOf(pid);
           if (parent > 0 && parent != s.container.shim &&
               std::find(captured.begin(), captured.end(), parent) == captured.end()) {
             captured.push_back(parent);

@@ -53,14 +53,6 @@ class Containers {
 // The "max" count of a pids cgroup's pids.events: how many forks and clones it refused.
 Result<std::uint64_t> ReadPidsEventsMax(const std::filesystem::path& pids_cgroup);
 
-// What wedge measures of a pipe a process holds, through a pidfd_getfd copy.
-struct PipeMeasure {
-  std::string target;  // "pipe:[123]"
-  int capacity_bytes = 0;
-  int unread_bytes = 0;
-};
-Result<PipeMeasure> MeasurePipe(pid_t pid, int fd);
-
 // CapEff of `pid` and whether it is in the initial user namespace, for evidence:
 // "CapEff 000001fffeffffff (CAP_SYS_ADMIN, not CAP_SYS_RESOURCE), initial user namespace".
 std::string DescribePipeCreatorPrivilege(pid_t pid);

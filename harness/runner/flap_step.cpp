@@ -83,7 +83,7 @@ Result<FlapOutcome> RunFlapStep(const scenario::FlapStep& step, stack::DockerSta
 
   WEDGE_ASSIGN_OR_RETURN(
       std::unique_ptr<stack::SyscallProbe> probe,
-      stack::SyscallProbe::Attach(dockerd, stack.containerd_socket(),
+      stack::SyscallProbe::Attach(stack.journal(), dockerd, stack.containerd_socket(),
                                   stack.directory() / "dockerd.log", run_dir / "probe"));
   say("syscall probe attached to dockerd (pid " + std::to_string(dockerd) + ")");
 

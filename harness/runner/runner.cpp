@@ -129,9 +129,8 @@ HostState CaptureHostState(const std::filesystem::path& state_dir) {
   std::error_code ec;
   for (pid_t number : probe::ListProcesses()) {
     const std::string pid = std::to_string(number);
-    const std::filesystem::path dir = "/proc/" + pid;
-    if (Result<std::string> comm = sys::ReadFile(dir / "comm"); comm.ok()) {
-      const std::string name = sys::TrimTrailing(*comm);
+    if (Result<std::string> comm = probe::ReadComm(number); comm.ok()) {
+      const std::string& name = *comm;
       if (name == "dockerd" || name == "containerd" || name.rfind("containerd-shim", 0) == 0 ||
           name == "runc" || name.rfind("runc:[", 0) == 0) {
         state.stack_processes.insert(pid + "(" + name + ")");
@@ -141,23 +140,19 @@ HostState CaptureHostState(const std::filesystem::path& state_dir) {
       // A zombie is left out: it holds nothing but its pid, and reaping it is its parent's job
       // (after wedge dies, the machine's init, which may take its time).
       if (name == "strace" || name == "wedge-init" || name.rfind("qemu-system", 0) == 0) {
-        Result<std::string> text = sys::ReadFile(dir / "stat");
-        Result<probe::TaskStat> stat =
-            text.ok() ? probe::ParseStat(*text) : Result<probe::TaskStat>(text.error());
+        Result<probe::TaskStat> stat = probe::ReadStat(number, number);
         if (!stat.ok() || stat->state != 'Z') {
           state.helper_processes.insert(pid + "(" + name + ")");
         }
       }
     }
-    for (const auto& task : std::filesystem::directory_iterator(dir / "task", ec)) {
-      Result<std::string> text = sys::ReadFile(task.path() / "stat");
-      if (!text.ok()) continue;
-      Result<probe::TaskStat> stat = probe::ParseStat(*text);
+    for (pid_t tid : probe::ListTasks(number)) {
+      Result<probe::TaskStat> stat = probe::ReadStat(number, tid);
       // Kernel threads are not wedge's to leave behind: a netns cleanup worker, for one, is
       // briefly in D after a stack stops.
       if (stat.ok() && stat->state == 'D' &&
           (stat->flags & *probe::TaskFlagBit("PF_KTHREAD")) == 0) {
-        state.d_state_tasks.insert(task.path().filename().string() + "(" + stat->comm + ")");
+        state.d_state_tasks.insert(std::to_string(tid) + "(" + stat->comm + ")");
       }
     }
   }

@@ -131,12 +131,8 @@ bool ServesHttp2(const fs::path& socket, int timeout_ms) {
 // The state letter of every thread of `pid`, e.g. "TTTT"; empty once it is gone.
 std::string ThreadStates(pid_t pid) {
   std::string states;
-  std::error_code ec;
-  const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
-  for (const auto& task : fs::directory_iterator(tasks, ec)) {
-    Result<std::string> text = sys::ReadFile(task.path() / "stat");
-    if (!text.ok()) continue;
-    Result<probe::TaskStat> stat = probe::ParseStat(*text);
+  for (pid_t tid : probe::ListTasks(pid)) {
+    Result<probe::TaskStat> stat = probe::ReadStat(pid, tid);
     if (stat.ok()) states.push_back(stat->state);
   }
   return states;
@@ -190,7 +186,7 @@ Status CheckStaticallyLinked(const fs::path& binary) {
 // (cleanup_net), whose worker is named "kworker/...+netns" while it runs, in D state at times.
 bool NetnsCleanupRunning() {
   for (pid_t pid : probe::ListProcesses()) {
-    Result<std::string> comm = sys::ReadFile("/proc/" + std::to_string(pid) + "/comm");
+    Result<std::string> comm = probe::ReadComm(pid);
     if (comm.ok() && comm->rfind("kworker/", 0) == 0 && comm->find("+netns") != std::string::npos) {
       return true;
     }
@@ -451,6 +447,7 @@ std::string DockerStack::docker_host() const {
   return "unix://" + state_->Path("docker.sock").string();
 }
 const fs::path& DockerStack::containerd_socket() const { return state_->layout.containerd_socket; }
+sys::Journal& DockerStack::journal() const { return state_->journal; }
 pid_t DockerStack::dockerd_pid() const { return state_->dockerd.pid(); }
 pid_t DockerStack::containerd_pid() const { return state_->containerd.pid(); }
 std::int64_t DockerStack::startup_ms() const { return state_->startup_ms; }

@@ -3,16 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdlib>
-#include <system_error>
 
 #include "wedge/base/unique_fd.h"
 #include "wedge/probe/task.h"
+#include "wedge/sys/child_process.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/process.h"
 
@@ -32,17 +30,13 @@ std::string DescribeWait(int status) {
 // Whether every thread of `pid` has `tracer` as its TracerPid; `threads` counts them.
 bool AllThreadsTracedBy(pid_t pid, pid_t tracer, int& threads) {
   threads = 0;
-  std::error_code ec;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    const std::string name = task.path().filename().string();
-    pid_t tid = 0;
-    if (std::from_chars(name.data(), name.data() + name.size(), tid).ec != std::errc()) continue;
+  for (pid_t tid : probe::ListTasks(pid)) {
     Result<probe::TaskStatus> status = probe::ReadStatus(pid, tid);
     if (!status.ok()) continue;  // the thread exited meanwhile
     if (status->tracer_pid != tracer) return false;
     ++threads;
   }
-  return !ec && threads > 0;
+  return threads > 0;
 }
 
 std::string FindStrace() {
@@ -56,7 +50,8 @@ std::string FindStrace() {
 
 }  // namespace
 
-Result<std::unique_ptr<StraceProcess>> StraceProcess::Attach(const std::vector<std::string>& args,
+Result<std::unique_ptr<StraceProcess>> StraceProcess::Attach(sys::Journal& journal,
+                                                             const std::vector<std::string>& args,
                                                              pid_t traced, const fs::path& log,
                                                              std::chrono::milliseconds timeout) {
   const std::int64_t started = sys::MonotonicMillis();
@@ -69,44 +64,28 @@ Result<std::unique_ptr<StraceProcess>> StraceProcess::Attach(const std::vector<s
   strace->argv_.push_back(std::to_string(traced));
   UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log_fd.valid()) return ErrnoError("open('" + log.string() + "')");
-  std::vector<std::string> argv_storage = strace->argv_;
-  std::vector<char*> argv;
-  for (auto& arg : argv_storage) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child < 0) return ErrnoError("fork() for strace");
-  if (child == 0) {
-    // Should wedge die without detaching it, strace dies at once: SIGKILL, not SIGTERM. On
-    // SIGTERM strace detaches by itself, and when `wedge cleanup` kills its tracees meanwhile
-    // (the stack it traces), strace 6.1 can wait forever for a zombie thread-group leader whose
-    // traced threads only it could reap: seen here, a leftover strace in wait4(SHIM, __WALL)
-    // holding the shim's zombies and the stack's pid-namespace init in zap_pid_ns_processes.
-    // A tracer killed outright is detached by the kernel (exit_ptrace), and its tracees run on.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(126);
-    ::setpgid(0, 0);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, STDIN_FILENO);
-    ::dup2(log_fd.get(), STDOUT_FILENO);
-    ::dup2(log_fd.get(), STDERR_FILENO);
-    ::close_range(3, ~0U, 0);
-    ::execv(strace_path.c_str(), argv.data());
-    ::_exit(127);
-  }
-  strace->pid_ = child;
-  Result<sys::Pidfd> pidfd = sys::Pidfd::Open(child);
-  if (!pidfd.ok()) {
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    strace->detached_ = true;
-    return pidfd.error();
-  }
-  strace->pidfd_ = std::move(*pidfd);
+  sys::ChildSpec spec;
+  spec.role = "strace";
+  spec.argv = strace->argv_;
+  spec.executable = strace_path;
+  spec.stdin_stream = sys::ChildStream::Null();
+  spec.stdout_stream = sys::ChildStream::Descriptor(log_fd.get());
+  spec.stderr_stream = sys::ChildStream::Descriptor(log_fd.get());
+  // Should wedge die without detaching it, strace dies at once: SIGKILL, not SIGTERM. On
+  // SIGTERM strace detaches by itself, and when `wedge cleanup` kills its tracees meanwhile
+  // (the stack it traces), strace 6.1 can wait forever for a zombie thread-group leader whose
+  // traced threads only it could reap: seen here, a leftover strace in wait4(SHIM, __WALL)
+  // holding the shim's zombies and the stack's pid-namespace init in zap_pid_ns_processes.
+  // A tracer killed outright is detached by the kernel (exit_ptrace), and its tracees run on.
+  spec.parent_death_signal = SIGKILL;
+  spec.new_process_group = true;
+  WEDGE_ASSIGN_OR_RETURN(sys::ChildProcess child, sys::ChildProcess::Start(journal, spec));
+  strace->child_.emplace(std::move(child));
+  const pid_t tracer = strace->child_->pid();
   const std::int64_t deadline = started + timeout.count();
   for (;;) {
-    if (AllThreadsTracedBy(traced, child, strace->attached_threads_)) break;
-    if (strace->pidfd_.HasExited()) {
+    if (AllThreadsTracedBy(traced, tracer, strace->attached_threads_)) break;
+    if (strace->child_->HasExited()) {
       (void)strace->Detach();
       Result<std::string> said = sys::ReadFile(log);
       return Error("strace exited before attaching to pid " + std::to_string(traced) + ", " +
@@ -126,23 +105,25 @@ Result<std::unique_ptr<StraceProcess>> StraceProcess::Attach(const std::vector<s
 
 StraceProcess::~StraceProcess() { (void)Detach(); }
 
+pid_t StraceProcess::pid() const { return child_ ? child_->pid() : 0; }
+
 Status StraceProcess::Detach() {
-  if (detached_ || pid_ == 0) return OkStatus();
+  if (detached_ || !child_) return OkStatus();
   detached_ = true;
-  (void)pidfd_.SendSignal(SIGINT);
+  (void)child_->Signal(SIGINT);
   const std::int64_t deadline = sys::MonotonicMillis() + kDetachTimeout.count();
-  while (!pidfd_.HasExited() && sys::MonotonicMillis() < deadline) {
-    pollfd pfd{pidfd_.get(), POLLIN, 0};
+  while (!child_->HasExited() && sys::MonotonicMillis() < deadline) {
+    pollfd pfd{child_->pidfd().get(), POLLIN, 0};
     ::poll(&pfd, 1, 5);
   }
   Status status;
-  if (!pidfd_.HasExited()) {
-    (void)pidfd_.SendSignal(SIGKILL);
-    status = Error("strace (pid " + std::to_string(pid_) + ") did not detach within " +
+  if (!child_->HasExited()) {
+    (void)child_->Signal(SIGKILL);
+    status = Error("strace (pid " + std::to_string(child_->pid()) + ") did not detach within " +
                    std::to_string(kDetachTimeout.count()) + " ms of SIGINT; killed");
   }
-  int wait_status = 0;
-  if (::waitpid(pid_, &wait_status, 0) == pid_) detach_outcome_ = DescribeWait(wait_status);
+  // Reaped: its journal entry is undone.
+  detach_outcome_ = DescribeWait(child_->Wait());
   return status;
 }
 

@@ -293,13 +293,12 @@ struct Sample {
 Sample TakeSample(pid_t pid) {
   Sample sample;
   sample.at_us = RealtimeMicros();
-  std::error_code ec;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    Result<std::string> stat_text = sys::ReadFile(task.path() / "stat");
-    if (!stat_text.ok()) continue;  // the thread exited meanwhile
+  for (pid_t tid : probe::ListTasks(pid)) {
+    Result<probe::TaskStat> stat = probe::ReadStat(pid, tid);
+    if (!stat.ok()) continue;  // the thread exited meanwhile
     ++sample.threads;
-    Result<probe::TaskStat> stat = probe::ParseStat(*stat_text);
-    Result<std::string> syscall_text = sys::ReadFile(task.path() / "syscall");
+    Result<std::string> syscall_text =
+        sys::ReadFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall");
     std::string what = "?";
     if (syscall_text.ok()) {
       Result<probe::SyscallState> state = probe::ParseSyscall(*syscall_text);
@@ -310,7 +309,7 @@ Sample TakeSample(pid_t pid) {
         what = state->kind == probe::SyscallState::Kind::kRunning ? "running" : "user";
       }
     }
-    ++sample.histogram[std::string(1, stat.ok() ? stat->state : '?') + " " + what];
+    ++sample.histogram[std::string(1, stat->state) + " " + what];
   }
   return sample;
 }
@@ -420,7 +419,7 @@ SyscallProbe::~SyscallProbe() {
   (void)state_->Detach();
 }
 
-Result<std::unique_ptr<SyscallProbe>> SyscallProbe::Attach(pid_t dockerd,
+Result<std::unique_ptr<SyscallProbe>> SyscallProbe::Attach(sys::Journal& journal, pid_t dockerd,
                                                            const fs::path& containerd_socket,
                                                            const fs::path& dockerd_log,
                                                            const fs::path& work_dir) {
@@ -439,6 +438,7 @@ Result<std::unique_ptr<SyscallProbe>> SyscallProbe::Attach(pid_t dockerd,
   // -f with -p attaches every thread of the process and each thread it creates later (strace(1)
   // on -p with -f); the clones tell its threads from the processes it forks.
   Result<std::unique_ptr<StraceProcess>> strace = StraceProcess::Attach(
+      journal,
       {"-f", "-qq", "-ttt", "-e", "trace=connect,socket,close,clone,clone3,fork,vfork", "-e",
        "signal=none", "-o", s.trace_file.string()},
       dockerd, s.strace_log, kAttachTimeout);

@@ -11,27 +11,14 @@
 #include <csignal>
 #include <thread>
 
-#include "wedge/sys/files.h"
+#include "wedge/probe/task.h"
 
 namespace wedge::sys {
 
 std::optional<std::uint64_t> ProcessStartTime(pid_t pid) {
-  Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  Result<probe::TaskStat> stat = probe::ReadStat(pid, pid);
   if (!stat.ok()) return std::nullopt;
-  // comm may contain spaces and ')': the fields start after the last ')'.
-  size_t close = stat->rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  // Field 22 (starttime) is the 20th field after comm.
-  size_t pos = close + 2;
-  for (int field = 3; field < 22 && pos != std::string::npos; ++field) {
-    pos = stat->find(' ', pos);
-    if (pos != std::string::npos) ++pos;
-  }
-  if (pos == std::string::npos) return std::nullopt;
-  std::uint64_t start = 0;
-  auto [ptr, ec] = std::from_chars(stat->data() + pos, stat->data() + stat->size(), start);
-  if (ec != std::errc()) return std::nullopt;
-  return start;
+  return stat->start_time;
 }
 
 bool IsSameProcess(pid_t pid, std::uint64_t start_time) {

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "wedge/probe/task.h"
+#include "wedge/sys/child_process.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/fuse.h"
 
@@ -168,13 +170,11 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& 
   auto sandbox = std::unique_ptr<Sandbox>(
       new Sandbox(journal, cgroup, std::move(init), std::move(control), options.log_directory));
 
-  // The child waits on the sync pipe: nothing runs in the sandbox until it is in the cgroup,
-  // journaled, and (with a user namespace) has its id maps.
-  std::optional<std::uint64_t> start_time = ProcessStartTime(static_cast<pid_t>(pid));
+  // The child waits on the sync pipe: nothing runs in the sandbox until it is journaled (as
+  // ChildProcess journals its children: fsync'd before they may exec), in the cgroup, and (with
+  // a user namespace) has its id maps.
   WEDGE_ASSIGN_OR_RETURN(sandbox->journal_seq_,
-                         journal.Record("process", {{"pid", pid},
-                                                    {"start_time", start_time.value_or(0)},
-                                                    {"role", "sandbox-init"}}));
+                         JournalChildProcess(journal, static_cast<pid_t>(pid), "sandbox-init"));
   WEDGE_RETURN_IF_ERROR(cgroup.Attach(static_cast<pid_t>(pid)));
   if (options.user_namespace) {
     WEDGE_RETURN_IF_ERROR(WriteIdMap(static_cast<pid_t>(pid), "uid_map"));
@@ -209,7 +209,7 @@ Sandbox::~Sandbox() {
     ::poll(&pfd, 1, 5);
   }
   // Reaped: the journal entry is done with. An init that is not is left for the journal.
-  if (reaped_ && journal_seq_ != 0) (void)journal_.Undo(journal_seq_);
+  if (reaped_ && journal_seq_ != 0) (void)UndoChildProcessEntry(journal_, journal_seq_);
 }
 
 std::optional<int> Sandbox::TryReap() {
@@ -265,12 +265,9 @@ Result<std::string> Sandbox::Request(const std::string& request, const std::stri
 Result<pid_t> Sandbox::HostPidOf(pid_t ns_pid, const std::string& label) const {
   // The child of the init whose innermost NSpid matches.
   for (pid_t child : cgroup_.Processes()) {
-    Result<std::string> status = ReadFile("/proc/" + std::to_string(child) + "/status");
+    Result<probe::TaskStatus> status = probe::ReadStatus(child, child);
     if (!status.ok()) continue;
-    size_t at = status->find("\nNSpid:");
-    if (at == std::string::npos) continue;
-    std::string line = status->substr(at + 7, status->find('\n', at + 1) - at - 7);
-    std::vector<pid_t> ids = ParsePidList(line);
+    const std::vector<pid_t>& ids = status->ns_pids;
     // Without a pid namespace NSpid has one entry, and the two pids are the same.
     if (!ids.empty() && ids.back() == ns_pid && ids.front() != init_.pid()) return ids.front();
   }

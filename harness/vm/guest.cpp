@@ -1,9 +1,7 @@
 #include "wedge/vm/guest.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "wedge/sys/child_process.h"
 #include "wedge/sys/files.h"
 
 namespace wedge::vm {
@@ -68,95 +67,32 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(sys::Journal& journal,
                                                         const std::vector<std::string>& argv,
                                                         const fs::path& output_log) {
   if (argv.empty()) return Error("QemuProcess::Start: empty argv");
-  // Everything the child needs is prepared before fork: it only makes async-signal-safe calls.
-  std::vector<char*> args;
-  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
   UniqueFd log(::open(output_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log.valid()) return ErrnoError("open('" + output_log.string() + "')");
-  UniqueFd null_input(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!null_input.valid()) return ErrnoError("open('/dev/null')");
-  int sync[2];
-  if (::pipe2(sync, O_CLOEXEC) != 0) return ErrnoError("pipe2()");
-  UniqueFd sync_read(sync[0]);
-  UniqueFd sync_write(sync[1]);
-  const pid_t parent = ::getpid();
-
-  pid_t pid = ::fork();
-  if (pid < 0) return ErrnoError("fork()");
-  if (pid == 0) {
-    ::close(sync_write.Release());
-    // qemu never outlives wedge, even a SIGKILLed wedge that cleanup has not run after yet.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    // A process group of its own: a terminal's Ctrl-C reaches wedge, which stops qemu in order,
-    // and not qemu directly.
-    ::setpgid(0, 0);
-    // Nothing runs until the parent has journaled this pid: it writes one byte, or closes the
-    // pipe (EOF) when it failed, and then the child exits without starting qemu.
-    char go = 0;
-    if (::read(sync_read.get(), &go, 1) != 1) ::_exit(127);
-    ::dup2(null_input.get(), STDIN_FILENO);
-    ::dup2(log.get(), STDOUT_FILENO);
-    ::dup2(log.get(), STDERR_FILENO);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  sync_read.Reset();
-  Result<sys::Pidfd> pidfd = sys::Pidfd::Open(pid);
-  if (!pidfd.ok()) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    return pidfd.error();
-  }
-  std::unique_ptr<QemuProcess> process(new QemuProcess(journal, std::move(*pidfd)));
-  std::optional<std::uint64_t> start_time = sys::ProcessStartTime(pid);
-  WEDGE_ASSIGN_OR_RETURN(
-      process->journal_seq_,
-      journal.Record("process",
-                     {{"pid", pid}, {"start_time", start_time.value_or(0)}, {"role", "qemu"}}));
-  char go = 1;
-  if (::write(sync_write.get(), &go, 1) != 1) return ErrnoError("write(qemu sync pipe)");
-  return process;
+  sys::ChildSpec spec;
+  spec.role = "qemu";
+  spec.argv = argv;
+  spec.stdin_stream = sys::ChildStream::Null();
+  spec.stdout_stream = sys::ChildStream::Descriptor(log.get());
+  spec.stderr_stream = sys::ChildStream::Descriptor(log.get());
+  // qemu never outlives wedge, even a SIGKILLed wedge that cleanup has not run after yet.
+  spec.parent_death_signal = SIGKILL;
+  // A process group of its own: a terminal's Ctrl-C reaches wedge, which stops qemu in order,
+  // and not qemu directly.
+  spec.new_process_group = true;
+  WEDGE_ASSIGN_OR_RETURN(sys::ChildProcess child, sys::ChildProcess::Start(journal, spec));
+  return std::unique_ptr<QemuProcess>(new QemuProcess(std::move(child)));
 }
 
-QemuProcess::QemuProcess(sys::Journal& journal, sys::Pidfd pidfd)
-    : journal_(journal), pidfd_(std::move(pidfd)) {}
+QemuProcess::QemuProcess(sys::ChildProcess child) : child_(std::move(child)) {}
 
-QemuProcess::~QemuProcess() {
-  Kill();
-  (void)journal_.Undo(journal_seq_);
-}
-
-void QemuProcess::Reap() {
-  if (wait_status_) return;
-  int status = 0;
-  while (::waitpid(pidfd_.pid(), &status, 0) < 0) {
-    if (errno != EINTR) return;
-  }
-  wait_status_ = status;
-}
+QemuProcess::~QemuProcess() { Kill(); }
 
 bool QemuProcess::WaitForExit(std::int64_t deadline_ms) {
-  if (wait_status_) return true;
-  for (;;) {
-    if (pidfd_.HasExited()) {
-      Reap();
-      return true;
-    }
-    const std::int64_t left = deadline_ms - sys::MonotonicMillis();
-    if (left <= 0 || sys::Interrupted()) return false;
-    // A pidfd polls readable when its process exits; short slices notice SIGINT promptly.
-    pollfd pfd{pidfd_.get(), POLLIN, 0};
-    ::poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(left, 100)));
-  }
+  return child_.WaitUntil(deadline_ms).has_value();
 }
 
-void QemuProcess::Kill() {
-  if (wait_status_) return;
-  (void)pidfd_.SendSignal(SIGKILL);
-  Reap();
-}
+void QemuProcess::Kill() { child_.Kill(); }
 
 GuestConsole ParseGuestConsole(std::string_view console) {
   GuestConsole parsed;

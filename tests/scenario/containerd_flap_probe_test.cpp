@@ -148,9 +148,9 @@ class ContainerdFlap : public ::testing::Test {
     const fs::path proc = "/proc/" + std::to_string(stack_->dockerd_pid());
     run.fds_before = CountEntries(proc / "fd");
     run.threads_before = CountEntries(proc / "task");
-    Result<std::unique_ptr<stack::SyscallProbe>> attached =
-        stack::SyscallProbe::Attach(stack_->dockerd_pid(), stack_->containerd_socket(),
-                                    stack_->directory() / "dockerd.log", run_dir_ / "probe");
+    Result<std::unique_ptr<stack::SyscallProbe>> attached = stack::SyscallProbe::Attach(
+        stack_->journal(), stack_->dockerd_pid(), stack_->containerd_socket(),
+        stack_->directory() / "dockerd.log", run_dir_ / "probe");
     EXPECT_TRUE(attached.ok()) << attached.error().message();
     if (!attached.ok()) return run;
     stack::SyscallProbe& probe = **attached;

@@ -1,6 +1,7 @@
 #include "wedge/kinds/pipe_capacity_at_most.h"
 
 #include "runner/command_watch.h"
+#include "wedge/probe/pipe.h"
 #include "wedge/runner/run_context.h"
 
 namespace wedge::kinds {
@@ -14,17 +15,17 @@ Result<PreconditionAfter> ObserveBefore(const scenario::Precondition& preconditi
     report::PreconditionResult result;
     result.name = precondition.name;
     result.why = precondition.why;
-    Result<runner::PipeMeasure> pipe = runner::MeasurePipe(container.init, check.fd);
+    Result<probe::HeldPipe> pipe = probe::MeasureHeldPipe(container.init, check.fd);
     if (!pipe.ok()) {
       result.detail = "fd " + std::to_string(check.fd) + " of container " + container.name +
                       "'s init unmeasurable: " + pipe.error().message();
       return result;
     }
-    result.held = pipe->capacity_bytes <= check.max_bytes;
+    result.held = pipe->fill.capacity_bytes <= check.max_bytes;
     result.detail = "fd " + std::to_string(check.fd) + " of container " + container.name +
                     "'s init (pid " + std::to_string(container.init) + ", " + pipe->target +
                     ", created by its containerd-shim as every " + "exec's pipes are) holds " +
-                    std::to_string(pipe->capacity_bytes) + " bytes, " +
+                    std::to_string(pipe->fill.capacity_bytes) + " bytes, " +
                     (result.held ? "at most " : "above ") + std::to_string(check.max_bytes) +
                     "; the shim (pid " + std::to_string(container.shim) +
                     "): " + runner::DescribePipeCreatorPrivilege(container.shim);

@@ -52,6 +52,25 @@ struct TaskStat {
 };
 Result<TaskStat> ParseStat(std::string_view text);
 
+// /proc/PID/comm: the process's name (its leader's comm, at most 15 bytes), newline dropped.
+std::string ParseComm(std::string_view text);
+
+// /proc/PID/cmdline: the argv, one NUL-terminated string each. A process that rewrote its
+// argv (setproctitle) may leave one string without the NUL; it is still one argument.
+std::vector<std::string> ParseCmdline(std::string_view text);
+
+// One line of /proc/PID/cgroup: "4:pids:/docker/ID" (v1), "0::/system.slice/x" (v2), or
+// "1:name=systemd:/..." (a named v1 hierarchy, controllers {"name=systemd"}).
+struct CgroupMembership {
+  int hierarchy_id = 0;
+  std::vector<std::string> controllers;  // empty for the v2 hierarchy
+  std::string path;                      // relative to the hierarchy's root, starts with '/'
+};
+// Lines that do not have the three fields are left out.
+std::vector<CgroupMembership> ParseCgroups(std::string_view text);
+// The path in the pids hierarchy: the v1 line naming "pids", else the v2 line; nullopt if none.
+std::optional<std::string> PidsCgroupPath(const std::vector<CgroupMembership>& cgroups);
+
 // Names of the PF_* bits wedge knows (PF_EXITING, PF_KTHREAD, ...) set in `flags`.
 std::vector<std::string> TaskFlagNames(std::uint32_t flags);
 // The bit of a PF_* flag name, or nullopt for a name wedge does not know.
@@ -125,6 +144,17 @@ struct TreeSnapshot {
 
 // Reads and parses /proc/PID/task/TID/status alone (the leader's is the process's).
 Result<TaskStatus> ReadStatus(pid_t pid, pid_t tid, std::string_view proc_root = "/proc");
+// Reads and parses /proc/PID/task/TID/stat alone (the leader's comm, state, ppid and start time
+// are the process's).
+Result<TaskStat> ReadStat(pid_t pid, pid_t tid, std::string_view proc_root = "/proc");
+// The parent of process `pid` (0 for a process whose parent is outside its pid namespace).
+Result<pid_t> ReadParent(pid_t pid, std::string_view proc_root = "/proc");
+// Reads and parses /proc/PID/comm.
+Result<std::string> ReadComm(pid_t pid, std::string_view proc_root = "/proc");
+// Reads and parses /proc/PID/cmdline (empty for a zombie or a kernel thread).
+Result<std::vector<std::string>> ReadCmdline(pid_t pid, std::string_view proc_root = "/proc");
+// Reads and parses /proc/PID/cgroup.
+Result<std::vector<CgroupMembership>> ReadCgroups(pid_t pid, std::string_view proc_root = "/proc");
 // Reads one task of a live process. `proc_root` is "/proc" except in tests.
 Result<TaskSnapshot> ReadTask(pid_t pid, pid_t tid, std::string_view proc_root = "/proc");
 // Reads a process, all of its tasks and its fd table. With `peek_pipes`, also measures each pipe
@@ -136,6 +166,8 @@ Result<ProcessSnapshot> ReadProcess(pid_t pid, bool peek_pipes = false,
                                     std::string_view proc_root = "/proc");
 // Every process in /proc, sorted; empty when /proc cannot be read.
 std::vector<pid_t> ListProcesses(std::string_view proc_root = "/proc");
+// The tasks (threads) of process `pid`, ascending; empty when it is gone.
+std::vector<pid_t> ListTasks(pid_t pid, std::string_view proc_root = "/proc");
 // The children of `pid` (all its threads), from /proc/PID/task/TID/children.
 std::vector<pid_t> ReadChildren(pid_t pid, std::string_view proc_root = "/proc");
 // `pid` and all its descendants, parents before children.

@@ -74,6 +74,8 @@ class DockerStack {
   // The whole environment a docker CLI needs to talk to this stack (DOCKER_HOST, DOCKER_CONFIG,
   // HOME, PATH): use it instead of wedge's own, which may point at another daemon.
   std::map<std::string, std::string> ClientEnvironment() const;
+  // The journal the stack records in; a tracer of its daemons is journaled here too.
+  sys::Journal& journal() const;
   pid_t dockerd_pid() const;
   pid_t containerd_pid() const;
   std::int64_t startup_ms() const;  // from start until /_ping answered

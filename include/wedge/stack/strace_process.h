@@ -15,20 +15,24 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "wedge/base/result.h"
-#include "wedge/sys/process.h"
+#include "wedge/sys/child_process.h"
+#include "wedge/sys/journal.h"
 
 namespace wedge::stack {
 
 class StraceProcess {
  public:
-  // Runs `strace ARGS -p TRACED`, its stdout and stderr appended to `log`, in a process group
-  // of its own (a terminal's SIGINT is wedge's to handle). Returns once every thread of `traced`
-  // is traced by it, or an error (with what strace said) if it exits first or `timeout` passes.
-  static Result<std::unique_ptr<StraceProcess>> Attach(const std::vector<std::string>& args,
+  // Runs `strace ARGS -p TRACED` (a sys::ChildProcess, journaled in `journal` before it runs,
+  // until it is reaped), its stdout and stderr appended to `log`, in a process group of its own
+  // (a terminal's SIGINT is wedge's to handle). Returns once every thread of `traced` is traced
+  // by it, or an error (with what strace said) if it exits first or `timeout` passes.
+  static Result<std::unique_ptr<StraceProcess>> Attach(sys::Journal& journal,
+                                                       const std::vector<std::string>& args,
                                                        pid_t traced,
                                                        const std::filesystem::path& log,
                                                        std::chrono::milliseconds timeout);
@@ -40,7 +44,7 @@ class StraceProcess {
   // it again is a no-op.
   Status Detach();
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const;
   const std::vector<std::string>& argv() const { return argv_; }
   int attached_threads() const { return attached_threads_; }
   std::int64_t attach_ms() const { return attach_ms_; }
@@ -53,8 +57,7 @@ class StraceProcess {
  private:
   StraceProcess() = default;
   std::vector<std::string> argv_;
-  pid_t pid_ = 0;
-  sys::Pidfd pidfd_;
+  std::optional<sys::ChildProcess> child_;
   bool detached_ = false;
   std::string detach_outcome_;
   int attached_threads_ = 0;

@@ -17,6 +17,7 @@
 
 #include "wedge/base/result.h"
 #include "wedge/signature/signature.h"
+#include "wedge/sys/journal.h"
 
 namespace wedge::stack {
 
@@ -40,9 +41,10 @@ class SyscallProbe {
   // processes it forks) with strace, and returns once strace traces every thread. `work_dir`
   // holds the probe's raw output, kept for the evidence bundle. `containerd_socket` is the path
   // whose connect() calls count; `dockerd_log` the log whose lines are counted. strace dies with
-  // the thread that called Attach, which must outlive the probe.
+  // the thread that called Attach, which must outlive the probe. strace is journaled in
+  // `journal` until it is reaped.
   static Result<std::unique_ptr<SyscallProbe>> Attach(
-      pid_t dockerd, const std::filesystem::path& containerd_socket,
+      sys::Journal& journal, pid_t dockerd, const std::filesystem::path& containerd_socket,
       const std::filesystem::path& dockerd_log, const std::filesystem::path& work_dir);
   SyscallProbe(const SyscallProbe&) = delete;
   SyscallProbe& operator=(const SyscallProbe&) = delete;

@@ -1,4 +1,9 @@
 // Running auxiliary commands (version queries, tools) through Boost.Process.
+//
+// These are short calls, each waited for and killed at its timeout, some made where no journal
+// exists yet (`wedge list`, the kernel cache): nothing they start is meant to outlive the call,
+// so they are not journaled. A process wedge owns beyond one such call (a command step, qemu,
+// strace) is a ChildProcess (sys/child_process.h), journaled before it runs.
 #pragma once
 
 #include <chrono>

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "wedge/base/result.h"
+#include "wedge/sys/child_process.h"
 #include "wedge/sys/journal.h"
 #include "wedge/sys/process.h"
 #include "wedge/vm/initramfs.h"
@@ -23,9 +24,9 @@
 
 namespace wedge::vm {
 
-// A qemu process wedge started: journaled ("process", with its start time, so cleanup never
-// kills a recycled pid) before it runs anything, and SIGKILLed and reaped when the owner goes
-// out of scope. It also dies with wedge (PR_SET_PDEATHSIG).
+// A qemu process wedge started (a sys::ChildProcess): journaled ("process", with its start
+// time, so cleanup never kills a recycled pid) before it runs anything, and SIGKILLed and reaped
+// when the owner goes out of scope. It also dies with wedge (PR_SET_PDEATHSIG).
 class QemuProcess {
  public:
   // Starts `argv` (argv[0] searched in PATH) with stdin from /dev/null and stdout and stderr
@@ -42,18 +43,14 @@ class QemuProcess {
   bool WaitForExit(std::int64_t deadline_ms);
   // SIGKILL through the pidfd, then reap. Safe to repeat.
   void Kill();
-  pid_t pid() const { return pidfd_.pid(); }
+  pid_t pid() const { return child_.pid(); }
   // The wait status once reaped.
-  std::optional<int> wait_status() const { return wait_status_; }
+  std::optional<int> wait_status() const { return child_.wait_status(); }
 
  private:
-  QemuProcess(sys::Journal& journal, sys::Pidfd pidfd);
-  void Reap();
+  explicit QemuProcess(sys::ChildProcess child);
 
-  sys::Journal& journal_;
-  sys::Pidfd pidfd_;
-  std::uint64_t journal_seq_ = 0;
-  std::optional<int> wait_status_;
+  sys::ChildProcess child_;
 };
 
 // What the guest's /init printed on the console (kGuestBootedMarker, kGuestExitMarker).
