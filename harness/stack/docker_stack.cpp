@@ -361,7 +361,9 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
   WEDGE_ASSIGN_OR_RETURN(
       s.cgroup, sys::ScopedCgroup::Create(journal, "wedge/" + journal.run_id() + "/stack", {}));
   for (const auto& entry : journal.Pending()) {
-    if (entry.seq > last_seq && entry.kind == "cgroup") s.cgroup_levels.push_back(entry.seq);
+    if (entry.seq > last_seq && std::holds_alternative<sys::CgroupChange>(*entry.change)) {
+      s.cgroup_levels.push_back(entry.seq);
+    }
   }
   if (!s.cgroup_levels.empty()) s.cgroup_levels.pop_back();  // the stack's own: ScopedCgroup's
 
@@ -753,7 +755,8 @@ Status DockerStack::Stop() {
     auto entry = std::find_if(pending.begin(), pending.end(),
                               [&](const sys::JournalEntry& e) { return e.seq == *seq; });
     if (entry == pending.end()) continue;
-    fs::path level = fs::path(entry->data.value("mount", "")) / entry->data.value("path", "");
+    const auto& cgroup = std::get<sys::CgroupChange>(*entry->change);
+    fs::path level = cgroup.mount / cgroup.path;
     std::error_code ec;
     bool in_use = false;
     for (const auto& child : fs::directory_iterator(level, ec)) in_use |= child.is_directory(ec);
