@@ -115,8 +115,7 @@ Result<signature::ObservedCommand> RunCommandStep(const scenario::Step& step,
   }
   output_write.Reset();
   std::optional<std::uint64_t> start_time = sys::ProcessStartTime(pid);
-  (void)journal.Record("process",
-                       {{"pid", pid}, {"start_time", start_time.value_or(0)}, {"role", step.name}});
+  (void)journal.Record(sys::ProcessChange{pid, start_time.value_or(0), step.name});
 
   // Read its output until it closes (the process and any children that inherited it are done)
   // or the timeout passes.

@@ -269,7 +269,7 @@ Result<stack::DockerStack*> Suite::SharedStack() {
     WEDGE_ASSIGN_OR_RETURN(journal_, sys::Journal::Create(options_.state_dir, NewRunId("suite")));
   }
   const std::filesystem::path run_dir = options_.state_dir / "runs" / journal_->run_id();
-  WEDGE_RETURN_IF_ERROR(journal_->Record("directory", {{"path", run_dir}}));
+  WEDGE_RETURN_IF_ERROR(journal_->Record(sys::DirectoryChange{run_dir}));
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
   if (ec) return Error("create_directories('" + run_dir.string() + "'): " + ec.message());
@@ -339,7 +339,7 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
                            sys::Journal::Create(options.state_dir, run_id));
     const std::filesystem::path run_dir = options.state_dir / "runs" / run_id;
     WEDGE_ASSIGN_OR_RETURN(std::uint64_t run_dir_seq,
-                           journal->Record("directory", {{"path", run_dir}}));
+                           journal->Record(sys::DirectoryChange{run_dir}));
     std::error_code ec;
     std::filesystem::create_directories(run_dir, ec);
     if (ec) return Error("create_directories('" + run_dir.string() + "'): " + ec.message());

@@ -421,7 +421,7 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
   // Containers' cgroups go under a parent of wedge's own in every hierarchy; dockerd creates
   // it and leaves it behind, so it is journaled first.
   WEDGE_ASSIGN_OR_RETURN(s.cgroup_tree_seq,
-                         journal.Record("cgroup-tree", {{"name", layout.cgroup_parent}}));
+                         journal.Record(sys::CgroupTreeChange{layout.cgroup_parent}));
   WEDGE_ASSIGN_OR_RETURN(sys::SpawnedProcess dockerd, exec("dockerd", DockerdArgv(layout)));
   WEDGE_ASSIGN_OR_RETURN(s.dockerd, sys::Pidfd::Open(dockerd.pid));
   for (;;) {

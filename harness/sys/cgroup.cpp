@@ -200,10 +200,9 @@ Result<std::unique_ptr<ScopedCgroup>> ScopedCgroup::Create(Journal& journal,
   for (const auto& part : std::filesystem::path(relative_path)) {
     level /= part;
     if (std::filesystem::exists(level)) continue;
-    WEDGE_ASSIGN_OR_RETURN(std::uint64_t seq,
-                           journal.Record("cgroup", {{"controller", "pids"},
-                                                     {"path", level.lexically_relative(hierarchy)},
-                                                     {"mount", hierarchy}}));
+    WEDGE_ASSIGN_OR_RETURN(
+        std::uint64_t seq,
+        journal.Record(CgroupChange{"pids", level.lexically_relative(hierarchy), hierarchy}));
     (void)seq;
   }
   std::uint64_t own_seq = journal.Pending().back().seq;

@@ -295,12 +295,6 @@ Result<std::uint64_t> Journal::Record(const JournalChange& change) {
   return seq;
 }
 
-Result<std::uint64_t> Journal::Record(std::string_view kind, const nlohmann::json& data) {
-  Result<JournalChange> change = ChangeFromJson(std::string(kind), data);
-  if (!change.ok()) return change.error().WithContext("journal entry (" + std::string(kind) + ")");
-  return Record(*change);
-}
-
 Status Journal::Undo(std::uint64_t seq) {
   if (seq == 0 || seq > entries_.size() || undone_[seq - 1]) return OkStatus();
   WEDGE_RETURN_IF_ERROR(UndoEntry(entries_[seq - 1], undo_log_));

@@ -172,9 +172,8 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& 
   // journaled, and (with a user namespace) has its id maps.
   std::optional<std::uint64_t> start_time = ProcessStartTime(static_cast<pid_t>(pid));
   WEDGE_ASSIGN_OR_RETURN(sandbox->journal_seq_,
-                         journal.Record("process", {{"pid", pid},
-                                                    {"start_time", start_time.value_or(0)},
-                                                    {"role", "sandbox-init"}}));
+                         journal.Record(ProcessChange{static_cast<pid_t>(pid),
+                                                      start_time.value_or(0), "sandbox-init"}));
   WEDGE_RETURN_IF_ERROR(cgroup.Attach(static_cast<pid_t>(pid)));
   if (options.user_namespace) {
     WEDGE_RETURN_IF_ERROR(WriteIdMap(static_cast<pid_t>(pid), "uid_map"));

@@ -111,10 +111,8 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(sys::Journal& journal,
   }
   std::unique_ptr<QemuProcess> process(new QemuProcess(journal, std::move(*pidfd)));
   std::optional<std::uint64_t> start_time = sys::ProcessStartTime(pid);
-  WEDGE_ASSIGN_OR_RETURN(
-      process->journal_seq_,
-      journal.Record("process",
-                     {{"pid", pid}, {"start_time", start_time.value_or(0)}, {"role", "qemu"}}));
+  WEDGE_ASSIGN_OR_RETURN(process->journal_seq_,
+                         journal.Record(sys::ProcessChange{pid, start_time.value_or(0), "qemu"}));
   char go = 1;
   if (::write(sync_write.get(), &go, 1) != 1) return ErrnoError("write(qemu sync pipe)");
   return process;
@@ -233,8 +231,7 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
   WEDGE_ASSIGN_OR_RETURN(std::unique_ptr<sys::Journal> journal,
                          sys::Journal::Create(options.state_dir, run_id));
   const fs::path run_dir = options.state_dir / "runs" / run_id;
-  WEDGE_ASSIGN_OR_RETURN(std::uint64_t run_dir_seq,
-                         journal->Record("directory", {{"path", run_dir}}));
+  WEDGE_ASSIGN_OR_RETURN(std::uint64_t run_dir_seq, journal->Record(sys::DirectoryChange{run_dir}));
   // The run directory goes on every path (or stays, journaled as kept, with --keep).
   struct KeepOrRemove {
     sys::Journal& journal;

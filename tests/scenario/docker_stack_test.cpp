@@ -97,7 +97,7 @@ class PrivateDockerStack : public ::testing::Test {
   std::unique_ptr<sys::Journal> NewJournal() const {
     Result<std::unique_ptr<sys::Journal>> journal = sys::Journal::Create(state_dir_, run_id_);
     if (!journal.ok()) return nullptr;
-    if (!(*journal)->Record("directory", {{"path", run_dir_}}).ok()) return nullptr;
+    if (!(*journal)->Record(sys::DirectoryChange{run_dir_}).ok()) return nullptr;
     fs::create_directories(run_dir_);
     return std::move(*journal);
   }

@@ -305,7 +305,7 @@ TEST_F(JournalTest, ForgottenEntriesStayAsTheyAre) {
   {
     auto journal = Journal::Create(root_ / "state", "kept");
     ASSERT_TRUE(journal.ok());
-    auto seq = (*journal)->Record("directory", {{"path", run_dir}});
+    auto seq = (*journal)->Record(DirectoryChange{run_dir});
     ASSERT_TRUE(seq.ok());
     fs::create_directories(run_dir);
     ASSERT_TRUE((*journal)->Forget(*seq).ok());

@@ -122,8 +122,6 @@ class Journal {
 
   // Appends an entry and makes it durable; call it before making the change.
   Result<std::uint64_t> Record(const JournalChange& change);
-  // The same, for a change given as its on-disk kind and data.
-  Result<std::uint64_t> Record(std::string_view kind, const nlohmann::json& data);
   // Undoes entry `seq` now and records that it is undone. Undoing twice is a no-op.
   Status Undo(std::uint64_t seq);
   // Drops entry `seq` without undoing it: the change is meant to stay (e.g. a run directory
