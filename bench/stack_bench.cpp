@@ -43,7 +43,7 @@ double StartWithWedge(int round) {
     std::exit(1);
   }
   const fs::path run_dir = state_dir / "runs" / run_id;
-  (void)(*journal)->Record("directory", {{"path", run_dir}});
+  (void)(*journal)->Record(wedge::sys::DirectoryChange{run_dir});
   fs::create_directories(run_dir);
   wedge::stack::StackOptions options;
   options.binaries = wedge::stack::Binaries::Defaults();

@@ -1,10 +1,5 @@
 #include "wedge/report/report.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <string>
@@ -12,77 +7,12 @@
 #include <vector>
 
 #include "report_internal.h"
+#include "wedge/sys/files.h"
 
 namespace wedge::report::internal {
 
-namespace {
-
-std::string Quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
-
-// Closes the temporary file and removes it unless it was renamed into place.
-class TemporaryFile {
- public:
-  TemporaryFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  TemporaryFile(const TemporaryFile&) = delete;
-  TemporaryFile& operator=(const TemporaryFile&) = delete;
-  ~TemporaryFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!renamed_) ::unlink(path_.c_str());
-  }
-
-  int fd() const { return fd_; }
-  const std::string& path() const { return path_; }
-  Status Close() {
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return ErrnoError("close('" + path_ + "')");
-    return OkStatus();
-  }
-  void MarkRenamed() { renamed_ = true; }
-
- private:
-  int fd_;
-  std::string path_;
-  bool renamed_ = false;
-};
-
-}  // namespace
-
 Status WriteFileAtomically(const std::filesystem::path& file, std::string_view content) {
-  std::filesystem::path directory = file.parent_path();
-  if (directory.empty()) directory = ".";
-  std::string name_template = (directory / ("." + file.filename().string() + ".XXXXXX")).string();
-  int fd = ::mkstemp(name_template.data());
-  if (fd < 0) return ErrnoError("mkstemp(" + Quoted(name_template) + ")");
-  TemporaryFile temporary(fd, name_template);
-
-  // mkstemp creates the file 0600; a report is meant to be read by CI and other users.
-  if (::fchmod(temporary.fd(), 0644) != 0) {
-    return ErrnoError("fchmod(" + Quoted(temporary.path()) + ", 0644)");
-  }
-  std::size_t written = 0;
-  while (written < content.size()) {
-    ssize_t n = ::write(temporary.fd(), content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("write(" + Quoted(temporary.path()) + ")");
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  // Without fsync before rename, a crash can leave an empty file under the final name.
-  if (::fsync(temporary.fd()) != 0) return ErrnoError("fsync(" + Quoted(temporary.path()) + ")");
-  WEDGE_RETURN_IF_ERROR(temporary.Close());
-  if (::rename(temporary.path().c_str(), file.c_str()) != 0) {
-    return ErrnoError("rename(" + Quoted(temporary.path()) + ", " + Quoted(file) + ")");
-  }
-  temporary.MarkRenamed();
-  // Makes the rename itself durable; the report is already complete if this fails.
-  int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (directory_fd >= 0) {
-    ::fsync(directory_fd);
-    ::close(directory_fd);
-  }
-  return OkStatus();
+  return sys::WriteFileAtomically(file, content, 0644);
 }
 
 const signature::MatchResult& VerdictMatch(const RunResult& result) {

@@ -13,8 +13,8 @@
 
 namespace wedge::report::internal {
 
-// Replaces `file` with `content` through a temporary file in the same directory and rename(2),
-// so a reader sees either the old file or the whole new one.
+// Replaces `file` with `content` atomically (sys::WriteFileAtomically), mode 0644: a report is
+// meant to be read by CI and other users.
 Status WriteFileAtomically(const std::filesystem::path& file, std::string_view content);
 
 // The match of the signature that decided the run (RunResult::decisive, set by runner::Decide).

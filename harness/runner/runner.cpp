@@ -92,7 +92,7 @@ Result<stack::DockerStack*> Suite::SharedStack() {
     WEDGE_ASSIGN_OR_RETURN(journal_, sys::Journal::Create(options_.state_dir, NewRunId("suite")));
   }
   const std::filesystem::path run_dir = options_.state_dir / "runs" / journal_->run_id();
-  WEDGE_RETURN_IF_ERROR(journal_->Record("directory", {{"path", run_dir}}));
+  WEDGE_RETURN_IF_ERROR(journal_->Record(sys::DirectoryChange{run_dir}));
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
   if (ec) return Error("create_directories('" + run_dir.string() + "'): " + ec.message());

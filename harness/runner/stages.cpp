@@ -77,7 +77,7 @@ Status Setup(RunContext& context) {
   sys::Journal& journal = *context.journal;
   context.run_dir = options.state_dir / "runs" / run_id;
   WEDGE_ASSIGN_OR_RETURN(std::uint64_t run_dir_seq,
-                         journal.Record("directory", {{"path", context.run_dir}}));
+                         journal.Record(sys::DirectoryChange{context.run_dir}));
   std::error_code ec;
   std::filesystem::create_directories(context.run_dir, ec);
   if (ec) return Error("create_directories('" + context.run_dir.string() + "'): " + ec.message());

@@ -235,8 +235,6 @@ struct DockerStack::State {
   Layout layout;
   bool created_directory = false;
   bool started = false;  // a failed start keeps the daemons' logs for the error to point at
-  // Journal entries of the pids cgroup levels above the stack's own that Start created.
-  std::vector<std::uint64_t> cgroup_levels;
   std::unique_ptr<sys::ScopedCgroup> cgroup;
   std::unique_ptr<sys::Sandbox> sandbox;
   std::uint64_t cgroup_tree_seq = 0;
@@ -352,14 +350,8 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
   s.created_directory = true;
   WEDGE_RETURN_IF_ERROR(WriteFiles(layout));
 
-  std::uint64_t last_seq = 0;
-  for (const auto& entry : journal.Pending()) last_seq = std::max(last_seq, entry.seq);
   WEDGE_ASSIGN_OR_RETURN(
       s.cgroup, sys::ScopedCgroup::Create(journal, "wedge/" + journal.run_id() + "/stack", {}));
-  for (const auto& entry : journal.Pending()) {
-    if (entry.seq > last_seq && entry.kind == "cgroup") s.cgroup_levels.push_back(entry.seq);
-  }
-  if (!s.cgroup_levels.empty()) s.cgroup_levels.pop_back();  // the stack's own: ScopedCgroup's
 
   sys::SandboxOptions sandbox_options;
   sandbox_options.pid_namespace = true;
@@ -415,7 +407,7 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
   // Containers' cgroups go under a parent of wedge's own in every hierarchy; dockerd creates
   // it and leaves it behind, so it is journaled first.
   WEDGE_ASSIGN_OR_RETURN(s.cgroup_tree_seq,
-                         journal.Record("cgroup-tree", {{"name", layout.cgroup_parent}}));
+                         journal.Record(sys::CgroupTreeChange{layout.cgroup_parent}));
   WEDGE_ASSIGN_OR_RETURN(sys::SpawnedProcess dockerd, exec("dockerd", DockerdArgv(layout)));
   WEDGE_ASSIGN_OR_RETURN(s.dockerd, sys::Pidfd::Open(dockerd.pid));
   for (;;) {
@@ -741,20 +733,10 @@ Status DockerStack::Stop() {
   s.sandbox.reset();
   if (s.cgroup) {
     note(s.cgroup->Remove());
+    // The levels above the stack's cgroup that Start created, unless something else (the run's
+    // own sandbox) now lives in them: those the journal undoes at the end of the run.
+    note(s.cgroup->RemoveCreatedParentsIfUnused());
     s.cgroup.reset();
-  }
-  // The levels above the stack's cgroup that Start created, unless something else (the run's
-  // own sandbox) now lives in them: those the journal undoes at the end of the run.
-  std::vector<sys::JournalEntry> pending = s.journal.Pending();
-  for (auto seq = s.cgroup_levels.rbegin(); seq != s.cgroup_levels.rend(); ++seq) {
-    auto entry = std::find_if(pending.begin(), pending.end(),
-                              [&](const sys::JournalEntry& e) { return e.seq == *seq; });
-    if (entry == pending.end()) continue;
-    fs::path level = fs::path(entry->data.value("mount", "")) / entry->data.value("path", "");
-    std::error_code ec;
-    bool in_use = false;
-    for (const auto& child : fs::directory_iterator(level, ec)) in_use |= child.is_directory(ec);
-    if (!in_use) note(s.journal.Undo(*seq));
   }
   // So that the host is at rest when Stop returns (bounded: other namespaces may be dying too).
   for (std::int64_t until = sys::MonotonicMillis() + 1000;

@@ -196,17 +196,21 @@ Result<std::unique_ptr<ScopedCgroup>> ScopedCgroup::Create(Journal& journal,
     return Error("cgroup " + directory.string() + " already exists; run `wedge cleanup`");
   }
   // Journal every level wedge creates, outermost first, so that undo removes innermost first.
+  std::vector<CreatedLevel> created;
   std::filesystem::path level = hierarchy;
   for (const auto& part : std::filesystem::path(relative_path)) {
     level /= part;
     if (std::filesystem::exists(level)) continue;
-    WEDGE_ASSIGN_OR_RETURN(std::uint64_t seq,
-                           journal.Record("cgroup", {{"controller", "pids"},
-                                                     {"path", level.lexically_relative(hierarchy)},
-                                                     {"mount", hierarchy}}));
-    (void)seq;
+    WEDGE_ASSIGN_OR_RETURN(
+        std::uint64_t seq,
+        journal.Record(CgroupChange{"pids", level.lexically_relative(hierarchy), hierarchy}));
+    created.push_back({seq, level});
   }
-  std::uint64_t own_seq = journal.Pending().back().seq;
+  if (created.empty()) {
+    return Error("cgroup " + directory.string() + " already exists; run `wedge cleanup`");
+  }
+  std::uint64_t own_seq = created.back().seq;
+  created.pop_back();
 
   WEDGE_ASSIGN_OR_RETURN(CgroupHandle group, NewPidsCgroup(relative_path));
   struct cgroup_controller* controller = cgroup_add_controller(group.get(), "pids");
@@ -219,13 +223,15 @@ Result<std::unique_ptr<ScopedCgroup>> ScopedCgroup::Create(Journal& journal,
     return CgroupError("cgroup_create_cgroup('" + relative_path + "')", rc);
   }
   return std::unique_ptr<ScopedCgroup>(
-      new ScopedCgroup(journal, own_seq, relative_path, std::move(directory)));
+      new ScopedCgroup(journal, own_seq, std::move(created), relative_path, std::move(directory)));
 }
 
-ScopedCgroup::ScopedCgroup(Journal& journal, std::uint64_t seq, std::string relative_path,
+ScopedCgroup::ScopedCgroup(Journal& journal, std::uint64_t seq,
+                           std::vector<CreatedLevel> created_parents, std::string relative_path,
                            std::filesystem::path directory)
     : journal_(journal),
       seq_(seq),
+      created_parents_(std::move(created_parents)),
       relative_path_(std::move(relative_path)),
       directory_(std::move(directory)) {}
 
@@ -235,6 +241,21 @@ Status ScopedCgroup::Remove() {
   if (removed_) return OkStatus();
   removed_ = true;
   return journal_.Undo(seq_);
+}
+
+Status ScopedCgroup::RemoveCreatedParentsIfUnused() {
+  Status first;
+  for (auto level = created_parents_.rbegin(); level != created_parents_.rend(); ++level) {
+    std::error_code ec;
+    bool in_use = false;
+    for (const auto& child : std::filesystem::directory_iterator(level->directory, ec)) {
+      in_use |= child.is_directory(ec);
+    }
+    if (in_use) continue;
+    Status status = journal_.Undo(level->seq);
+    if (!status.ok() && first.ok()) first = status;
+  }
+  return first;
 }
 
 Status ScopedCgroup::Attach(pid_t pid) {

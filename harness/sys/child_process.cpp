@@ -211,8 +211,7 @@ Result<std::uint64_t> JournalChildProcess(Journal& journal, pid_t pid, std::stri
                  std::to_string(pid));
   }
   std::lock_guard lock(JournalMutex());
-  return journal.Record("process",
-                        {{"pid", pid}, {"start_time", *start_time}, {"role", std::string(role)}});
+  return journal.Record(ProcessChange{pid, *start_time, std::string(role)});
 }
 
 Status UndoChildProcessEntry(Journal& journal, std::uint64_t seq) {

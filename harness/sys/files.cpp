@@ -1,9 +1,12 @@
 #include "wedge/sys/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 
 #include "wedge/base/unique_fd.h"
 
@@ -38,30 +41,48 @@ Status WriteExisting(const std::filesystem::path& path, std::string_view content
   return OkStatus();
 }
 
-Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents) {
-  std::filesystem::path temp = path;
-  temp += ".tmp." + std::to_string(::getpid());
-  {
-    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd.valid()) return ErrnoError("open('" + temp.string() + "', O_CREAT)");
-    size_t written = 0;
-    while (written < contents.size()) {
-      ssize_t n = ::write(fd.get(), contents.data() + written, contents.size() - written);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        Error error = ErrnoError("write('" + temp.string() + "')");
-        ::unlink(temp.c_str());
-        return error;
-      }
-      written += static_cast<size_t>(n);
+Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents,
+                           mode_t mode) {
+  std::filesystem::path directory = path.parent_path();
+  if (directory.empty()) directory = ".";
+  std::string temp = (directory / ("." + path.filename().string() + ".XXXXXX")).string();
+  UniqueFd fd(::mkstemp(temp.data()));
+  if (!fd.valid()) return ErrnoError("mkstemp('" + temp + "')");
+  // Unlinked on every path that does not rename it into place.
+  struct TemporaryName {
+    const std::string& path;
+    bool renamed = false;
+    ~TemporaryName() {
+      if (!renamed) ::unlink(path.c_str());
     }
-    if (::fsync(fd.get()) != 0) return ErrnoError("fsync('" + temp.string() + "')");
+  } temporary{temp};
+  // The child of a fork in another thread must not keep the temporary file open.
+  ::fcntl(fd.get(), F_SETFD, FD_CLOEXEC);
+  // mkstemp creates the file 0600; fchmod, unlike open's mode, is not filtered by the umask.
+  if (::fchmod(fd.get(), mode) != 0) {
+    char octal[16];
+    std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode));
+    return ErrnoError("fchmod('" + temp + "', " + octal + ")");
   }
+  size_t written = 0;
+  while (written < contents.size()) {
+    ssize_t n = ::write(fd.get(), contents.data() + written, contents.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write('" + temp + "')");
+    }
+    written += static_cast<size_t>(n);
+  }
+  // Without fsync before rename, a crash can leave an empty file under the final name.
+  if (::fsync(fd.get()) != 0) return ErrnoError("fsync('" + temp + "')");
+  if (::close(fd.Release()) != 0) return ErrnoError("close('" + temp + "')");
   if (::rename(temp.c_str(), path.c_str()) != 0) {
-    Error error = ErrnoError("rename('" + temp.string() + "', '" + path.string() + "')");
-    ::unlink(temp.c_str());
-    return error;
+    return ErrnoError("rename('" + temp + "', '" + path.string() + "')");
   }
+  temporary.renamed = true;
+  // Makes the rename itself durable; the file is already complete if this fails.
+  UniqueFd directory_fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (directory_fd.valid()) ::fsync(directory_fd.get());
   return OkStatus();
 }
 

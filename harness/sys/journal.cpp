@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <limits>
+#include <optional>
 #include <sstream>
+#include <variant>
 
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/files.h"
@@ -16,6 +19,106 @@
 
 namespace wedge::sys {
 namespace {
+
+using nlohmann::json;
+
+template <typename... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <typename... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+// Reads the keys of a journal line or of its data, keeping the first one that is missing or of
+// the wrong type; what it returns for such a key is a placeholder.
+class Fields {
+ public:
+  explicit Fields(const json& object) : object_(object) {}
+
+  std::string String(const char* key) {
+    const json* value = Find(key);
+    if (value == nullptr) return {};
+    if (!value->is_string()) {
+      Fail(key, "is not a string");
+      return {};
+    }
+    return value->get<std::string>();
+  }
+  std::optional<std::string> OptionalString(const char* key) {
+    if (!object_.contains(key)) return std::nullopt;
+    return String(key);
+  }
+  std::uint64_t Unsigned(const char* key) {
+    const json* value = Find(key);
+    if (value == nullptr) return 0;
+    if (!value->is_number_unsigned()) {
+      Fail(key, "is not an unsigned integer");
+      return 0;
+    }
+    return value->get<std::uint64_t>();
+  }
+  pid_t Pid(const char* key) {
+    const json* value = Find(key);
+    if (value == nullptr) return 0;
+    constexpr auto kMin = std::numeric_limits<pid_t>::min();
+    constexpr auto kMax = std::numeric_limits<pid_t>::max();
+    bool fits = value->is_number_unsigned()
+                    ? value->get<std::uint64_t>() <= static_cast<std::uint64_t>(kMax)
+                    : value->is_number_integer() && value->get<std::int64_t>() >= kMin &&
+                          value->get<std::int64_t>() <= kMax;
+    if (!fits) {
+      Fail(key, "is not a pid");
+      return 0;
+    }
+    return static_cast<pid_t>(value->get<std::int64_t>());
+  }
+  const json* Object(const char* key) {
+    const json* value = Find(key);
+    if (value == nullptr || value->is_object()) return value;
+    Fail(key, "is not an object");
+    return nullptr;
+  }
+  const std::optional<Error>& error() const { return error_; }
+
+ private:
+  const json* Find(const char* key) {
+    auto it = object_.find(key);
+    if (it != object_.end()) return &*it;
+    Fail(key, "is missing");
+    return nullptr;
+  }
+  void Fail(const char* key, const char* what) {
+    if (!error_) error_ = Error("\"" + std::string(key) + "\" " + what);
+  }
+
+  const json& object_;
+  std::optional<Error> error_;
+};
+
+Result<JournalChange> ChangeFromJson(const std::string& kind, const json& data) {
+  Fields fields(data);
+  std::optional<JournalChange> change;
+  // Braced initializers run left to right: the first bad key is the one reported.
+  if (kind == "directory") {
+    change = DirectoryChange{fields.String("path")};
+  } else if (kind == "cgroup") {
+    change =
+        CgroupChange{fields.String("controller"), fields.String("path"), fields.String("mount")};
+  } else if (kind == "mount") {
+    change = MountChange{fields.String("target"), fields.String("fstype")};
+  } else if (kind == "sysctl") {
+    change = SysctlChange{fields.String("name"), fields.String("path"), fields.String("old")};
+  } else if (kind == "process") {
+    change = ProcessChange{fields.Pid("pid"), fields.Unsigned("start_time"),
+                           fields.OptionalString("role")};
+  } else if (kind == "cgroup-tree") {
+    change = CgroupTreeChange{fields.String("name")};
+  } else {
+    return Error("unknown kind '" + kind + "'");
+  }
+  if (fields.error()) return fields.error()->WithContext("data");
+  return *std::move(change);
+}
 
 Status RemoveRunDirectory(const std::filesystem::path& path, std::vector<std::string>& log) {
   // Only ever a run directory: STATE_DIR/runs/RUN_ID, absolute, without "..".
@@ -31,6 +134,31 @@ Status RemoveRunDirectory(const std::filesystem::path& path, std::vector<std::st
   return OkStatus();
 }
 
+Status UndoChange(const JournalChange& change, std::vector<std::string>& log) {
+  return std::visit(
+      Overloaded{
+          [&](const DirectoryChange& c) { return RemoveRunDirectory(c.path, log); },
+          [&](const CgroupChange& c) { return DestroyCgroup(c.mount / c.path, log); },
+          [&](const MountChange& c) { return UnmountIfMounted(c.target, c.fstype, log); },
+          [&](const SysctlChange& c) -> Status {
+            Result<std::string> now = ReadFile(c.path);
+            if (now.ok() && TrimTrailing(*now) == c.old_value) return OkStatus();
+            WEDGE_RETURN_IF_ERROR(WriteExisting(c.path, c.old_value));
+            log.push_back("restored " + c.name + " = " + c.old_value);
+            return OkStatus();
+          },
+          [&](const ProcessChange& c) -> Status {
+            if (IsSameProcess(c.pid, c.start_time)) {
+              ::kill(c.pid, SIGKILL);
+              log.push_back("killed process " + std::to_string(c.pid));
+            }
+            return OkStatus();
+          },
+          [&](const CgroupTreeChange& c) { return DestroyCgroupTree(c.name, log); },
+      },
+      change);
+}
+
 }  // namespace
 
 std::filesystem::path DefaultStateDirectory() {
@@ -38,43 +166,64 @@ std::filesystem::path DefaultStateDirectory() {
   return override_dir != nullptr && *override_dir != '\0' ? override_dir : "/run/wedge";
 }
 
+std::string_view KindOf(const JournalChange& change) {
+  return std::visit(Overloaded{
+                        [](const DirectoryChange&) { return std::string_view("directory"); },
+                        [](const CgroupChange&) { return std::string_view("cgroup"); },
+                        [](const MountChange&) { return std::string_view("mount"); },
+                        [](const SysctlChange&) { return std::string_view("sysctl"); },
+                        [](const ProcessChange&) { return std::string_view("process"); },
+                        [](const CgroupTreeChange&) { return std::string_view("cgroup-tree"); },
+                    },
+                    change);
+}
+
+json ToJson(std::uint64_t seq, const JournalChange& change) {
+  json data = std::visit(
+      Overloaded{
+          [](const DirectoryChange& c) {
+            return json{{"path", c.path.string()}};
+          },
+          [](const CgroupChange& c) {
+            return json{{"controller", c.controller},
+                        {"path", c.path.string()},
+                        {"mount", c.mount.string()}};
+          },
+          [](const MountChange& c) {
+            return json{{"target", c.target.string()}, {"fstype", c.fstype}};
+          },
+          [](const SysctlChange& c) {
+            return json{{"name", c.name}, {"path", c.path.string()}, {"old", c.old_value}};
+          },
+          [](const ProcessChange& c) {
+            json d{{"pid", c.pid}, {"start_time", c.start_time}};
+            if (c.role) d["role"] = *c.role;
+            return d;
+          },
+          [](const CgroupTreeChange& c) {
+            return json{{"name", c.name}};
+          },
+      },
+      change);
+  return {{"seq", seq}, {"kind", std::string(KindOf(change))}, {"data", std::move(data)}};
+}
+
+JournalEntry FromJson(const json& line) {
+  if (!line.is_object()) return {0, Error("journal entry is not a JSON object")};
+  Fields fields(line);
+  std::uint64_t seq = fields.Unsigned("seq");
+  std::string kind = fields.String("kind");
+  const json* data = fields.Object("data");
+  std::string entry = "journal entry" + (seq != 0 ? " " + std::to_string(seq) : "");
+  if (fields.error()) return {seq, fields.error()->WithContext(entry)};
+  Result<JournalChange> change = ChangeFromJson(kind, *data);
+  if (!change.ok()) return {seq, change.error().WithContext(entry + " (" + kind + ")")};
+  return {seq, std::move(change)};
+}
+
 Status UndoEntry(const JournalEntry& entry, std::vector<std::string>& log) {
-  const nlohmann::json& d = entry.data;
-  try {
-    if (entry.kind == "directory") return RemoveRunDirectory(d.at("path").get<std::string>(), log);
-    if (entry.kind == "cgroup") {
-      std::filesystem::path directory =
-          std::filesystem::path(d.at("mount").get<std::string>()) / d.at("path").get<std::string>();
-      return DestroyCgroup(directory, log);
-    }
-    if (entry.kind == "mount") {
-      return UnmountIfMounted(d.at("target").get<std::string>(), d.at("fstype").get<std::string>(),
-                              log);
-    }
-    if (entry.kind == "sysctl") {
-      std::filesystem::path path = d.at("path").get<std::string>();
-      std::string old_value = d.at("old").get<std::string>();
-      Result<std::string> now = ReadFile(path);
-      if (now.ok() && TrimTrailing(*now) == old_value) return OkStatus();
-      WEDGE_RETURN_IF_ERROR(WriteExisting(path, old_value));
-      log.push_back("restored " + d.at("name").get<std::string>() + " = " + old_value);
-      return OkStatus();
-    }
-    if (entry.kind == "cgroup-tree") return DestroyCgroupTree(d.at("name").get<std::string>(), log);
-    if (entry.kind == "process") {
-      pid_t pid = d.at("pid").get<pid_t>();
-      if (IsSameProcess(pid, d.at("start_time").get<std::uint64_t>())) {
-        ::kill(pid, SIGKILL);
-        log.push_back("killed process " + std::to_string(pid));
-      }
-      return OkStatus();
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return Error("journal entry " + std::to_string(entry.seq) + " (" + entry.kind +
-                 "): " + e.what());
-  }
-  return Error("journal entry " + std::to_string(entry.seq) + ": unknown kind '" + entry.kind +
-               "'");
+  if (!entry.change.ok()) return entry.change.error();
+  return UndoChange(*entry.change, log);
 }
 
 Result<std::vector<JournalEntry>> ParseJournal(std::string_view text) {
@@ -85,19 +234,24 @@ Result<std::vector<JournalEntry>> ParseJournal(std::string_view text) {
   while (std::getline(lines, line)) {
     ++line_number;
     if (line.empty()) continue;
-    nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    const std::string where = "journal line " + std::to_string(line_number);
+    json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (record.is_discarded() || !record.is_object()) {
       // A line torn by a crash mid-write can only be the last one; its change was never made.
       if (lines.peek() == EOF) break;
-      return Error("journal line " + std::to_string(line_number) + " is not JSON");
+      return Error(where + " is not JSON");
     }
     if (record.contains("undone")) {
-      std::uint64_t seq = record["undone"].get<std::uint64_t>();
+      // Which entry it closes must be known: replaying a kept one would remove what was kept.
+      Fields fields(record);
+      std::uint64_t seq = fields.Unsigned("undone");
+      if (fields.error()) return fields.error()->WithContext(where);
       std::erase_if(entries, [seq](const JournalEntry& e) { return e.seq == seq; });
       continue;
     }
-    entries.push_back({record.at("seq").get<std::uint64_t>(), record.at("kind").get<std::string>(),
-                       record.at("data")});
+    JournalEntry entry = FromJson(record);
+    if (!entry.change.ok()) entry.change = entry.change.error().WithContext(where);
+    entries.push_back(std::move(entry));
   }
   return entries;
 }
@@ -133,10 +287,10 @@ Status Journal::Append(const nlohmann::json& line) {
   return OkStatus();
 }
 
-Result<std::uint64_t> Journal::Record(std::string_view kind, nlohmann::json data) {
+Result<std::uint64_t> Journal::Record(const JournalChange& change) {
   std::uint64_t seq = entries_.size() + 1;
-  WEDGE_RETURN_IF_ERROR(Append({{"seq", seq}, {"kind", kind}, {"data", data}}));
-  entries_.push_back({seq, std::string(kind), std::move(data)});
+  WEDGE_RETURN_IF_ERROR(Append(ToJson(seq, change)));
+  entries_.push_back({seq, change});
   undone_.push_back(false);
   return seq;
 }

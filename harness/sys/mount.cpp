@@ -56,8 +56,7 @@ bool IsMountedAs(const std::filesystem::path& target, const std::string& fstype)
 Result<std::unique_ptr<ScopedMount>> ScopedMount::EnsureMounted(
     Journal& journal, const std::string& fstype, const std::filesystem::path& target) {
   if (IsMountedAs(target, fstype)) return std::unique_ptr<ScopedMount>(new ScopedMount(journal, 0));
-  WEDGE_ASSIGN_OR_RETURN(std::uint64_t seq,
-                         journal.Record("mount", {{"target", target}, {"fstype", fstype}}));
+  WEDGE_ASSIGN_OR_RETURN(std::uint64_t seq, journal.Record(MountChange{target, fstype}));
   if (::mount(fstype.c_str(), target.c_str(), fstype.c_str(), MS_NOSUID | MS_NODEV | MS_NOEXEC,
               nullptr) != 0) {
     Error error = ErrnoError("mount('" + fstype + "', '" + target.string() + "')");

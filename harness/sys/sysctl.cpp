@@ -22,9 +22,7 @@ Result<std::unique_ptr<ScopedSysctl>> ScopedSysctl::Set(Journal& journal, const 
                                                         const std::filesystem::path& proc_sys) {
   std::filesystem::path path = SysctlPath(name, proc_sys);
   WEDGE_ASSIGN_OR_RETURN(std::string old_value, ReadSysctl(name, proc_sys));
-  WEDGE_ASSIGN_OR_RETURN(
-      std::uint64_t seq,
-      journal.Record("sysctl", {{"name", name}, {"path", path}, {"old", old_value}}));
+  WEDGE_ASSIGN_OR_RETURN(std::uint64_t seq, journal.Record(SysctlChange{name, path, old_value}));
   if (Status status = WriteExisting(path, value); !status.ok()) {
     (void)journal.Undo(seq);
     return status.error().WithContext("setting sysctl " + name);

@@ -169,8 +169,7 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
   WEDGE_ASSIGN_OR_RETURN(std::unique_ptr<sys::Journal> journal,
                          sys::Journal::Create(options.state_dir, run_id));
   const fs::path run_dir = options.state_dir / "runs" / run_id;
-  WEDGE_ASSIGN_OR_RETURN(std::uint64_t run_dir_seq,
-                         journal->Record("directory", {{"path", run_dir}}));
+  WEDGE_ASSIGN_OR_RETURN(std::uint64_t run_dir_seq, journal->Record(sys::DirectoryChange{run_dir}));
   // The run directory goes on every path (or stays, journaled as kept, with --keep).
   struct KeepOrRemove {
     sys::Journal& journal;

@@ -103,7 +103,7 @@ class ContainerdFlap : public ::testing::Test {
     Result<std::unique_ptr<sys::Journal>> journal = sys::Journal::Create(state_dir_, run_id_);
     ASSERT_TRUE(journal.ok()) << journal.error().message();
     journal_ = std::move(*journal);
-    ASSERT_TRUE(journal_->Record("directory", {{"path", run_dir_}}).ok());
+    ASSERT_TRUE(journal_->Record(sys::DirectoryChange{run_dir_}).ok());
     fs::create_directories(run_dir_);
     stack::StackOptions options;
     options.binaries = stack::Binaries::Defaults();

@@ -97,7 +97,7 @@ class PrivateDockerStack : public ::testing::Test {
   std::unique_ptr<sys::Journal> NewJournal() const {
     Result<std::unique_ptr<sys::Journal>> journal = sys::Journal::Create(state_dir_, run_id_);
     if (!journal.ok()) return nullptr;
-    if (!(*journal)->Record("directory", {{"path", run_dir_}}).ok()) return nullptr;
+    if (!(*journal)->Record(sys::DirectoryChange{run_dir_}).ok()) return nullptr;
     fs::create_directories(run_dir_);
     return std::move(*journal);
   }
@@ -180,7 +180,7 @@ TEST_F(PrivateDockerStack, RunsABusyboxContainerAndStopsLeavingTheHostClean) {
   // What is left in the journal is the test's own run directory, nothing of the stack's.
   std::vector<sys::JournalEntry> pending = journal->Pending();
   ASSERT_EQ(pending.size(), 1u) << ::testing::PrintToString(journal->undo_log());
-  EXPECT_EQ(pending[0].kind, "directory");
+  EXPECT_TRUE(std::holds_alternative<sys::DirectoryChange>(*pending[0].change));
   ASSERT_TRUE(journal->UndoAll().ok());
   journal.reset();
   ExpectNothingLeft();
@@ -260,7 +260,7 @@ TEST_F(PrivateDockerStack, AFailedStartNamesTheLogLineAndLeavesTheHostClean) {
             std::string::npos);
   std::vector<sys::JournalEntry> pending = journal->Pending();
   ASSERT_EQ(pending.size(), 1u);
-  EXPECT_EQ(pending[0].kind, "directory");
+  EXPECT_TRUE(std::holds_alternative<sys::DirectoryChange>(*pending[0].change));
   ASSERT_TRUE(journal->UndoAll().ok());
   journal.reset();
   fs::remove(fake);
@@ -270,7 +270,7 @@ TEST_F(PrivateDockerStack, AFailedStartNamesTheLogLineAndLeavesTheHostClean) {
 TEST(CgroupTreeUndo, RefusesATreeThatIsNotWedges) {
   std::vector<std::string> log;
   for (const std::string name : {"docker", "system.slice", "wedge-", "wedge-x/../../docker", ""}) {
-    Status undone = sys::UndoEntry({1, "cgroup-tree", {{"name", name}}}, log);
+    Status undone = sys::UndoEntry({1, sys::JournalChange{sys::CgroupTreeChange{name}}}, log);
     EXPECT_FALSE(undone.ok()) << name;
   }
   EXPECT_TRUE(log.empty());

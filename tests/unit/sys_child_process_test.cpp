@@ -20,6 +20,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The process change an entry records, or null for another kind or a malformed entry.
+const ProcessChange* ProcessOf(const JournalEntry& entry) {
+  return entry.change.ok() ? std::get_if<ProcessChange>(&*entry.change) : nullptr;
+}
+
 class ChildProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -62,7 +67,7 @@ class ChildProcessTest : public ::testing::Test {
   std::vector<JournalEntry> PendingProcesses() const {
     std::vector<JournalEntry> processes;
     for (const JournalEntry& entry : journal_->Pending()) {
-      if (entry.kind == "process") processes.push_back(entry);
+      if (ProcessOf(entry) != nullptr) processes.push_back(entry);
     }
     return processes;
   }
@@ -80,9 +85,10 @@ TEST_F(ChildProcessTest, StartsTrueJournaledUntilReaped) {
   const std::vector<JournalEntry> pending = PendingProcesses();
   ASSERT_EQ(pending.size(), 1U);
   EXPECT_EQ(pending[0].seq, child->journal_seq());
-  EXPECT_EQ(pending[0].data["pid"], child->pid());
-  EXPECT_EQ(pending[0].data["role"], "true");
-  EXPECT_GT(pending[0].data["start_time"].get<std::uint64_t>(), 0U);
+  const ProcessChange& process = *ProcessOf(pending[0]);
+  EXPECT_EQ(process.pid, child->pid());
+  EXPECT_EQ(process.role, "true");
+  EXPECT_GT(process.start_time, 0U);
   const int status = child->Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_TRUE(PendingProcesses().empty());
@@ -191,9 +197,10 @@ TEST_F(ChildProcessTest, TheJournalEntryIsOnDiskBeforeTheProgramRuns) {
   Result<std::vector<JournalEntry>> entries = ParseJournal(output.substr(output.find('\n') + 1));
   ASSERT_TRUE(entries.ok()) << entries.error().message();
   ASSERT_EQ(entries->size(), 1U) << output;
-  EXPECT_EQ((*entries)[0].kind, "process");
-  EXPECT_EQ((*entries)[0].data["pid"], pid);
-  EXPECT_EQ((*entries)[0].data["role"], "reader");
+  const ProcessChange* process = ProcessOf((*entries)[0]);
+  ASSERT_NE(process, nullptr);
+  EXPECT_EQ(process->pid, pid);
+  EXPECT_EQ(process->role, "reader");
 }
 
 TEST_F(ChildProcessTest, RunsWithExactlyTheGivenEnvironmentAndWorkingDirectory) {

@@ -19,7 +19,9 @@ namespace wedge::sys {
 std::string CgroupMode();
 
 // A cgroup of the pids controller, e.g. wedge/RUN_ID, journaled before it is created and
-// removed (after its tasks are stopped) when the owner goes out of scope.
+// removed (after its tasks are stopped) when the owner goes out of scope. The levels above it
+// that it had to create are journaled too; they stay until RemoveCreatedParentsIfUnused or the
+// end of the run.
 class ScopedCgroup {
  public:
   // Creates `relative_path` under the pids hierarchy, with pids.max set when given.
@@ -40,13 +42,25 @@ class ScopedCgroup {
   Result<std::string> ReadValue(const std::string& file) const;
   // Stops everything in the cgroup and removes it now (what the destructor does).
   Status Remove();
+  // Removes the levels above this cgroup that Create made, innermost first, except any that
+  // still holds a cgroup (this one until Remove, or one created later, such as a run's sandbox
+  // next to a stack's): those stay for the journal to undo at the end of the run. Carries on
+  // past failures and returns the first.
+  Status RemoveCreatedParentsIfUnused();
 
  private:
-  ScopedCgroup(Journal& journal, std::uint64_t seq, std::string relative_path,
-               std::filesystem::path directory);
+  // A level of the path that Create made, and its journal entry.
+  struct CreatedLevel {
+    std::uint64_t seq;
+    std::filesystem::path directory;
+  };
+
+  ScopedCgroup(Journal& journal, std::uint64_t seq, std::vector<CreatedLevel> created_parents,
+               std::string relative_path, std::filesystem::path directory);
 
   Journal& journal_;
-  std::uint64_t seq_;
+  std::uint64_t seq_;                          // this cgroup's own entry
+  std::vector<CreatedLevel> created_parents_;  // outermost first
   std::string relative_path_;
   std::filesystem::path directory_;
   bool removed_ = false;

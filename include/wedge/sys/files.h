@@ -1,6 +1,8 @@
 // Small, exact file helpers for /proc, /sys and wedge's state directory.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -13,8 +15,12 @@ namespace wedge::sys {
 Result<std::string> ReadFile(const std::filesystem::path& path);
 // Writes `contents` to an existing file with a single write(2), as sysctl and cgroup files need.
 Status WriteExisting(const std::filesystem::path& path, std::string_view contents);
-// Creates or replaces `path` atomically (temp file in the same directory, fsync, rename).
-Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents);
+// Creates or replaces `path` atomically: `contents` go to a temporary file mkstemp makes in the
+// same directory, which is fsync'd, given exactly `mode` (not filtered by the umask) and renamed
+// over `path`; the directory is then fsync'd. A reader sees the old file or the whole new one;
+// on failure the temporary is removed and `path` is left as it was.
+Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents,
+                           mode_t mode = 0644);
 // `text` without trailing newlines and spaces.
 std::string TrimTrailing(std::string_view text);
 

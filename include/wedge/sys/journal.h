@@ -9,13 +9,17 @@
 // owner holds an flock on it for the life of the run, so a journal nobody holds is an orphan.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "wedge/base/result.h"
@@ -26,22 +30,85 @@ namespace wedge::sys {
 // Where wedge keeps journals, run directories and locks: /run/wedge, or $WEDGE_STATE_DIR.
 std::filesystem::path DefaultStateDirectory();
 
-// The kinds of host mutation and the data each entry carries.
-//   "directory": {"path"}                          undo: remove it and its contents
-//   "cgroup":    {"controller", "path", "mount"}   undo: abort the FUSE connections its tasks
-//                                                  mount, SIGKILL its tasks, wait, rmdir
-//   "mount":     {"target", "fstype"}              undo: unmount it if still mounted
-//   "sysctl":    {"name", "path", "old"}           undo: write the old value back
-//   "process":   {"pid", "start_time"}             undo: SIGKILL it if it is still that process
-//   "cgroup-tree": {"name"}                        undo: in every mounted hierarchy, kill the
-//                                                  tasks of the top-level cgroup NAME and its
-//                                                  descendants and remove them, deepest first
-//                                                  (containers' cgroups under a parent of wedge's)
+// The kinds of host mutation, one struct each, and what undoing an entry of that kind does.
+// On disk an entry is {"seq": N, "kind": KIND, "data": {...}} with the keys named below; a later
+// line {"undone": N} (with "kept": true when the change is meant to stay) closes entry N.
+//   "directory"   {"path"}                          DirectoryChange
+//       undo: remove it and its contents (only ever a STATE_DIR/runs/RUN_ID)
+//   "cgroup"      {"controller", "path", "mount"}   CgroupChange
+//       undo: abort the FUSE connections its tasks mount, SIGKILL its tasks, wait, rmdir
+//   "mount"       {"target", "fstype"}              MountChange
+//       undo: unmount it if still mounted
+//   "sysctl"      {"name", "path", "old"}           SysctlChange
+//       undo: write the old value back
+//   "process"     {"pid", "start_time", "role"}     ProcessChange ("role" may be absent)
+//       undo: SIGKILL it if it is still that process
+//   "cgroup-tree" {"name"}                          CgroupTreeChange
+//       undo: in every mounted hierarchy, kill the tasks of the top-level cgroup NAME and its
+//       descendants and remove them, deepest first (containers' cgroups under a parent of
+//       wedge's)
+// The conversion to and from these lines is ToJson / FromJson below, and nowhere else.
+
+// A directory wedge creates: a run directory.
+struct DirectoryChange {
+  std::filesystem::path path;
+  bool operator==(const DirectoryChange&) const = default;
+};
+
+// A cgroup wedge creates: MOUNT/PATH in the hierarchy of `controller`.
+struct CgroupChange {
+  std::string controller;       // "pids"
+  std::filesystem::path path;   // relative to `mount`, e.g. "wedge/RUN_ID"
+  std::filesystem::path mount;  // the hierarchy's mount point
+  bool operator==(const CgroupChange&) const = default;
+};
+
+// A filesystem wedge mounts.
+struct MountChange {
+  std::filesystem::path target;
+  std::string fstype;
+  bool operator==(const MountChange&) const = default;
+};
+
+// A sysctl wedge writes, with the value it had before ("old" on disk).
+struct SysctlChange {
+  std::string name;            // "fs.pipe-user-pages-soft"
+  std::filesystem::path path;  // its file under /proc/sys
+  std::string old_value;
+  bool operator==(const SysctlChange&) const = default;
+};
+
+// A process wedge starts, told from a later one with its pid by its start time.
+struct ProcessChange {
+  pid_t pid = 0;
+  std::uint64_t start_time = 0;     // clock ticks after boot (ProcessStartTime); 0 if unknown
+  std::optional<std::string> role;  // "sandbox-init", "qemu", a step's name
+  bool operator==(const ProcessChange&) const = default;
+};
+
+// The cgroup tree dockerd creates for the containers of a private stack.
+struct CgroupTreeChange {
+  std::string name;  // a top-level cgroup, "wedge-docker-RUN_ID"
+  bool operator==(const CgroupTreeChange&) const = default;
+};
+
+using JournalChange = std::variant<DirectoryChange, CgroupChange, MountChange, SysctlChange,
+                                   ProcessChange, CgroupTreeChange>;
+
+// The "kind" an entry of `change` is written with: "directory", "cgroup", ...
+std::string_view KindOf(const JournalChange& change);
+
+// One journal entry. `change` is an Error for a line whose kind is unknown or whose data lacks a
+// key or holds one of the wrong type: undoing that entry reports the error.
 struct JournalEntry {
   std::uint64_t seq = 0;
-  std::string kind;
-  nlohmann::json data;
+  Result<JournalChange> change;
 };
+
+// The journal line of entry `seq`: {"data": {...}, "kind": KIND, "seq": N}.
+nlohmann::json ToJson(std::uint64_t seq, const JournalChange& change);
+// The entry of a journal line; never throws. A line without a valid "seq" gives seq 0.
+JournalEntry FromJson(const nlohmann::json& line);
 
 class Journal {
  public:
@@ -54,7 +121,7 @@ class Journal {
   ~Journal();
 
   // Appends an entry and makes it durable; call it before making the change.
-  Result<std::uint64_t> Record(std::string_view kind, nlohmann::json data);
+  Result<std::uint64_t> Record(const JournalChange& change);
   // Undoes entry `seq` now and records that it is undone. Undoing twice is a no-op.
   Status Undo(std::uint64_t seq);
   // Drops entry `seq` without undoing it: the change is meant to stay (e.g. a run directory
@@ -81,10 +148,13 @@ class Journal {
   std::vector<std::string> undo_log_;
 };
 
-// Undoes one entry by kind. Appends what it did to `log`. Safe to repeat.
+// Undoes one entry by kind, or returns the error of a malformed one. Appends what it did to
+// `log`. Safe to repeat.
 Status UndoEntry(const JournalEntry& entry, std::vector<std::string>& log);
 
-// Parses a journal file's text into its pending entries (those without an "undone" line).
+// Parses a journal file's text into its pending entries (those without an "undone" line). A
+// malformed entry is kept with its error; a line that is not JSON (but a torn last one) or an
+// "undone" line without a valid seq makes the whole text an error.
 Result<std::vector<JournalEntry>> ParseJournal(std::string_view text);
 
 // Replays every journal under `state_dir` that no live wedge holds, then deletes it.
