@@ -1,14 +1,11 @@
 // Parses and validates scenario files: docs/scenario-format.md is the schema this enforces.
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <csignal>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,12 +18,7 @@
 
 #include "wedge/base/result.h"
 #include "wedge/base/unique_fd.h"
-#include "wedge/kinds/flap.h"
-#include "wedge/kinds/kill.h"
-#include "wedge/kinds/run_command.h"
-#include "wedge/kinds/spawn.h"
-#include "wedge/kinds/wait_for_stall.h"
-#include "wedge/probe/signals.h"
+#include "wedge/kinds/kinds.h"
 #include "wedge/probe/task.h"
 #include "wedge/scenario/field_reader.h"
 #include "wedge/scenario/json_document.h"
@@ -36,9 +28,7 @@
 namespace wedge::scenario {
 namespace {
 
-using reader::ArrayShape;
 using reader::CheckKeys;
-using reader::Describe;
 using reader::ExpectObject;
 using reader::Fail;
 using reader::FailExpected;
@@ -47,29 +37,22 @@ using reader::HasControlCharacter;
 using reader::IsCIdentifier;
 using reader::IsLowerHex;
 using reader::IsName;
-using reader::IsSyscallGroup;
 using reader::IsSyscallName;
 using reader::Join;
 using reader::kNamePattern;
-using reader::Lookup;
 using reader::NameTable;
 using reader::Node;
-using reader::OneOf;
 using reader::Optional;
-using reader::PathsOverlap;
 using reader::ReadArray;
 using reader::ReadBool;
 using reader::ReadChoice;
 using reader::ReadInteger;
 using reader::ReadKeyword;
 using reader::ReadName;
-using reader::ReadRelativePath;
 using reader::ReadSignalName;
 using reader::ReadString;
 using reader::ReadText;
 using reader::Required;
-using reader::ResourceLimits;
-using reader::RlimitNames;
 using reader::Uniqueness;
 
 constexpr std::string_view kStateLetters = "RSDTtZXI";
@@ -107,10 +90,6 @@ const std::vector<std::string_view> kRateMetrics = {
 const std::vector<std::string_view> kRateWindows = {"outage", "after"};
 const std::vector<std::string_view> kRateAggregates = {"each_second", "mean"};
 
-std::string RlimitValueText(std::uint64_t value) {
-  return value == static_cast<std::uint64_t>(RLIM_INFINITY) ? "unlimited" : std::to_string(value);
-}
-
 // A step kind, by its "action": its reader (wedge/kinds/NAME.h), and where what it does is
 // observed, for the rules that span the steps (ReadSteps).
 struct StepKind {
@@ -131,6 +110,46 @@ const NameTable<StepKind>& StepKinds() {
       {"wait-for-stall", {&ReadStepAs<&kinds::ReadWaitForStallStep>, true, false}},
       {"run-command", {&ReadStepAs<&kinds::ReadRunCommandStep>, false, false}},
       {"flap", {&ReadStepAs<&kinds::ReadFlapStep>, false, false}},
+  };
+  return kKinds;
+}
+
+// The precondition kinds, by their "kind": each one's reader (wedge/kinds/NAME.h).
+using ReadPrecondition = Precondition (*)(const Node& element, ReadContext& context);
+const NameTable<ReadPrecondition>& PreconditionKinds() {
+  static const NameTable<ReadPrecondition> kKinds = {
+      {"rlimit-soft-below-hard", &kinds::ReadRlimitSoftBelowHardPrecondition},
+      {"pids-limit-hit", &kinds::ReadPidsLimitHitPrecondition},
+      {"pipe-capacity-at-most", &kinds::ReadPipeCapacityAtMostPrecondition},
+  };
+  return kKinds;
+}
+
+// The recovery actions, by their name: each one's reader (wedge/kinds/NAME.h).
+using ReadRecoveryStep = RecoveryStep (*)(const Node& element, ReadContext& context);
+template <auto read_kind>
+RecoveryStep ReadRecoveryAs(const Node& element, ReadContext& context) {
+  return RecoveryStep(read_kind(element, context));
+}
+const NameTable<ReadRecoveryStep>& RecoveryKinds() {
+  static const NameTable<ReadRecoveryStep> kKinds = {
+      {"abort-fuse-connections", &ReadRecoveryAs<&kinds::ReadAbortFuseConnections>},
+      {"kill-sandbox", &ReadRecoveryAs<&kinds::ReadKillSandbox>},
+      {"drain-pipes", &ReadRecoveryAs<&kinds::ReadDrainPipes>},
+  };
+  return kKinds;
+}
+
+// The fixture kinds, by their "kind": each one's reader (wedge/kinds/NAME.h).
+using FixtureKind = decltype(Fixture::kind);
+using ReadFixtureKind = FixtureKind (*)(const Node& entry, ReadContext& context);
+template <auto read_kind>
+FixtureKind ReadFixtureAs(const Node& entry, ReadContext& context) {
+  return FixtureKind(read_kind(entry, context));
+}
+const NameTable<ReadFixtureKind>& FixtureKinds() {
+  static const NameTable<ReadFixtureKind> kKinds = {
+      {"fuse-daemon", &ReadFixtureAs<&kinds::ReadFuseDaemonFixture>},
   };
   return kKinds;
 }
@@ -277,35 +296,10 @@ class Validator {
                                 ", got " + Quote(name));
       }
       ExpectObject(entry, "a fixture object");
-      enum class Kind { kFuseDaemon };
-      static const NameTable<Kind> kKinds = {{"fuse-daemon", Kind::kFuseDaemon}};
       Fixture fixture;
       fixture.name = name;
-      (void)ReadChoice(Required(entry, "kind"), kKinds);
-      // One kind today; the allowed keys depend on it.
-      CheckKeys(entry, {"kind", "mountpoint", "file", "holder_thread", "flush"},
-                "for a \"fuse-daemon\" fixture");
-      FuseDaemonFixture daemon;
-      if (auto mountpoint = Optional(entry, "mountpoint")) {
-        daemon.mountpoint = ReadRelativePath(*mountpoint);
-      }
-      for (const Fixture& other : scenario_.fixtures) {
-        const auto& other_daemon = std::get<FuseDaemonFixture>(other.kind);
-        if (PathsOverlap(daemon.mountpoint, other_daemon.mountpoint)) {
-          Fail(entry.pointer + (entry.Has("mountpoint") ? "/mountpoint" : ""),
-               "mountpoint " + Quote(daemon.mountpoint) + " overlaps the mountpoint " +
-                   Quote(other_daemon.mountpoint) + " of fixture " + Quote(other.name));
-        }
-      }
-      if (auto file = Optional(entry, "file")) daemon.file = ReadRelativePath(*file);
-      if (auto holder = Optional(entry, "holder_thread")) daemon.holder_thread = ReadBool(*holder);
-      if (auto flush = Optional(entry, "flush")) {
-        static const NameTable<FuseDaemonFixture::Flush> kFlush = {
-            {"reply", FuseDaemonFixture::Flush::kReply},
-            {"never", FuseDaemonFixture::Flush::kNever}};
-        daemon.flush = ReadChoice(*flush, kFlush);
-      }
-      fixture.kind = std::move(daemon);
+      // The allowed keys depend on the kind.
+      fixture.kind = ReadChoice(Required(entry, "kind"), FixtureKinds())(entry, context_);
       context_.fixture_pointers[name] = entry.pointer;
       scenario_.fixtures.push_back(std::move(fixture));
     }
@@ -373,92 +367,11 @@ class Validator {
   }
 
   void ReadPreconditions(const Node& node) {
-    enum class Kind { kRlimitSoftBelowHard, kPidsLimitHit, kPipeCapacityAtMost };
-    static const NameTable<Kind> kKinds = {
-        {"rlimit-soft-below-hard", Kind::kRlimitSoftBelowHard},
-        {"pids-limit-hit", Kind::kPidsLimitHit},
-        {"pipe-capacity-at-most", Kind::kPipeCapacityAtMost},
-    };
-    Uniqueness names;
-    std::vector<Node> elements = ReadArray(node, {"precondition objects", "precondition", true});
-    for (std::size_t i = 0; i < elements.size(); ++i) {
-      const Node& element = elements[i];
+    for (const Node& element : ReadArray(node, {"precondition objects", "precondition", true})) {
       ExpectObject(element, "a precondition object");
-      Precondition precondition;
-      const Kind kind = ReadChoice(Required(element, "kind"), kKinds);
       // The allowed keys depend on the kind.
-      if (kind == Kind::kPidsLimitHit) {
-        CheckKeys(element, {"name", "kind", "command", "container", "why"},
-                  "for a \"pids-limit-hit\" precondition");
-      } else if (kind == Kind::kPipeCapacityAtMost) {
-        CheckKeys(element, {"name", "kind", "command", "container", "fd", "max_bytes", "why"},
-                  "for a \"pipe-capacity-at-most\" precondition");
-      } else {
-        CheckKeys(element, {"name", "kind", "command", "rlimit", "why"},
-                  "for a \"rlimit-soft-below-hard\" precondition");
-      }
-      Node name = Required(element, "name");
-      precondition.name = ReadName(name, "a precondition name");
-      names.Add(name, precondition.name, "precondition");
-      Node command = Required(element, "command");
-      const RunCommandStep& step = *CommandOf(scenario_.steps[context_.FindCommand(command)]);
-      precondition.command = step.name;
-      if (kind != Kind::kRlimitSoftBelowHard) {
-        // Observed while the scenario runs, so the file cannot decide it.
-        Node container = Required(element, "container");
-        const std::string container_name = context_.ReadContainer(container);
-        const std::string& started_by = context_.containers.at(container_name);
-        if (context_.commands.at(started_by).index >= context_.commands.at(step.name).index) {
-          Fail(container.pointer, "the container " + Quote(container_name) + " is started by " +
-                                      Quote(started_by) + ", which does not run before " +
-                                      Quote(step.name));
-        }
-        if (kind == Kind::kPipeCapacityAtMost) {
-          PipeCapacityAtMost pipe{container_name};
-          if (auto fd = Optional(element, "fd")) {
-            pipe.fd = static_cast<int>(ReadInteger(*fd, 0, 1023));
-          }
-          pipe.max_bytes =
-              static_cast<int>(ReadInteger(Required(element, "max_bytes"), 4096, 1048576));
-          precondition.check = std::move(pipe);
-        } else {
-          precondition.check = PidsLimitHit{container_name};
-        }
-        precondition.why = ReadText(Required(element, "why"));
-        scenario_.preconditions.push_back(std::move(precondition));
-        continue;
-      }
-      Node rlimit = Required(element, "rlimit");
-      RlimitSoftBelowHard check;
-      check.rlimit = ReadString(rlimit, "a resource limit name such as \"RLIMIT_NOFILE\"");
-      std::optional<int> resource = Lookup(ResourceLimits(), check.rlimit);
-      if (!resource) {
-        Fail(rlimit.pointer, "unknown resource limit " + Quote(check.rlimit) +
-                                 "; expected one of " + RlimitNames());
-      }
-      check.resource = *resource;
-      const std::vector<Rlimit>& pinned = step.confinement.rlimits;
-      auto limit = std::find_if(pinned.begin(), pinned.end(), [&](const Rlimit& candidate) {
-        return candidate.name == check.rlimit;
-      });
-      const std::string& step_pointer = context_.commands.at(step.name).pointer;
-      if (limit == pinned.end()) {
-        Fail(rlimit.pointer, "the run-command step " + Quote(step.name) + " (" + step_pointer +
-                                 ") does not pin " + check.rlimit + ": add it to " + step_pointer +
-                                 "/confinement/rlimits (a precondition on an inherited limit "
-                                 "would depend on the host)");
-      }
-      precondition.why = ReadText(Required(element, "why"));
-      // Decided by the file alone: a failing one must be owned by the expectation (ReadExpect).
-      if (!(limit->soft < limit->hard) && context_.failed_precondition.empty()) {
-        context_.failed_precondition = element.pointer;
-        context_.failed_precondition_name = precondition.name;
-        context_.failed_precondition_detail =
-            check.rlimit + " of " + Quote(step.name) + " is " + RlimitValueText(limit->soft) + ":" +
-            RlimitValueText(limit->hard) + ", soft not below hard";
-      }
-      precondition.check = std::move(check);
-      scenario_.preconditions.push_back(std::move(precondition));
+      scenario_.preconditions.push_back(
+          ReadChoice(Required(element, "kind"), PreconditionKinds())(element, context_));
     }
   }
 
@@ -489,19 +402,9 @@ class Validator {
   }
 
   void ReadRecovery(const Node& node) {
-    static const NameTable<RecoveryStep> kActions = {
-        {"abort-fuse-connections", AbortFuseConnections{}},
-        {"kill-sandbox", KillSandbox{}},
-        {"drain-pipes", DrainPipes{}},
-    };
     Uniqueness unique;
     for (const Node& element : ReadArray(node, {"recovery actions", "recovery action", true})) {
-      RecoveryStep step = ReadChoice(element, kActions);
-      if (std::holds_alternative<DrainPipes>(step) && context_.watch_pointer.empty()) {
-        Fail(element.pointer,
-             "\"drain-pipes\" drains the pipes of a watched run-command step's processes, and "
-             "/steps has no run-command step with a \"watch\"");
-      }
+      RecoveryStep step = ReadChoice(element, RecoveryKinds())(element, context_);
       unique.Add(element, element.json().get<std::string>());
       scenario_.recovery.push_back(step);
     }

@@ -77,6 +77,27 @@ std::string ReadContext::KnownLabels() const {
   return reader::Join(quoted, ", ");
 }
 
+Precondition ReadContext::ReadPreconditionHead(const Node& element) {
+  Precondition precondition;
+  Node name = reader::Required(element, "name");
+  precondition.name = reader::ReadName(name, "a precondition name");
+  precondition_names.Add(name, precondition.name, "precondition");
+  Node command = reader::Required(element, "command");
+  precondition.command = CommandOf(scenario.steps[FindCommand(command)])->name;
+  return precondition;
+}
+
+std::string ReadContext::ReadContainerStartedBefore(const Node& node,
+                                                    const std::string& command) const {
+  const std::string container = ReadContainer(node);
+  const std::string& started_by = containers.at(container);
+  if (commands.at(started_by).index >= commands.at(command).index) {
+    Fail(node.pointer, "the container " + Quote(container) + " is started by " + Quote(started_by) +
+                           ", which does not run before " + Quote(command));
+  }
+  return container;
+}
+
 std::vector<Rlimit> ReadRlimits(const Node& node) {
   ExpectObject(node);
   std::vector<Rlimit> rlimits;

@@ -68,6 +68,13 @@ struct ReadContext {
   std::size_t FindCommand(const reader::Node& node) const;
   // The process labels known so far, quoted and separated by ", ", for a message.
   std::string KnownLabels() const;
+  // What every precondition kind reads first: its name, unique among the preconditions, and the
+  // run-command step it is about (`command`), at `element`.
+  Precondition ReadPreconditionHead(const reader::Node& element);
+  // The container `node` names for an observed precondition about the step `command`: started by
+  // a run-command step that runs before `command`.
+  std::string ReadContainerStartedBefore(const reader::Node& node,
+                                         const std::string& command) const;
 };
 
 // An object RLIMIT_* -> {"soft", "hard"}, in name order: the isolation's and a confinement's.
