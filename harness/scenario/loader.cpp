@@ -1,14 +1,11 @@
 // Parses and validates scenario files: docs/scenario-format.md is the schema this enforces.
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <csignal>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,18 +18,17 @@
 
 #include "wedge/base/result.h"
 #include "wedge/base/unique_fd.h"
-#include "wedge/probe/signals.h"
+#include "wedge/kinds/kinds.h"
 #include "wedge/probe/task.h"
 #include "wedge/scenario/field_reader.h"
 #include "wedge/scenario/json_document.h"
+#include "wedge/scenario/read_context.h"
 #include "wedge/scenario/scenario.h"
 
 namespace wedge::scenario {
 namespace {
 
-using reader::ArrayShape;
 using reader::CheckKeys;
-using reader::Describe;
 using reader::ExpectObject;
 using reader::Fail;
 using reader::FailExpected;
@@ -41,32 +37,24 @@ using reader::HasControlCharacter;
 using reader::IsCIdentifier;
 using reader::IsLowerHex;
 using reader::IsName;
-using reader::IsSyscallGroup;
 using reader::IsSyscallName;
 using reader::Join;
 using reader::kNamePattern;
-using reader::Lookup;
 using reader::NameTable;
 using reader::Node;
-using reader::OneOf;
 using reader::Optional;
-using reader::PathsOverlap;
 using reader::ReadArray;
 using reader::ReadBool;
 using reader::ReadChoice;
 using reader::ReadInteger;
 using reader::ReadKeyword;
 using reader::ReadName;
-using reader::ReadRelativePath;
 using reader::ReadSignalName;
 using reader::ReadString;
 using reader::ReadText;
 using reader::Required;
-using reader::ResourceLimits;
-using reader::RlimitNames;
 using reader::Uniqueness;
 
-constexpr std::string_view kSandboxInit = "sandbox-init";
 constexpr std::string_view kStateLetters = "RSDTtZXI";
 
 const NameTable<Verdict>& Verdicts() {
@@ -95,55 +83,105 @@ const std::vector<std::string> kTopLevelKeys = {
     "stack",          "steps", "preconditions", "stall",      "recovery", "signatures", "expect",
 };
 
-// The binaries a run-command step may run, by their name in the stack's binaries table.
-const std::vector<std::string_view> kCommandBinaries = {"docker", "dockerd", "containerd", "runc",
-                                                        "containerd-shim-runc-v2"};
-constexpr std::size_t kMaxArguments = 256;
-constexpr std::size_t kMaxArgumentBytes = 4096;
-constexpr std::size_t kMaxFilterLineBytes = 4096;
-
-// The one placeholder run-command arguments may hold, replaced by the runner.
-constexpr std::string_view kImagePlaceholder = "${image}";
-
-// What a flap step can take away, and the series the syscall probe measures while it does.
-const std::vector<std::string_view> kFlapTargets = {"containerd"};
+// The series the syscall probe of a flap step measures.
 const std::vector<std::string_view> kRateMetrics = {
     "connect",       "connect_errors",      "socket", "close", "threads",
     "futex_threads", "containerd_log_lines"};
 const std::vector<std::string_view> kRateWindows = {"outage", "after"};
 const std::vector<std::string_view> kRateAggregates = {"each_second", "mean"};
 
-std::string RlimitValueText(std::uint64_t value) {
-  return value == static_cast<std::uint64_t>(RLIM_INFINITY) ? "unlimited" : std::to_string(value);
+// A step kind, by its "action": its reader (wedge/kinds/NAME.h), and where what it does is
+// observed, for the rules that span the steps (ReadSteps).
+struct StepKind {
+  Step (*read)(const Node& element, ReadContext& context);
+  bool observed_in_sandbox;  // in the sandbox's /proc, which a flap scenario never captures
+  bool observed_by_stall;    // only by the wait-for-stall capture, which it then needs
+};
+
+template <auto read_kind>
+Step ReadStepAs(const Node& element, ReadContext& context) {
+  return Step(read_kind(element, context));
+}
+
+const NameTable<StepKind>& StepKinds() {
+  static const NameTable<StepKind> kKinds = {
+      {"spawn", {&ReadStepAs<&kinds::ReadSpawnStep>, true, true}},
+      {"kill", {&ReadStepAs<&kinds::ReadKillStep>, true, true}},
+      {"wait-for-stall", {&ReadStepAs<&kinds::ReadWaitForStallStep>, true, false}},
+      {"run-command", {&ReadStepAs<&kinds::ReadRunCommandStep>, false, false}},
+      {"flap", {&ReadStepAs<&kinds::ReadFlapStep>, false, false}},
+  };
+  return kKinds;
+}
+
+// The precondition kinds, by their "kind": each one's reader (wedge/kinds/NAME.h).
+using ReadPrecondition = Precondition (*)(const Node& element, ReadContext& context);
+const NameTable<ReadPrecondition>& PreconditionKinds() {
+  static const NameTable<ReadPrecondition> kKinds = {
+      {"rlimit-soft-below-hard", &kinds::ReadRlimitSoftBelowHardPrecondition},
+      {"pids-limit-hit", &kinds::ReadPidsLimitHitPrecondition},
+      {"pipe-capacity-at-most", &kinds::ReadPipeCapacityAtMostPrecondition},
+  };
+  return kKinds;
+}
+
+// The recovery actions, by their name: each one's reader (wedge/kinds/NAME.h).
+using ReadRecoveryStep = RecoveryStep (*)(const Node& element, ReadContext& context);
+template <auto read_kind>
+RecoveryStep ReadRecoveryAs(const Node& element, ReadContext& context) {
+  return RecoveryStep(read_kind(element, context));
+}
+const NameTable<ReadRecoveryStep>& RecoveryKinds() {
+  static const NameTable<ReadRecoveryStep> kKinds = {
+      {"abort-fuse-connections", &ReadRecoveryAs<&kinds::ReadAbortFuseConnections>},
+      {"kill-sandbox", &ReadRecoveryAs<&kinds::ReadKillSandbox>},
+      {"drain-pipes", &ReadRecoveryAs<&kinds::ReadDrainPipes>},
+  };
+  return kKinds;
+}
+
+// The fixture kinds, by their "kind": each one's reader (wedge/kinds/NAME.h).
+using FixtureKind = decltype(Fixture::kind);
+using ReadFixtureKind = FixtureKind (*)(const Node& entry, ReadContext& context);
+template <auto read_kind>
+FixtureKind ReadFixtureAs(const Node& entry, ReadContext& context) {
+  return FixtureKind(read_kind(entry, context));
+}
+const NameTable<ReadFixtureKind>& FixtureKinds() {
+  static const NameTable<ReadFixtureKind> kKinds = {
+      {"fuse-daemon", &ReadFixtureAs<&kinds::ReadFuseDaemonFixture>},
+  };
+  return kKinds;
 }
 
 class Validator {
  public:
-  explicit Validator(const Json& document) : root_{&document, ""} {}
+  explicit Validator(const Json& document) : context_(document) {}
 
   Scenario Run() {
-    if (!root_.json().is_object()) FailExpected(root_, "the scenario to be a JSON object");
+    if (!context_.root.json().is_object())
+      FailExpected(context_.root, "the scenario to be a JSON object");
     ReadVersion();
-    CheckKeys(root_, kTopLevelKeys);
-    scenario_.name = ReadName(Required(root_, "name"), "a scenario name");
-    scenario_.summary = ReadText(Required(root_, "summary"));
-    if (auto node = Optional(root_, "references")) ReadReferences(*node);
-    if (auto node = Optional(root_, "requires")) ReadRequirements(*node);
-    if (auto node = Optional(root_, "isolation")) ReadIsolation(*node);
-    if (auto node = Optional(root_, "fixtures")) ReadFixtures(*node);
-    if (auto node = Optional(root_, "stack")) ReadStack(*node);
-    ReadSteps(Required(root_, "steps"));
-    if (auto node = Optional(root_, "preconditions")) ReadPreconditions(*node);
-    if (auto node = Optional(root_, "stall")) {
-      if (!has_wait_for_stall_) {
+    CheckKeys(context_.root, kTopLevelKeys);
+    scenario_.name = ReadName(Required(context_.root, "name"), "a scenario name");
+    scenario_.summary = ReadText(Required(context_.root, "summary"));
+    if (auto node = Optional(context_.root, "references")) ReadReferences(*node);
+    if (auto node = Optional(context_.root, "requires")) ReadRequirements(*node);
+    if (auto node = Optional(context_.root, "isolation")) ReadIsolation(*node);
+    if (auto node = Optional(context_.root, "fixtures")) ReadFixtures(*node);
+    if (auto node = Optional(context_.root, "stack")) ReadStack(*node);
+    ReadSteps(Required(context_.root, "steps"));
+    if (auto node = Optional(context_.root, "preconditions")) ReadPreconditions(*node);
+    if (auto node = Optional(context_.root, "stall")) {
+      if (!context_.has_wait_for_stall) {
         Fail(node->pointer,
              "\"stall\" configures the \"wait-for-stall\" step, and /steps has none: remove it");
       }
       ReadStall(*node);
     }
-    if (auto node = Optional(root_, "recovery")) ReadRecovery(*node);
-    ReadSignatures(Required(root_, "signatures"));
-    ReadExpect(Required(root_, "expect"));
+    if (auto node = Optional(context_.root, "recovery")) ReadRecovery(*node);
+    ReadSignatures(Required(context_.root, "signatures"));
+    ReadExpect(Required(context_.root, "expect"));
     CheckFixturesSpawned();
     CheckStackUsed();
     CheckRecovery();
@@ -153,7 +191,7 @@ class Validator {
 
  private:
   void ReadVersion() {
-    Node node = Required(root_, "wedge_scenario");
+    Node node = Required(context_.root, "wedge_scenario");
     const Json& value = node.json();
     if (value.is_number_integer() && value != 1) {
       Fail(node.pointer,
@@ -211,7 +249,7 @@ class Validator {
           {"pid", &Isolation::pid_namespace},
           {"mount", &Isolation::mount_namespace},
       };
-      namespaces_pointer_ = namespaces->pointer;
+      context_.namespaces_pointer = namespaces->pointer;
       isolation.user_namespace = isolation.pid_namespace = isolation.mount_namespace = false;
       Uniqueness unique;
       for (const Node& element :
@@ -225,7 +263,7 @@ class Validator {
       CheckKeys(*cgroup, {"pids.max"});
       if (auto pids_max = Optional(*cgroup, "pids.max")) {
         isolation.pids_max = ReadInteger(*pids_max, 1, 4194304);
-        pids_max_pointer_ = pids_max->pointer;
+        context_.pids_max_pointer = pids_max->pointer;
       }
     }
     if (auto sysctls = Optional(node, "sysctls")) {
@@ -249,45 +287,6 @@ class Validator {
     if (auto rlimits = Optional(node, "rlimits")) isolation.rlimits = ReadRlimits(*rlimits);
   }
 
-  // An object RLIMIT_* -> {"soft", "hard"}, in name order.
-  static std::vector<Rlimit> ReadRlimits(const Node& node) {
-    ExpectObject(node);
-    std::vector<Rlimit> rlimits;
-    for (const auto& [name, value] : node.json().items()) {
-      Node entry = node.Child(name);
-      std::optional<int> resource = Lookup(ResourceLimits(), name);
-      if (!resource) {
-        Fail(entry.pointer,
-             "unknown resource limit " + Quote(name) + "; expected one of " + RlimitNames());
-      }
-      ExpectObject(entry, "an object {\"soft\": N, \"hard\": N}");
-      CheckKeys(entry, {"soft", "hard"});
-      Rlimit rlimit{name, *resource, 0, 0};
-      Node soft = Required(entry, "soft");
-      Node hard = Required(entry, "hard");
-      rlimit.soft = ReadRlimitValue(soft);
-      rlimit.hard = ReadRlimitValue(hard);
-      if (rlimit.soft > rlimit.hard) {
-        Fail(soft.pointer,
-             "soft limit " + soft.json().dump() + " is above the hard limit " + hard.json().dump());
-      }
-      rlimits.push_back(std::move(rlimit));
-    }
-    return rlimits;
-  }
-
-  static std::uint64_t ReadRlimitValue(const Node& node) {
-    if (node.json() == "unlimited") return static_cast<std::uint64_t>(RLIM_INFINITY);
-    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
-    const Json& value = node.json();
-    bool in_range = (value.is_number_unsigned() && value.get<std::uint64_t>() <= kMax) ||
-                    (value.is_number_integer() && value.get<std::int64_t>() >= 0);
-    if (!in_range) {
-      FailExpected(node, "an integer from 0 to " + std::to_string(kMax) + " or \"unlimited\"");
-    }
-    return value.get<std::uint64_t>();
-  }
-
   void ReadFixtures(const Node& node) {
     ExpectObject(node);
     for (const auto& [name, value] : node.json().items()) {
@@ -297,36 +296,11 @@ class Validator {
                                 ", got " + Quote(name));
       }
       ExpectObject(entry, "a fixture object");
-      enum class Kind { kFuseDaemon };
-      static const NameTable<Kind> kKinds = {{"fuse-daemon", Kind::kFuseDaemon}};
       Fixture fixture;
       fixture.name = name;
-      (void)ReadChoice(Required(entry, "kind"), kKinds);
-      // One kind today; the allowed keys depend on it.
-      CheckKeys(entry, {"kind", "mountpoint", "file", "holder_thread", "flush"},
-                "for a \"fuse-daemon\" fixture");
-      FuseDaemonFixture daemon;
-      if (auto mountpoint = Optional(entry, "mountpoint")) {
-        daemon.mountpoint = ReadRelativePath(*mountpoint);
-      }
-      for (const Fixture& other : scenario_.fixtures) {
-        const auto& other_daemon = std::get<FuseDaemonFixture>(other.kind);
-        if (PathsOverlap(daemon.mountpoint, other_daemon.mountpoint)) {
-          Fail(entry.pointer + (entry.Has("mountpoint") ? "/mountpoint" : ""),
-               "mountpoint " + Quote(daemon.mountpoint) + " overlaps the mountpoint " +
-                   Quote(other_daemon.mountpoint) + " of fixture " + Quote(other.name));
-        }
-      }
-      if (auto file = Optional(entry, "file")) daemon.file = ReadRelativePath(*file);
-      if (auto holder = Optional(entry, "holder_thread")) daemon.holder_thread = ReadBool(*holder);
-      if (auto flush = Optional(entry, "flush")) {
-        static const NameTable<FuseDaemonFixture::Flush> kFlush = {
-            {"reply", FuseDaemonFixture::Flush::kReply},
-            {"never", FuseDaemonFixture::Flush::kNever}};
-        daemon.flush = ReadChoice(*flush, kFlush);
-      }
-      fixture.kind = std::move(daemon);
-      fixture_pointers_[name] = entry.pointer;
+      // The allowed keys depend on the kind.
+      fixture.kind = ReadChoice(Required(entry, "kind"), FixtureKinds())(entry, context_);
+      context_.fixture_pointers[name] = entry.pointer;
       scenario_.fixtures.push_back(std::move(fixture));
     }
   }
@@ -341,111 +315,49 @@ class Validator {
   }
 
   void ReadSteps(const Node& node) {
-    enum class Action { kSpawn, kKill, kWaitForStall, kRunCommand, kFlap };
-    static const NameTable<Action> kActions = {
-        {"spawn", Action::kSpawn},
-        {"kill", Action::kKill},
-        {"wait-for-stall", Action::kWaitForStall},
-        {"run-command", Action::kRunCommand},
-        {"flap", Action::kFlap},
-    };
     std::string first_process_step;  // the first spawn or kill, which needs a wait-for-stall
     // The first spawn, kill or wait-for-stall, and its action: a flap step refuses them all.
     std::string first_non_command_step;
     std::string first_non_command_action;
     std::vector<Node> elements = ReadArray(node, {"step objects", "step", false});
-    for (std::size_t i = 0; i < elements.size(); ++i) {
-      const Node& element = elements[i];
+    context_.step_count = elements.size();
+    for (const Node& element : elements) {
       ExpectObject(element, "a step object");
-      Step step;
-      switch (ReadChoice(Required(element, "action"), kActions)) {
-        case Action::kSpawn:
-          CheckKeys(element, {"action", "name", "fixture"}, "for a \"spawn\" step");
-          step = ReadSpawn(element);
-          if (first_process_step.empty()) first_process_step = element.pointer;
-          if (first_non_command_step.empty()) {
-            first_non_command_step = element.pointer;
-            first_non_command_action = "spawn";
-          }
-          break;
-        case Action::kKill:
-          CheckKeys(element, {"action", "target", "signal"}, "for a \"kill\" step");
-          step = ReadKill(element);
-          if (first_process_step.empty()) first_process_step = element.pointer;
-          if (first_non_command_step.empty()) {
-            first_non_command_step = element.pointer;
-            first_non_command_action = "kill";
-          }
-          break;
-        case Action::kWaitForStall:
-          CheckKeys(element, {"action"}, "for a \"wait-for-stall\" step");
-          step = WaitForStallStep{};
-          if (i + 1 != elements.size()) {
-            Fail(element.pointer,
-                 "\"wait-for-stall\" must be the last step (at most one per scenario)");
-          }
-          // A watched run-command step comes first (wait-for-stall is last), so the rule is
-          // checked here, at the second capture.
-          if (!watch_pointer_.empty()) {
-            Fail(element.pointer,
-                 "a scenario captures tasks either by \"wait-for-stall\" or by one watched "
-                 "run-command step, not both (the watch is " +
-                     watch_pointer_ + ")");
-          }
-          has_wait_for_stall_ = true;
-          if (first_non_command_step.empty()) {
-            first_non_command_step = element.pointer;
-            first_non_command_action = "wait-for-stall";
-          }
-          break;
-        case Action::kRunCommand: {
-          CheckKeys(element,
-                    {"action", "name", "binary", "args", "confinement", "timeout_ms", "watch"},
-                    "for a \"run-command\" step");
-          RunCommandStep command = ReadRunCommand(element);
-          std::optional<CommandWatch> watch;
-          if (auto watch_node = Optional(element, "watch")) watch = ReadWatch(*watch_node, command);
-          commands_[command.name] = CommandStep{element.pointer, scenario_.steps.size()};
-          RecordContainerName(command);
-          if (watch) {
-            step = WatchedCommandStep{std::move(command), std::move(*watch)};
-          } else {
-            step = std::move(command);
-          }
-          break;
-        }
-        case Action::kFlap:
-          CheckKeys(element,
-                    {"action", "name", "target", "how", "cycles", "down_ms", "up_ms",
-                     "recovery_timeout_ms"},
-                    "for a \"flap\" step");
-          step = ReadFlap(element);
-          break;
+      Node action = Required(element, "action");
+      const StepKind kind = ReadChoice(action, StepKinds());
+      Step step = kind.read(element, context_);
+      if (kind.observed_by_stall && first_process_step.empty()) {
+        first_process_step = element.pointer;
+      }
+      if (kind.observed_in_sandbox && first_non_command_step.empty()) {
+        first_non_command_step = element.pointer;
+        first_non_command_action = action.json().get<std::string>();
       }
       scenario_.steps.push_back(std::move(step));
     }
     // One capture per run: a flap scenario's is the syscall probe's series, a watch's the
     // watched processes' /proc.
-    if (!flap_pointer_.empty() && !watch_pointer_.empty()) {
-      Fail(watch_pointer_,
+    if (!context_.flap_pointer.empty() && !context_.watch_pointer.empty()) {
+      Fail(context_.watch_pointer,
            "a watched run-command step cannot share a scenario with the "
            "\"flap\" step at " +
-               flap_pointer_ + ": a flap scenario's signatures are \"rates\" and \"commands\"");
+               context_.flap_pointer +
+               ": a flap scenario's signatures are \"rates\" and \"commands\"");
     }
     // A flap scenario measures dockerd's syscalls against its own stack; what spawn, kill and
     // wait-for-stall steps do is observed in the sandbox's /proc, which it never captures.
-    if (!flap_pointer_.empty() && !first_non_command_step.empty()) {
+    if (!context_.flap_pointer.empty() && !first_non_command_step.empty()) {
       Fail(first_non_command_step,
            "a " + Quote(first_non_command_action) +
                " step cannot share a scenario with the "
                "\"flap\" step at " +
-               flap_pointer_ +
+               context_.flap_pointer +
                ": a flap scenario only runs commands against its own stack (its signatures are "
                "\"rates\" and \"commands\")");
     }
     // Only a scenario of run-command steps may end without a wait-for-stall: what spawn and kill
     // steps do is only ever observed by the stall capture.
-    if (!has_wait_for_stall_ && !first_process_step.empty()) {
+    if (!context_.has_wait_for_stall && !first_process_step.empty()) {
       Fail(node.pointer,
            "the last step must be {\"action\": \"wait-for-stall\"}: the spawn and kill steps "
            "(first at " +
@@ -454,492 +366,13 @@ class Validator {
     }
   }
 
-  // Names of spawns and run-command steps share one namespace: reports list them side by side.
-  void CheckStepNameUnused(const Node& name, const std::string& step_name) const {
-    if (auto it = spawned_by_.find(step_name); it != spawned_by_.end()) {
-      Fail(name.pointer, "duplicate name " + Quote(step_name) +
-                             " (already used by the spawn step " + it->second + ")");
-    }
-    if (auto it = commands_.find(step_name); it != commands_.end()) {
-      Fail(name.pointer, "duplicate name " + Quote(step_name) +
-                             " (already used by the run-command step " + it->second.pointer + ")");
-    }
-    if (auto it = watch_labels_.find(step_name); it != watch_labels_.end()) {
-      Fail(name.pointer, "duplicate name " + Quote(step_name) +
-                             " (already used as the process name at " + it->second + ")");
-    }
-    if (!flap_pointer_.empty() && StepName(scenario_.steps[flap_index_]) == step_name) {
-      Fail(name.pointer, "duplicate name " + Quote(step_name) + " (already used by the flap step " +
-                             flap_pointer_ + ")");
-    }
-  }
-
-  // A flap step: containerd of the scenario's own stack taken away and brought back.
-  FlapStep ReadFlap(const Node& element) {
-    FlapStep step;
-    if (!flap_pointer_.empty()) {
-      Fail(element.pointer, "at most one \"flap\" step per scenario (the first is " +
-                                flap_pointer_ +
-                                "): the syscall probe measures one outage window per run");
-    }
-    if (!scenario_.stack.required) {
-      Fail(element.pointer,
-           "a \"flap\" step takes the private docker stack's containerd away: add \"stack\": "
-           "{\"fresh\": true} at the top level");
-    }
-    if (!scenario_.stack.fresh) {
-      Fail(root_.Child("stack").Has("fresh") ? "/stack/fresh" : "/stack",
-           "the \"flap\" step at " + element.pointer +
-               " breaks the private docker stack on purpose: set \"fresh\": true (a stack of "
-               "the scenario's own, never shared with other scenarios)");
-    }
-    Node name = Required(element, "name");
-    step.name = ReadName(name, "a step name");
-    if (step.name == kSandboxInit) {
-      Fail(name.pointer, "\"sandbox-init\" is wedge's own init process; choose another name");
-    }
-    CheckStepNameUnused(name, step.name);
-    Node target = Required(element, "target");
-    const std::string_view expected_target =
-        "\"containerd\" (the only component a flap step can take away)";
-    if (!target.json().is_string() ||
-        std::find(kFlapTargets.begin(), kFlapTargets.end(), target.json().get<std::string>()) ==
-            kFlapTargets.end()) {
-      FailExpected(target, expected_target);
-    }
-    step.target = target.json().get<std::string>();
-    static const NameTable<FlapSpec::How> kHows = {
-        {"sigkill", FlapSpec::How::kSigkill},
-        {"sigstop", FlapSpec::How::kSigstop},
-        {"unlink-socket", FlapSpec::How::kUnlinkSocket},
-        {"restart", FlapSpec::How::kRestart},
-    };
-    FlapSpec& flap = step.flap;
-    flap.how = ReadChoice(Required(element, "how"), kHows);
-    if (auto cycles = Optional(element, "cycles")) {
-      flap.cycles = static_cast<int>(ReadInteger(*cycles, 1, 100));
-    }
-    if (auto down = Optional(element, "down_ms")) {
-      flap.down_ms = static_cast<int>(ReadInteger(*down, 100, 600000));
-    }
-    if (auto up = Optional(element, "up_ms")) {
-      flap.up_ms = static_cast<int>(ReadInteger(*up, 0, 600000));
-    }
-    if (auto recovery = Optional(element, "recovery_timeout_ms")) {
-      flap.recovery_timeout_ms = static_cast<int>(ReadInteger(*recovery, 1000, 600000));
-    }
-    flap_pointer_ = element.pointer;
-    flap_index_ = scenario_.steps.size();
-    return step;
-  }
-
-  // "${image}" is the one placeholder; anything else that looks like one is a typo.
-  void CheckPlaceholders(const Node& arg, const std::string& text) const {
-    const std::string only =
-        "the only placeholder is \"${image}\", the stack's busybox image reference";
-    for (std::size_t at = text.find("${"); at != std::string::npos; at = text.find("${", at)) {
-      std::size_t close = text.find('}', at + 2);
-      if (close == std::string::npos) {
-        Fail(arg.pointer, "unterminated placeholder " + Quote(std::string_view(text).substr(at)) +
-                              " (no closing \"}\"); " + only);
-      }
-      std::string_view placeholder = std::string_view(text).substr(at, close + 1 - at);
-      if (placeholder != kImagePlaceholder) {
-        Fail(arg.pointer, "unknown placeholder " + Quote(placeholder) + "; " + only);
-      }
-      if (!scenario_.stack.busybox_image) {
-        Fail(arg.pointer,
-             "\"${image}\" is the stack's busybox image, and /stack/busybox_image is false: set "
-             "it to true or drop the placeholder");
-      }
-      at = close + 1;
-    }
-  }
-
-  RunCommandStep ReadRunCommand(const Node& element) {
-    RunCommandStep step;
-    if (!scenario_.stack.required) {
-      Fail(element.pointer,
-           "a \"run-command\" step runs against the private docker stack: add \"stack\": {} at "
-           "the top level");
-    }
-    Node name = Required(element, "name");
-    step.name = ReadName(name, "a command name");
-    if (step.name == kSandboxInit) {
-      Fail(name.pointer, "\"sandbox-init\" is wedge's own init process; choose another name");
-    }
-    CheckStepNameUnused(name, step.name);
-    step.binary = ReadKeyword(Required(element, "binary"), kCommandBinaries);
-    if (auto args = Optional(element, "args")) {
-      std::vector<Node> elements = ReadArray(*args, {"argument strings", "argument", true});
-      if (elements.size() > kMaxArguments) {
-        Fail(args->pointer, "expected at most " + std::to_string(kMaxArguments) +
-                                " arguments, got " + std::to_string(elements.size()));
-      }
-      std::string expected = "an argument string of at most " + std::to_string(kMaxArgumentBytes) +
-                             " bytes without NUL";
-      for (const Node& arg : elements) {
-        const std::string& text = ReadString(arg, expected);
-        // argv strings end at the first NUL: the command would see another argument.
-        if (text.size() > kMaxArgumentBytes || text.find('\0') != std::string::npos) {
-          FailExpected(arg, expected);
-        }
-        CheckPlaceholders(arg, text);
-        step.args.push_back(text);
-      }
-    }
-    if (auto confinement = Optional(element, "confinement")) {
-      step.confinement = ReadConfinement(*confinement);
-    }
-    if (auto timeout = Optional(element, "timeout_ms")) {
-      step.timeout_ms = static_cast<int>(ReadInteger(*timeout, 100, 600000));
-    }
-    return step;
-  }
-
-  // `docker run ... --name NAME ...` (or --name=NAME) starts a container later steps may name.
-  void RecordContainerName(const RunCommandStep& step) {
-    if (step.binary != "docker" || step.args.empty() || step.args.front() != "run") return;
-    for (std::size_t i = 1; i < step.args.size(); ++i) {
-      if (step.args[i] == "--name" && i + 1 < step.args.size()) {
-        containers_.emplace(step.args[i + 1], step.name);
-      } else if (step.args[i].rfind("--name=", 0) == 0) {
-        containers_.emplace(step.args[i].substr(7), step.name);
-      }
-    }
-  }
-
-  // A container a "docker run --name NAME" step before this point started.
-  std::string ReadContainer(const Node& node) const {
-    const std::string& name = ReadString(node, "a container name");
-    if (containers_.find(name) == containers_.end()) {
-      std::vector<std::string> known;
-      for (const auto& [container, step] : containers_) known.push_back(Quote(container));
-      Fail(node.pointer, "no earlier run-command step starts a container named " + Quote(name) +
-                             " (docker run --name " + name +
-                             "); known: " + (known.empty() ? "(none)" : Join(known, ", ")));
-    }
-    return name;
-  }
-
-  CommandWatch ReadWatch(const Node& node, const RunCommandStep& step) {
-    ExpectObject(node, "a watch object");
-    CheckKeys(node, {"container", "comm", "label", "parent_label", "poll_interval_ms", "settle_ms",
-                     "hold_syscall", "hold_ms", "stderr_pipe_bytes"});
-    if (!scenario_.stack.fresh) {
-      Fail(node.pointer,
-           "a watched command may leave its container wedged until recovery: set "
-           "/stack/fresh to true (a stack of the scenario's own)");
-    }
-    if (!watch_pointer_.empty()) {
-      Fail(node.pointer, "at most one watched run-command step per scenario (the first is " +
-                             watch_pointer_ +
-                             "): its capture is the one the tasks are matched "
-                             "against");
-    }
-    // Not together with a "wait-for-stall" step: that is checked at the wait-for-stall step,
-    // which is the last step, so always after this one.
-    watch_pointer_ = node.pointer;
-    CommandWatch watch;
-    watch.container = ReadContainer(Required(node, "container"));
-    Node comm = Required(node, "comm");
-    std::string_view expected_comm = "a comm of 1 to 15 bytes (the kernel keeps 15)";
-    watch.comm = ReadString(comm, expected_comm);
-    if (watch.comm.empty() || watch.comm.size() > 15 || HasControlCharacter(watch.comm)) {
-      FailExpected(comm, expected_comm);
-    }
-    auto read_label = [&](const Node& label_node) {
-      std::string label = ReadName(label_node, "a process name");
-      // Process names and step names share one namespace: selectors and reports use both.
-      const std::string used = "the process name " + Quote(label) + " is already used ";
-      if (label == kSandboxInit) {
-        Fail(label_node.pointer,
-             Quote(label) + " is wedge's own init process; choose another name");
-      }
-      if (label == step.name) Fail(label_node.pointer, used + "by this run-command step's name");
-      if (auto it = commands_.find(label); it != commands_.end()) {
-        Fail(label_node.pointer, used + "by the run-command step " + it->second.pointer);
-      }
-      if (auto it = watch_labels_.find(label); it != watch_labels_.end()) {
-        Fail(label_node.pointer, used + "at " + it->second);
-      }
-      if (auto it = spawned_by_.find(label); it != spawned_by_.end()) {
-        Fail(label_node.pointer, used + "by the spawn step " + it->second);
-      }
-      if (!flap_pointer_.empty() && StepName(scenario_.steps[flap_index_]) == label) {
-        Fail(label_node.pointer, used + "by the flap step " + flap_pointer_);
-      }
-      process_labels_.push_back(label);
-      watch_labels_.emplace(label, label_node.pointer);
-      return label;
-    };
-    watch.label = read_label(Required(node, "label"));
-    if (auto parent = Optional(node, "parent_label")) watch.parent_label = read_label(*parent);
-    if (auto poll = Optional(node, "poll_interval_ms")) {
-      watch.poll_interval_ms = static_cast<int>(ReadInteger(*poll, 1, 1000));
-    }
-    if (auto settle = Optional(node, "settle_ms")) {
-      watch.settle_ms = static_cast<int>(ReadInteger(*settle, 10, 60000));
-    }
-    if (watch.settle_ms < watch.poll_interval_ms) {
-      Fail(node.pointer + "/settle_ms", "settle_ms (" + std::to_string(watch.settle_ms) +
-                                            ") must be at least poll_interval_ms (" +
-                                            std::to_string(watch.poll_interval_ms) + ")");
-    }
-    if (watch.settle_ms >= step.timeout_ms) {
-      Fail(node.pointer + "/settle_ms", "settle_ms (" + std::to_string(watch.settle_ms) +
-                                            ") must be below the step's timeout_ms (" +
-                                            std::to_string(step.timeout_ms) +
-                                            "): a stall is observed while the command still runs");
-    }
-    std::optional<Node> hold = Optional(node, "hold_syscall");
-    std::optional<Node> hold_ms = Optional(node, "hold_ms");
-    if (hold) {
-      std::string_view expected = "a syscall name such as \"clone3\"";
-      watch.hold_syscall = ReadString(*hold, expected);
-      if (!IsSyscallName(watch.hold_syscall)) FailExpected(*hold, expected);
-      if (!hold_ms)
-        Fail(node.pointer, "\"hold_syscall\" needs \"hold_ms\": how long each entry is held");
-      watch.hold_ms = static_cast<int>(ReadInteger(*hold_ms, 1, 10000));
-    } else if (hold_ms) {
-      Fail(hold_ms->pointer, "\"hold_ms\" needs \"hold_syscall\": the syscall to hold");
-    }
-    if (auto pipe = Optional(node, "stderr_pipe_bytes")) {
-      std::int64_t bytes = ReadInteger(*pipe, 4096, 1048576);
-      if ((bytes & (bytes - 1)) != 0) {
-        FailExpected(*pipe,
-                     "a power of two from 4096 to 1048576 (pipe capacities are whole "
-                     "pages, rounded up to a power of two)");
-      }
-      watch.stderr_pipe_bytes = static_cast<int>(bytes);
-    }
-    return watch;
-  }
-
-  CommandConfinement ReadConfinement(const Node& node) {
-    ExpectObject(node, "a confinement object");
-    CheckKeys(node, {"SystemCallFilter", "SystemCallArchitectures", "NoNewPrivileges", "rlimits"});
-    CommandConfinement confinement;
-    if (auto filter = Optional(node, "SystemCallFilter")) {
-      for (const Node& line :
-           ReadArray(*filter, {"SystemCallFilter= lines", "SystemCallFilter= line", false})) {
-        confinement.system_call_filter.push_back(ReadFilterLine(line));
-      }
-      if (seccomp_pointer_.empty()) seccomp_pointer_ = "the SystemCallFilter at " + filter->pointer;
-    }
-    if (auto architectures = Optional(node, "SystemCallArchitectures")) {
-      ReadKeyword(*architectures, {"native"});
-      confinement.native_architecture_only = true;
-      if (seccomp_pointer_.empty()) {
-        seccomp_pointer_ = "the SystemCallArchitectures at " + architectures->pointer;
-      }
-    }
-    // systemd implies NoNewPrivileges= for a filter in a unit without CAP_SYS_ADMIN.
-    confinement.no_new_privileges = !confinement.system_call_filter.empty();
-    if (auto no_new_privileges = Optional(node, "NoNewPrivileges")) {
-      confinement.no_new_privileges = ReadBool(*no_new_privileges);
-    }
-    if (auto rlimits = Optional(node, "rlimits")) confinement.rlimits = ReadRlimits(*rlimits);
-    return confinement;
-  }
-
-  // One SystemCallFilter= line: an optional "~", then "@group" and syscall names separated by
-  // spaces. Only the syntax: groups are resolved when the run builds the filter.
-  static std::string ReadFilterLine(const Node& node) {
-    std::string_view expected =
-        "a SystemCallFilter= line of \"@group\" and syscall names separated by spaces, "
-        "optionally starting with \"~\"";
-    const std::string& line = ReadString(node, expected);
-    auto refuse = [&](const std::string& why) {
-      Fail(node.pointer, "expected " + std::string(expected) + ", got " + Describe(node.json()) +
-                             " (" + why + ")");
-    };
-    if (line.size() > kMaxFilterLineBytes) {
-      refuse("longer than " + std::to_string(kMaxFilterLineBytes) + " bytes");
-    }
-    std::string_view rest = line;
-    if (rest.starts_with('~')) rest.remove_prefix(1);
-    std::size_t entries = 0;
-    while (!rest.empty()) {
-      std::size_t end = std::min(rest.find(' '), rest.size());
-      std::string_view entry = rest.substr(0, end);
-      rest.remove_prefix(std::min(end + 1, rest.size()));
-      if (entry.empty()) continue;
-      ++entries;
-      if (entry.find(':') != std::string_view::npos) {
-        refuse(Quote(entry) +
-               ": the \":errno\" action is not supported, a refused syscall kills the process");
-      }
-      if (entry.starts_with('@') ? !IsSyscallGroup(entry) : !IsSyscallName(entry)) {
-        refuse(Quote(entry) + " is neither a \"@group\" nor a syscall name");
-      }
-    }
-    if (entries == 0) refuse("no group or syscall");
-    return line;
-  }
-
   void ReadPreconditions(const Node& node) {
-    enum class Kind { kRlimitSoftBelowHard, kPidsLimitHit, kPipeCapacityAtMost };
-    static const NameTable<Kind> kKinds = {
-        {"rlimit-soft-below-hard", Kind::kRlimitSoftBelowHard},
-        {"pids-limit-hit", Kind::kPidsLimitHit},
-        {"pipe-capacity-at-most", Kind::kPipeCapacityAtMost},
-    };
-    Uniqueness names;
-    std::vector<Node> elements = ReadArray(node, {"precondition objects", "precondition", true});
-    for (std::size_t i = 0; i < elements.size(); ++i) {
-      const Node& element = elements[i];
+    for (const Node& element : ReadArray(node, {"precondition objects", "precondition", true})) {
       ExpectObject(element, "a precondition object");
-      Precondition precondition;
-      const Kind kind = ReadChoice(Required(element, "kind"), kKinds);
       // The allowed keys depend on the kind.
-      if (kind == Kind::kPidsLimitHit) {
-        CheckKeys(element, {"name", "kind", "command", "container", "why"},
-                  "for a \"pids-limit-hit\" precondition");
-      } else if (kind == Kind::kPipeCapacityAtMost) {
-        CheckKeys(element, {"name", "kind", "command", "container", "fd", "max_bytes", "why"},
-                  "for a \"pipe-capacity-at-most\" precondition");
-      } else {
-        CheckKeys(element, {"name", "kind", "command", "rlimit", "why"},
-                  "for a \"rlimit-soft-below-hard\" precondition");
-      }
-      Node name = Required(element, "name");
-      precondition.name = ReadName(name, "a precondition name");
-      names.Add(name, precondition.name, "precondition");
-      Node command = Required(element, "command");
-      const RunCommandStep& step = *CommandOf(scenario_.steps[FindCommand(command)]);
-      precondition.command = step.name;
-      if (kind != Kind::kRlimitSoftBelowHard) {
-        // Observed while the scenario runs, so the file cannot decide it.
-        Node container = Required(element, "container");
-        const std::string container_name = ReadContainer(container);
-        const std::string& started_by = containers_.at(container_name);
-        if (commands_.at(started_by).index >= commands_.at(step.name).index) {
-          Fail(container.pointer, "the container " + Quote(container_name) + " is started by " +
-                                      Quote(started_by) + ", which does not run before " +
-                                      Quote(step.name));
-        }
-        if (kind == Kind::kPipeCapacityAtMost) {
-          PipeCapacityAtMost pipe{container_name};
-          if (auto fd = Optional(element, "fd")) {
-            pipe.fd = static_cast<int>(ReadInteger(*fd, 0, 1023));
-          }
-          pipe.max_bytes =
-              static_cast<int>(ReadInteger(Required(element, "max_bytes"), 4096, 1048576));
-          precondition.check = std::move(pipe);
-        } else {
-          precondition.check = PidsLimitHit{container_name};
-        }
-        precondition.why = ReadText(Required(element, "why"));
-        scenario_.preconditions.push_back(std::move(precondition));
-        continue;
-      }
-      Node rlimit = Required(element, "rlimit");
-      RlimitSoftBelowHard check;
-      check.rlimit = ReadString(rlimit, "a resource limit name such as \"RLIMIT_NOFILE\"");
-      std::optional<int> resource = Lookup(ResourceLimits(), check.rlimit);
-      if (!resource) {
-        Fail(rlimit.pointer, "unknown resource limit " + Quote(check.rlimit) +
-                                 "; expected one of " + RlimitNames());
-      }
-      check.resource = *resource;
-      const std::vector<Rlimit>& pinned = step.confinement.rlimits;
-      auto limit = std::find_if(pinned.begin(), pinned.end(), [&](const Rlimit& candidate) {
-        return candidate.name == check.rlimit;
-      });
-      const std::string& step_pointer = commands_.at(step.name).pointer;
-      if (limit == pinned.end()) {
-        Fail(rlimit.pointer, "the run-command step " + Quote(step.name) + " (" + step_pointer +
-                                 ") does not pin " + check.rlimit + ": add it to " + step_pointer +
-                                 "/confinement/rlimits (a precondition on an inherited limit "
-                                 "would depend on the host)");
-      }
-      precondition.why = ReadText(Required(element, "why"));
-      // Decided by the file alone: a failing one must be owned by the expectation (ReadExpect).
-      if (!(limit->soft < limit->hard) && failed_precondition_.empty()) {
-        failed_precondition_ = element.pointer;
-        failed_precondition_name_ = precondition.name;
-        failed_precondition_detail_ = check.rlimit + " of " + Quote(step.name) + " is " +
-                                      RlimitValueText(limit->soft) + ":" +
-                                      RlimitValueText(limit->hard) + ", soft not below hard";
-      }
-      precondition.check = std::move(check);
-      scenario_.preconditions.push_back(std::move(precondition));
+      scenario_.preconditions.push_back(
+          ReadChoice(Required(element, "kind"), PreconditionKinds())(element, context_));
     }
-  }
-
-  // The index in scenario_.steps of the run-command step `node` names.
-  std::size_t FindCommand(const Node& node) const {
-    const std::string& name = ReadString(node, "the name of a run-command step");
-    auto it = commands_.find(name);
-    if (it == commands_.end()) {
-      std::vector<std::string> defined;
-      for (const auto& [command, step] : commands_) defined.push_back(Quote(command));
-      Fail(node.pointer, "no run-command step named " + Quote(name) +
-                             "; defined: " + (defined.empty() ? "(none)" : Join(defined, ", ")));
-    }
-    return it->second.index;
-  }
-
-  SpawnStep ReadSpawn(const Node& element) {
-    SpawnStep step;
-    Node name = Required(element, "name");
-    step.name = ReadName(name, "a process name");
-    if (step.name == kSandboxInit) {
-      Fail(name.pointer, "\"sandbox-init\" is wedge's own init process; choose another name");
-    }
-    if (auto it = spawned_by_.find(step.name); it != spawned_by_.end()) {
-      Fail(name.pointer, "duplicate process name " + Quote(step.name) + " (already spawned by " +
-                             it->second + ")");
-    }
-    CheckStepNameUnused(name, step.name);
-    Node fixture = Required(element, "fixture");
-    step.fixture = ReadString(fixture, "a fixture name");
-    if (scenario_.FindFixture(step.fixture) == nullptr) {
-      std::vector<std::string> defined;
-      for (const Fixture& defined_fixture : scenario_.fixtures) {
-        defined.push_back(Quote(defined_fixture.name));
-      }
-      Fail(fixture.pointer, "no fixture named " + Quote(step.fixture) + " in /fixtures; defined: " +
-                                (defined.empty() ? "(none)" : Join(defined, ", ")));
-    }
-    if (auto it = fixture_spawned_by_.find(step.fixture); it != fixture_spawned_by_.end()) {
-      Fail(fixture.pointer, "fixture " + Quote(step.fixture) + " is already spawned by " +
-                                it->second + " (a fixture runs once)");
-    }
-    spawned_by_[step.name] = element.pointer;
-    fixture_spawned_by_[step.fixture] = element.pointer;
-    process_labels_.push_back(step.name);
-    return step;
-  }
-
-  KillStep ReadKill(const Node& element) {
-    KillStep step;
-    Node target = Required(element, "target");
-    step.target = ReadString(target, "a process name");
-    if (step.target == kSandboxInit) {
-      if (!scenario_.isolation.pid_namespace) {
-        Fail(target.pointer, "killing \"sandbox-init\" needs the pid namespace: add \"pid\" to " +
-                                 (namespaces_pointer_.empty() ? std::string("/isolation/namespaces")
-                                                              : namespaces_pointer_));
-      }
-    } else if (auto command = commands_.find(step.target); command != commands_.end()) {
-      Fail(target.pointer, Quote(step.target) + " is the run-command step " +
-                               command->second.pointer +
-                               ", not a process: a command has ended before the next step "
-                               "starts, so it cannot be killed");
-    } else if (spawned_by_.find(step.target) == spawned_by_.end()) {
-      Fail(target.pointer, "no process named " + Quote(step.target) +
-                               " is spawned before this step; known: " + KnownLabels());
-    }
-    step.signal = *probe::SignalNumber(ReadSignalName(Required(element, "signal")));
-    return step;
-  }
-
-  std::string KnownLabels() const {
-    std::vector<std::string> quoted;
-    for (const std::string& label : process_labels_) quoted.push_back(Quote(label));
-    return Join(quoted, ", ");
   }
 
   void ReadStall(const Node& node) {
@@ -969,19 +402,9 @@ class Validator {
   }
 
   void ReadRecovery(const Node& node) {
-    static const NameTable<RecoveryStep> kActions = {
-        {"abort-fuse-connections", AbortFuseConnections{}},
-        {"kill-sandbox", KillSandbox{}},
-        {"drain-pipes", DrainPipes{}},
-    };
     Uniqueness unique;
     for (const Node& element : ReadArray(node, {"recovery actions", "recovery action", true})) {
-      RecoveryStep step = ReadChoice(element, kActions);
-      if (std::holds_alternative<DrainPipes>(step) && watch_pointer_.empty()) {
-        Fail(element.pointer,
-             "\"drain-pipes\" drains the pipes of a watched run-command step's processes, and "
-             "/steps has no run-command step with a \"watch\"");
-      }
+      RecoveryStep step = ReadChoice(element, RecoveryKinds())(element, context_);
       unique.Add(element, element.json().get<std::string>());
       scenario_.recovery.push_back(step);
     }
@@ -1015,7 +438,7 @@ class Validator {
       if (node.Has("tasks")) {
         Fail(node.pointer, "a signature has either \"tasks\" or \"all_exited\": true, not both");
       }
-      if (!has_wait_for_stall_) {
+      if (!context_.has_wait_for_stall) {
         Fail(all_exited->pointer,
              "\"all_exited\" is observed by the \"wait-for-stall\" step, and /steps has none");
       }
@@ -1026,7 +449,7 @@ class Validator {
            "true)");
     }
     if (auto tasks = Optional(node, "tasks")) {
-      if (!has_wait_for_stall_ && watch_pointer_.empty()) {
+      if (!context_.has_wait_for_stall && context_.watch_pointer.empty()) {
         Fail(tasks->pointer,
              "task expectations are captured by the \"wait-for-stall\" step or a watched "
              "run-command step, and /steps has neither");
@@ -1045,7 +468,7 @@ class Validator {
       }
     }
     if (auto rates = Optional(node, "rates")) {
-      if (flap_pointer_.empty()) {
+      if (context_.flap_pointer.empty()) {
         Fail(rates->pointer,
              "rate expectations are measured by the syscall probe of a \"flap\" step, and "
              "/steps has none");
@@ -1113,7 +536,7 @@ class Validator {
                      "running_at_capture"});
     signature::CommandExpectation expectation;
     Node command = Required(node, "command");
-    expectation.command = CommandOf(scenario_.steps[FindCommand(command)])->name;
+    expectation.command = CommandOf(scenario_.steps[context_.FindCommand(command)])->name;
     names.Add(command, expectation.command, "command");
     if (auto exit_code = Optional(node, "exit_code")) {
       expectation.exit_code = static_cast<int>(ReadInteger(*exit_code, 0, 255));
@@ -1149,12 +572,12 @@ class Validator {
       }
     }
     if (auto running = Optional(node, "running_at_capture")) {
-      const Step& step = scenario_.steps[commands_.at(expectation.command).index];
+      const Step& step = scenario_.steps[context_.commands.at(expectation.command).index];
       if (!std::holds_alternative<WatchedCommandStep>(step)) {
         Fail(running->pointer,
              "\"running_at_capture\" is observed by a run-command step's \"watch\", and " +
-                 Quote(expectation.command) + " (" + commands_.at(expectation.command).pointer +
-                 ") has none");
+                 Quote(expectation.command) + " (" +
+                 context_.commands.at(expectation.command).pointer + ") has none");
       }
       expectation.running_at_capture = ReadBool(*running);
       if (*expectation.running_at_capture && (expectation.exit_code || expectation.killed_by)) {
@@ -1271,15 +694,16 @@ class Validator {
     signature::TaskSelector selector;
     Node process = Required(node, "process");
     selector.process = ReadString(process, "a process name");
-    if (auto command = commands_.find(selector.process); command != commands_.end()) {
+    if (auto command = context_.commands.find(selector.process);
+        command != context_.commands.end()) {
       Fail(process.pointer, Quote(selector.process) + " is the run-command step " +
                                 command->second.pointer +
                                 ", not a process: expect how it ended under \"commands\"");
     }
-    if (std::find(process_labels_.begin(), process_labels_.end(), selector.process) ==
-        process_labels_.end()) {
+    if (std::find(context_.process_labels.begin(), context_.process_labels.end(),
+                  selector.process) == context_.process_labels.end()) {
       Fail(process.pointer,
-           "no process named " + Quote(selector.process) + "; known: " + KnownLabels());
+           "no process named " + Quote(selector.process) + "; known: " + context_.KnownLabels());
     }
     if (auto comm = Optional(node, "comm")) {
       std::string_view expected = "a comm of 1 to 15 bytes (the kernel keeps 15)";
@@ -1307,24 +731,25 @@ class Validator {
     scenario_.expected = ReadChoice(verdict, Verdicts());
     Node reason = Required(node, "reason");
     scenario_.expected_reason = ReadText(reason);
-    if (failed_precondition_.empty()) return;
+    if (context_.failed_precondition.empty()) return;
     // The file itself decides the precondition, so the expectation must agree with it.
-    const std::string& name = failed_precondition_name_;
+    const std::string& name = context_.failed_precondition_name;
     if (scenario_.expected == Verdict::kReproduced) {
-      Fail(verdict.pointer, "\"reproduced\" contradicts the precondition " + Quote(name) + " (" +
-                                failed_precondition_ + "), which does not hold in this file: " +
-                                failed_precondition_detail_);
+      Fail(verdict.pointer,
+           "\"reproduced\" contradicts the precondition " + Quote(name) + " (" +
+               context_.failed_precondition +
+               "), which does not hold in this file: " + context_.failed_precondition_detail);
     }
     if (scenario_.expected_reason.find(name) == std::string::npos) {
       Fail(reason.pointer, "the reason must name the precondition that does not hold: " +
-                               Quote(name) + " (" + failed_precondition_ + ")");
+                               Quote(name) + " (" + context_.failed_precondition + ")");
     }
   }
 
   void CheckFixturesSpawned() const {
     for (const Fixture& fixture : scenario_.fixtures) {
-      if (fixture_spawned_by_.count(fixture.name) == 0) {
-        Fail(fixture_pointers_.at(fixture.name),
+      if (context_.fixture_spawned_by.count(fixture.name) == 0) {
+        Fail(context_.fixture_pointers.at(fixture.name),
              "fixture " + Quote(fixture.name) +
                  " is never spawned: add a spawn step or remove the fixture");
       }
@@ -1332,7 +757,7 @@ class Validator {
   }
 
   void CheckStackUsed() const {
-    if (scenario_.stack.required && commands_.empty() && flap_pointer_.empty()) {
+    if (scenario_.stack.required && context_.commands.empty() && context_.flap_pointer.empty()) {
       Fail("/stack",
            "the private docker stack is never used: add a \"run-command\" or \"flap\" step or "
            "remove \"stack\"");
@@ -1347,9 +772,9 @@ class Validator {
                               });
     for (const Fixture& fixture : scenario_.fixtures) {
       if (std::holds_alternative<FuseDaemonFixture>(fixture.kind) && !aborts) {
-        Fail(root_.Has("recovery") ? "/recovery" : "",
+        Fail(context_.root.Has("recovery") ? "/recovery" : "",
              "recovery must include \"abort-fuse-connections\" for the fuse-daemon fixture at " +
-                 fixture_pointers_.at(fixture.name) +
+                 context_.fixture_pointers.at(fixture.name) +
                  ": a task stuck in a FUSE request ignores SIGKILL");
       }
     }
@@ -1359,10 +784,10 @@ class Validator {
     const bool drains = std::any_of(
         scenario_.recovery.begin(), scenario_.recovery.end(),
         [](const RecoveryStep& step) { return std::holds_alternative<DrainPipes>(step); });
-    if (!watch_pointer_.empty() && !drains) {
-      Fail(root_.Has("recovery") ? "/recovery" : "",
+    if (!context_.watch_pointer.empty() && !drains) {
+      Fail(context_.root.Has("recovery") ? "/recovery" : "",
            "recovery must include \"drain-pipes\" for the watched run-command step at " +
-               watch_pointer_.substr(0, watch_pointer_.rfind('/')) +
+               context_.watch_pointer.substr(0, context_.watch_pointer.rfind('/')) +
                ": what it watches may block on a pipe nobody reads, and only reading it frees "
                "the writer and its parent");
     }
@@ -1372,51 +797,30 @@ class Validator {
     auto require = [&](Requirement requirement, const std::string& needed_by) {
       const std::vector<Requirement>& listed = scenario_.requires_;
       if (std::find(listed.begin(), listed.end(), requirement) != listed.end()) return;
-      Fail(root_.Has("requires") ? "/requires" : "", "missing requirement " +
-                                                         Quote(RequirementName(requirement)) +
-                                                         ", needed by " + needed_by);
+      Fail(context_.root.Has("requires") ? "/requires" : "",
+           "missing requirement " + Quote(RequirementName(requirement)) + ", needed by " +
+               needed_by);
     };
     for (const Fixture& fixture : scenario_.fixtures) {
       require(Requirement::kFuseDevice,
-              "the fuse-daemon fixture at " + fixture_pointers_.at(fixture.name));
+              "the fuse-daemon fixture at " + context_.fixture_pointers.at(fixture.name));
     }
     for (const RecoveryStep& step : scenario_.recovery) {
       if (std::holds_alternative<AbortFuseConnections>(step)) {
         require(Requirement::kFusectl, "the recovery action \"abort-fuse-connections\"");
       }
     }
-    if (scenario_.isolation.pids_max) require(Requirement::kPidsCgroup, pids_max_pointer_);
+    if (scenario_.isolation.pids_max) require(Requirement::kPidsCgroup, context_.pids_max_pointer);
     if (uses_stacks_)
       require(Requirement::kKernelStacks, "the expected stack at " + stack_pointer_);
     if (scenario_.stack.required) require(Requirement::kRoot, "the private docker stack at /stack");
-    if (!seccomp_pointer_.empty()) require(Requirement::kSeccomp, seccomp_pointer_);
+    if (!context_.seccomp_pointer.empty()) require(Requirement::kSeccomp, context_.seccomp_pointer);
   }
 
-  Node root_;
-  Scenario scenario_;
-  std::string namespaces_pointer_;
-  std::string pids_max_pointer_;
+  ReadContext context_;
+  Scenario& scenario_ = context_.scenario;
   std::string stack_pointer_;
   bool uses_stacks_ = false;
-  std::map<std::string, std::string> fixture_pointers_;
-  std::map<std::string, std::string> spawned_by_;          // process name -> its spawn step
-  std::map<std::string, std::string> fixture_spawned_by_;  // fixture name -> its spawn step
-  std::vector<std::string> process_labels_ = {std::string(kSandboxInit)};
-  struct CommandStep {
-    std::string pointer;  // "/steps/0"
-    std::size_t index;    // in scenario_.steps
-  };
-  std::map<std::string, CommandStep> commands_;  // run-command name -> its step
-  bool has_wait_for_stall_ = false;
-  std::string watch_pointer_;                        // "/steps/1/watch", when there is one
-  std::map<std::string, std::string> containers_;    // container name -> the step that runs it
-  std::map<std::string, std::string> watch_labels_;  // a watch's process name -> its pointer
-  std::string flap_pointer_;                         // "/steps/1": the flap step, when there is one
-  std::size_t flap_index_ = 0;                       // its index in scenario_.steps
-  std::string seccomp_pointer_;      // "the SystemCallFilter at /steps/0/...": needs seccomp
-  std::string failed_precondition_;  // pointer of the first precondition the file fails
-  std::string failed_precondition_name_;
-  std::string failed_precondition_detail_;
 };
 
 std::string TooLargeMessage(std::uint64_t size) {

@@ -3,13 +3,25 @@
 
 #include "wedge/scenario/scenario.h"
 
+namespace wedge::scenario {
+struct ReadContext;
+namespace reader {
+struct Node;
+}
+}  // namespace wedge::scenario
+
 namespace wedge::runner {
 struct RunContext;
 }
 
 namespace wedge::kinds {
 
-// Aborts, through fusectl, every FUSE connection the sandbox's processes mount. What it did goes to the run's recovery lines.
+// Reads the recovery action "abort-fuse-connections" at `element`.
+scenario::AbortFuseConnections ReadAbortFuseConnections(const scenario::reader::Node& element,
+                                                        scenario::ReadContext& context);
+
+// Aborts, through fusectl, every FUSE connection the sandbox's processes mount. What it did goes to
+// the run's recovery lines.
 void Recover(const scenario::AbortFuseConnections& action, runner::RunContext& context);
 
 }  // namespace wedge::kinds

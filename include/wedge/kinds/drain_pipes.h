@@ -3,11 +3,22 @@
 
 #include "wedge/scenario/scenario.h"
 
+namespace wedge::scenario {
+struct ReadContext;
+namespace reader {
+struct Node;
+}
+}  // namespace wedge::scenario
+
 namespace wedge::runner {
 struct RunContext;
 }
 
 namespace wedge::kinds {
+
+// Reads the recovery action "drain-pipes" at `element`: it needs a watched run-command step.
+scenario::DrainPipes ReadDrainPipes(const scenario::reader::Node& element,
+                                    scenario::ReadContext& context);
 
 // Drains the stderr pipe the watched processes share until they exit, and records how the
 // watched command then ended. What it did goes to the run's recovery lines.

@@ -8,11 +8,23 @@
 #include "wedge/base/result.h"
 #include "wedge/scenario/scenario.h"
 
+namespace wedge::scenario {
+struct ReadContext;
+namespace reader {
+struct Node;
+}
+}  // namespace wedge::scenario
+
 namespace wedge::runner {
 struct RunContext;
 }
 
 namespace wedge::kinds {
+
+// Reads and validates the "fuse-daemon" fixture `entry` (its "kind" already read): its
+// mountpoint overlaps no earlier fixture's.
+scenario::FuseDaemonFixture ReadFuseDaemonFixture(const scenario::reader::Node& entry,
+                                                  scenario::ReadContext& context);
 
 // Creates the fixture's mountpoint under the run directory, before anything is spawned.
 Status Prepare(const scenario::FuseDaemonFixture& fixture, runner::RunContext& context);

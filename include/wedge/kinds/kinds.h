@@ -1,7 +1,9 @@
-// Every kind module, for the runner's dispatch: the alternatives of scenario::Step,
-// scenario::RecoveryStep, scenario::Precondition::check and scenario::Fixture::kind are the
-// table of kinds, and std::visit finds each one's functions here by overload. Adding a kind is
-// one module (its header here, its source under harness/kinds/NAME/) and one alternative.
+// Every kind module, for the runner's dispatch and the loader's: the alternatives of
+// scenario::Step, scenario::RecoveryStep, scenario::Precondition::check and scenario::Fixture::kind
+// are the table of kinds, and std::visit finds each one's run functions here by overload; the
+// loader (harness/scenario/loader.cpp) finds each one's reader through the table of its category,
+// keyed by the name the file spells. Adding a kind is one module (its header here; read.cpp and
+// run.cpp under harness/kinds/NAME/), one alternative and one entry in its category's table.
 #pragma once
 
 #include "wedge/kinds/abort_fuse_connections.h"

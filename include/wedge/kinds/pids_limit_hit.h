@@ -6,11 +6,23 @@
 #include "wedge/kinds/observed_precondition.h"
 #include "wedge/scenario/scenario.h"
 
+namespace wedge::scenario {
+struct ReadContext;
+namespace reader {
+struct Node;
+}
+}  // namespace wedge::scenario
+
 namespace wedge::runner {
 struct RunContext;
 }
 
 namespace wedge::kinds {
+
+// Reads and validates a "pids-limit-hit" precondition at `element`: its container is started
+// before its command.
+scenario::Precondition ReadPidsLimitHitPrecondition(const scenario::reader::Node& element,
+                                                    scenario::ReadContext& context);
 
 // Reads the container's pids.events "max" count before the command; the returned function reads
 // it again and says whether it grew.

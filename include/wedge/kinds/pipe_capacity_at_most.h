@@ -7,11 +7,23 @@
 #include "wedge/kinds/observed_precondition.h"
 #include "wedge/scenario/scenario.h"
 
+namespace wedge::scenario {
+struct ReadContext;
+namespace reader {
+struct Node;
+}
+}  // namespace wedge::scenario
+
 namespace wedge::runner {
 struct RunContext;
 }
 
 namespace wedge::kinds {
+
+// Reads and validates a "pipe-capacity-at-most" precondition at `element`: its container is
+// started before its command.
+scenario::Precondition ReadPipeCapacityAtMostPrecondition(const scenario::reader::Node& element,
+                                                          scenario::ReadContext& context);
 
 // Finds the container before the command; the returned function measures the pipe and names the
 // privilege of the shim that made it (CAP_SYS_RESOURCE exempts it from the pipe sysctls).

@@ -5,7 +5,19 @@
 #include "wedge/report/report.h"
 #include "wedge/scenario/scenario.h"
 
+namespace wedge::scenario {
+struct ReadContext;
+namespace reader {
+struct Node;
+}
+}  // namespace wedge::scenario
+
 namespace wedge::kinds {
+
+// Reads and validates a "rlimit-soft-below-hard" precondition at `element`: its step pins the
+// rlimit. The file decides it, so a failing one is recorded in `context` for the expectation.
+scenario::Precondition ReadRlimitSoftBelowHardPrecondition(const scenario::reader::Node& element,
+                                                           scenario::ReadContext& context);
 
 // Whether the command's rlimit (pinned by its step, else inherited from wedge) has soft < hard.
 report::PreconditionResult CheckBeforeRun(const scenario::Precondition& precondition,

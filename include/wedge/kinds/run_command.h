@@ -1,5 +1,5 @@
-// The "run-command" step kind (RunCommandStep in wedge/scenario/scenario.h): how a run performs
-// it. Its schema is documented in docs/scenario-format.md. The watched variant
+// The "run-command" step kind (RunCommandStep in wedge/scenario/scenario.h): how it is read and how
+// a run performs it. Its schema is documented in docs/scenario-format.md. The watched variant
 // (wedge/kinds/watched_command.h) shares its preparation and its record of how a command ended.
 #pragma once
 
@@ -11,11 +11,23 @@
 #include "wedge/scenario/scenario.h"
 #include "wedge/signature/signature.h"
 
+namespace wedge::scenario {
+struct ReadContext;
+namespace reader {
+struct Node;
+}
+}  // namespace wedge::scenario
+
 namespace wedge::runner {
 struct RunContext;
 }
 
 namespace wedge::kinds {
+
+// Reads and validates a "run-command" step at `element`, watched (WatchedCommandStep) when it
+// has a "watch"; records its name and the containers it starts in `context`.
+scenario::Step ReadRunCommandStep(const scenario::reader::Node& element,
+                                  scenario::ReadContext& context);
 
 // Runs the command under its confinement against the private stack, waits for it, and
 // records how it ended, with the preconditions observed around it.

@@ -1,15 +1,26 @@
-// The "spawn" step kind (SpawnStep in wedge/scenario/scenario.h): how a run performs it.
-// Its schema is documented in docs/scenario-format.md.
+// The "spawn" step kind (SpawnStep in wedge/scenario/scenario.h): how it is read and how a run
+// performs it. Its schema is documented in docs/scenario-format.md.
 #pragma once
 
 #include "wedge/base/result.h"
 #include "wedge/scenario/scenario.h"
+
+namespace wedge::scenario {
+struct ReadContext;
+namespace reader {
+struct Node;
+}
+}  // namespace wedge::scenario
 
 namespace wedge::runner {
 struct RunContext;
 }
 
 namespace wedge::kinds {
+
+// Reads and validates a "spawn" step at `element`; records its process and fixture in `context`.
+scenario::SpawnStep ReadSpawnStep(const scenario::reader::Node& element,
+                                  scenario::ReadContext& context);
 
 // Starts the fixture the step names inside the sandbox, labelled with the step's name.
 Status Run(const scenario::SpawnStep& step, runner::RunContext& context);

@@ -1,15 +1,26 @@
-// The "wait-for-stall" step kind (WaitForStallStep in wedge/scenario/scenario.h): how a run performs it.
-// Its schema is documented in docs/scenario-format.md.
+// The "wait-for-stall" step kind (WaitForStallStep in wedge/scenario/scenario.h): how it is read
+// and how a run performs it. Its schema is documented in docs/scenario-format.md.
 #pragma once
 
 #include "wedge/base/result.h"
 #include "wedge/scenario/scenario.h"
+
+namespace wedge::scenario {
+struct ReadContext;
+namespace reader {
+struct Node;
+}
+}  // namespace wedge::scenario
 
 namespace wedge::runner {
 struct RunContext;
 }
 
 namespace wedge::kinds {
+
+// Reads and validates a "wait-for-stall" step at `element`: the last step, and the one capture.
+scenario::WaitForStallStep ReadWaitForStallStep(const scenario::reader::Node& element,
+                                                scenario::ReadContext& context);
 
 // Watches the sandbox's processes until nothing changes for the settle window (the stall)
 // or every one has exited, then captures them.
