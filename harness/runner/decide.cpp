@@ -34,10 +34,9 @@ Decision Decide(const scenario::Scenario& scenario, Verdict expected, const RunF
     decision.reason = "the healthy signature matched: " + scenario.healthy.description;
   } else {
     decision.verdict = Verdict::kUnexplained;
-    decision.reason = facts.stall_timed_out
-                          ? "the sandbox neither stalled nor exited within " +
-                                std::to_string(scenario.stall.timeout_ms) + " ms"
-                          : "neither the bug nor the healthy signature matched";
+    decision.reason = facts.stall_timed_out ? "the sandbox neither stalled nor exited within " +
+                                                  std::to_string(scenario.stall.timeout_ms) + " ms"
+                                            : "neither the bug nor the healthy signature matched";
   }
   if (!facts.observation) return decision;
   switch (decision.verdict) {
@@ -52,10 +51,10 @@ Decision Decide(const scenario::Scenario& scenario, Verdict expected, const RunF
                                                               : report::DecisiveSignature::kBug;
       break;
   }
-  decision.signature_hash = signature::Hash(decision.decisive == report::DecisiveSignature::kBug
-                                                ? decision.bug_match
-                                                : decision.healthy_match,
-                                            *facts.observation);
+  decision.signature_hash =
+      signature::Hash(decision.decisive == report::DecisiveSignature::kBug ? decision.bug_match
+                                                                           : decision.healthy_match,
+                      *facts.observation);
   return decision;
 }
 

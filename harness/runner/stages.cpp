@@ -137,8 +137,7 @@ Status Setup(RunContext& context) {
   context.result.preconditions = CheckStaticPreconditions(scenario);
   for (const auto& precondition : context.result.preconditions) {
     context.Say("precondition " + precondition.name + ": " +
-                (precondition.held ? "holds" : "does not hold") + " (" + precondition.detail +
-                ")");
+                (precondition.held ? "holds" : "does not hold") + " (" + precondition.detail + ")");
   }
   return OkStatus();
 }
@@ -190,8 +189,7 @@ void Recover(RunContext& context) {
       result.recovery.push_back(ended.command + " returned after recovery: " +
                                 (ended.exit_code ? "exit " + std::to_string(*ended.exit_code)
                                                  : std::string("no exit status")) +
-                                ", " + std::to_string(ended.duration_ms) +
-                                " ms after it started");
+                                ", " + std::to_string(ended.duration_ms) + " ms after it started");
     }
     for (const auto& line : result.recovery) context.Say(line);
   }

@@ -75,8 +75,8 @@ TEST(Decide, HealthyMatchIsNotReproducedAndHashesTheHealthyMatch) {
 TEST(Decide, FailedPreconditionIsNotReproducedNamingTheFirstThatFailed) {
   RunFacts facts;
   facts.observation = Ran(0, std::nullopt);
-  facts.preconditions = {Precondition("held-one", true), Precondition("nofile-soft-below-hard",
-                                                                      false),
+  facts.preconditions = {Precondition("held-one", true),
+                         Precondition("nofile-soft-below-hard", false),
                          Precondition("second-failure", false)};
   Decision decision = Decide(CommandScenario(), Verdict::kNotReproduced, facts);
   EXPECT_EQ(decision.verdict, Verdict::kNotReproduced);

@@ -1,5 +1,4 @@
 #include "wedge/kinds/abort_fuse_connections.h"
-
 #include "wedge/runner/run_context.h"
 #include "wedge/sys/fuse.h"
 

@@ -1,8 +1,7 @@
-#include "wedge/kinds/drain_pipes.h"
-
 #include <chrono>
 
 #include "runner/command_watch.h"
+#include "wedge/kinds/drain_pipes.h"
 #include "wedge/runner/run_context.h"
 
 namespace wedge::kinds {

@@ -1,6 +1,5 @@
-#include "wedge/kinds/flap.h"
-
 #include "runner/flap_step.h"
+#include "wedge/kinds/flap.h"
 #include "wedge/runner/run_context.h"
 #include "wedge/sys/process.h"
 
@@ -10,8 +9,7 @@ Status Run(const scenario::FlapStep& step, runner::RunContext& context) {
   if (context.docker_stack == nullptr) return Error(step.name + " needs the private docker stack");
   // A rate bound on the "after" window needs it to span whole seconds.
   std::int64_t min_after_ms = 0;
-  for (const signature::Signature* signature :
-       {&context.scenario.bug, &context.scenario.healthy}) {
+  for (const signature::Signature* signature : {&context.scenario.bug, &context.scenario.healthy}) {
     for (const auto& rate : signature->rates) {
       if (rate.window == "after") min_after_ms = 2000;
     }

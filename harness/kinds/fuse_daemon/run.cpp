@@ -1,7 +1,6 @@
-#include "wedge/kinds/fuse_daemon.h"
-
 #include <filesystem>
 
+#include "wedge/kinds/fuse_daemon.h"
 #include "wedge/runner/run_context.h"
 
 namespace wedge::kinds {

@@ -1,7 +1,6 @@
-#include "wedge/kinds/kill.h"
-
 #include <signal.h>
 
+#include "wedge/kinds/kill.h"
 #include "wedge/probe/signals.h"
 #include "wedge/runner/run_context.h"
 #include "wedge/sys/process.h"

@@ -1,7 +1,6 @@
-#include "wedge/kinds/kill_sandbox.h"
-
 #include <signal.h>
 
+#include "wedge/kinds/kill_sandbox.h"
 #include "wedge/runner/run_context.h"
 
 namespace wedge::kinds {

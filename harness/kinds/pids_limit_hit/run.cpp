@@ -1,6 +1,5 @@
-#include "wedge/kinds/pids_limit_hit.h"
-
 #include "runner/command_watch.h"
+#include "wedge/kinds/pids_limit_hit.h"
 #include "wedge/runner/run_context.h"
 #include "wedge/sys/files.h"
 

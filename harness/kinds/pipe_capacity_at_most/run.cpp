@@ -1,6 +1,5 @@
-#include "wedge/kinds/pipe_capacity_at_most.h"
-
 #include "runner/command_watch.h"
+#include "wedge/kinds/pipe_capacity_at_most.h"
 #include "wedge/probe/pipe.h"
 #include "wedge/runner/run_context.h"
 

@@ -1,6 +1,6 @@
-#include "wedge/kinds/rlimit_soft_below_hard.h"
-
 #include <sys/resource.h>
+
+#include "wedge/kinds/rlimit_soft_below_hard.h"
 
 namespace wedge::kinds {
 namespace {

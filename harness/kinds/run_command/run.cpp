@@ -1,8 +1,7 @@
-#include "wedge/kinds/run_command.h"
-
 #include "runner/command_step.h"
 #include "runner/command_watch.h"
 #include "runner/observed_preconditions.h"
+#include "wedge/kinds/run_command.h"
 #include "wedge/runner/run_context.h"
 #include "wedge/sys/process.h"
 

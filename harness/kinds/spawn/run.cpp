@@ -1,6 +1,5 @@
-#include "wedge/kinds/spawn.h"
-
 #include "wedge/kinds/fuse_daemon.h"
+#include "wedge/kinds/spawn.h"
 #include "wedge/runner/run_context.h"
 
 namespace wedge::kinds {

@@ -1,7 +1,6 @@
-#include "wedge/kinds/wait_for_stall.h"
-
 #include <unistd.h>
 
+#include "wedge/kinds/wait_for_stall.h"
 #include "wedge/probe/signals.h"
 #include "wedge/probe/task.h"
 #include "wedge/runner/run_context.h"
@@ -54,9 +53,9 @@ Waited WaitForStall(const scenario::StallDetection& stall, const runner::RunCont
 
 Status Run(const scenario::WaitForStallStep& /*step*/, runner::RunContext& context) {
   const scenario::StallDetection& stall = context.scenario.stall;
-  context.clock.Begin("stall", "waiting for the stall (settle " +
-                                   std::to_string(stall.settle_ms) + " ms, poll every " +
-                                   std::to_string(stall.poll_interval_ms) + " ms)");
+  context.clock.Begin("stall", "waiting for the stall (settle " + std::to_string(stall.settle_ms) +
+                                   " ms, poll every " + std::to_string(stall.poll_interval_ms) +
+                                   " ms)");
   const Waited waited = WaitForStall(stall, context);
   context.result.stall_detected_after_ms = sys::MonotonicMillis() - context.trigger_end_ms;
   switch (waited.outcome) {
@@ -64,8 +63,7 @@ Status Run(const scenario::WaitForStallStep& /*step*/, runner::RunContext& conte
       return Error("interrupted by " + probe::SignalName(sys::Interrupted()));
     case StallOutcome::kStalled:
       context.Say("stalled: nothing changed for " + std::to_string(stall.settle_ms) +
-                  " ms (quiet " + std::to_string(waited.quiet_since_ms) +
-                  " ms after the trigger)");
+                  " ms (quiet " + std::to_string(waited.quiet_since_ms) + " ms after the trigger)");
       break;
     case StallOutcome::kAllExited:
       context.Say("every process of the sandbox exited after " + std::to_string(waited.after_ms) +

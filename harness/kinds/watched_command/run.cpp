@@ -1,8 +1,7 @@
-#include "wedge/kinds/watched_command.h"
-
 #include "runner/command_watch.h"
 #include "runner/observed_preconditions.h"
 #include "wedge/kinds/run_command.h"
+#include "wedge/kinds/watched_command.h"
 #include "wedge/probe/signals.h"
 #include "wedge/runner/run_context.h"
 #include "wedge/sys/process.h"
@@ -17,11 +16,11 @@ Status Run(const scenario::WatchedCommandStep& step, runner::RunContext& context
                          runner::ObservedPreconditions::Before(command.name, context));
   WEDGE_ASSIGN_OR_RETURN(runner::ContainerProcesses watched,
                          context.containers->Find(watch.container));
-  WEDGE_ASSIGN_OR_RETURN(context.command_watch,
-                         runner::CommandWatch::Start(
-                             prepared.step, watch, prepared.binary, prepared.env,
-                             *context.journal, watched, context.run_dir,
-                             [&context](const std::string& line) { context.Say(line); }));
+  WEDGE_ASSIGN_OR_RETURN(
+      context.command_watch,
+      runner::CommandWatch::Start(prepared.step, watch, prepared.binary, prepared.env,
+                                  *context.journal, watched, context.run_dir,
+                                  [&context](const std::string& line) { context.Say(line); }));
   context.clock.Begin("stall", "waiting for " + watch.comm + " to stall (settle " +
                                    std::to_string(watch.settle_ms) + " ms, poll every " +
                                    std::to_string(watch.poll_interval_ms) + " ms) or " +

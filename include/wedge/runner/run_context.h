@@ -96,12 +96,12 @@ struct RunContext {
   stack::DockerStack* docker_stack = nullptr;
 
   // What the steps have started and observed.
-  std::map<pid_t, std::string> labels;          // pid -> its label in signatures
-  std::map<std::string, pid_t> pids_by_label;   // the reverse, for kill steps
-  std::int64_t trigger_end_ms = 0;              // when the last trigger step ended
-  probe::TreeSnapshot snapshot;                 // the capture
-  bool all_exited = false;                      // the sandbox emptied instead of stalling
-  bool stall_timed_out = false;                 // neither stalled nor exited within the bound
+  std::map<pid_t, std::string> labels;         // pid -> its label in signatures
+  std::map<std::string, pid_t> pids_by_label;  // the reverse, for kill steps
+  std::int64_t trigger_end_ms = 0;             // when the last trigger step ended
+  probe::TreeSnapshot snapshot;                // the capture
+  bool all_exited = false;                     // the sandbox emptied instead of stalling
+  bool stall_timed_out = false;                // neither stalled nor exited within the bound
   std::vector<signature::ObservedCommand> commands;
   std::vector<signature::ObservedSeries> series;
 
