@@ -93,9 +93,7 @@ Result<stack::DockerStack*> Suite::SharedStack() {
   }
   const std::filesystem::path run_dir = options_.state_dir / "runs" / journal_->run_id();
   WEDGE_RETURN_IF_ERROR(journal_->Record(sys::DirectoryChange{run_dir}));
-  std::error_code ec;
-  std::filesystem::create_directories(run_dir, ec);
-  if (ec) return Error("create_directories('" + run_dir.string() + "'): " + ec.message());
+  WEDGE_RETURN_IF_ERROR(sys::MakePrivateDirectory(run_dir));
   stack::StackOptions stack_options;
   stack_options.binaries = options_.binaries;
   stack_options.run_directory = run_dir;

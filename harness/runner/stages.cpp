@@ -17,6 +17,7 @@
 #include "wedge/runner/decide.h"
 #include "wedge/runner/run_context.h"
 #include "wedge/runner/runner.h"
+#include "wedge/sys/files.h"
 #include "wedge/sys/fuse.h"
 #include "wedge/sys/process.h"
 
@@ -72,15 +73,14 @@ Status Setup(RunContext& context) {
   const Scenario& scenario = context.scenario;
   const RunOptions& options = context.options;
   context.clock.Begin("setup", "setting up");
-  const std::string run_id = NewRunId(scenario.name);
+  // Not the scenario's name: the stack's socket paths (108 bytes at most) must not depend on it.
+  const std::string run_id = NewRunId("run");
   WEDGE_ASSIGN_OR_RETURN(context.journal, sys::Journal::Create(options.state_dir, run_id));
   sys::Journal& journal = *context.journal;
   context.run_dir = options.state_dir / "runs" / run_id;
   WEDGE_ASSIGN_OR_RETURN(std::uint64_t run_dir_seq,
                          journal.Record(sys::DirectoryChange{context.run_dir}));
-  std::error_code ec;
-  std::filesystem::create_directories(context.run_dir, ec);
-  if (ec) return Error("create_directories('" + context.run_dir.string() + "'): " + ec.message());
+  WEDGE_RETURN_IF_ERROR(sys::MakePrivateDirectory(context.run_dir));
   for (const auto& fixture : scenario.fixtures) {
     WEDGE_RETURN_IF_ERROR(
         std::visit([&](const auto& kind) { return kinds::Prepare(kind, context); }, fixture.kind));

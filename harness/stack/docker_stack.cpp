@@ -269,7 +269,8 @@ std::string ContainerdConfig(const Layout& s) {
        << "disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.internal.v1.opt\", "
           "\"io.containerd.snapshotter.v1.aufs\", \"io.containerd.snapshotter.v1.btrfs\", "
           "\"io.containerd.snapshotter.v1.devmapper\", \"io.containerd.snapshotter.v1.zfs\"]\n"
-       << "[grpc]\n  address = " << Toml(s.containerd_socket) << "\n"
+       // The socket is root's alone (containerd makes it 0660 owner uid:gid).
+       << "[grpc]\n  address = " << Toml(s.containerd_socket) << "\n  uid = 0\n  gid = 0\n"
        << "[ttrpc]\n  address = " << Toml(s.Path("containerd.sock.ttrpc")) << "\n"
        << "[debug]\n  address = \"\"\n"
        << "[metrics]\n  address = \"\"\n";
@@ -291,8 +292,9 @@ Status WriteFiles(const Layout& s) {
   WEDGE_RETURN_IF_ERROR(
       Symlink(s.binaries->Path("containerd-shim-runc-v2"), s.Path("bin/containerd-shim-runc-v2")));
   WEDGE_RETURN_IF_ERROR(Symlink(s.binaries->Path("runc"), s.Path("bin/runc")));
-  WEDGE_RETURN_IF_ERROR(sys::WriteFileAtomically(s.Path("containerd.toml"), ContainerdConfig(s)));
-  WEDGE_RETURN_IF_ERROR(sys::WriteFileAtomically(s.Path("daemon.json"), DaemonJson(s)));
+  WEDGE_RETURN_IF_ERROR(
+      sys::WriteFileAtomically(s.Path("containerd.toml"), ContainerdConfig(s), 0600));
+  WEDGE_RETURN_IF_ERROR(sys::WriteFileAtomically(s.Path("daemon.json"), DaemonJson(s), 0600));
   return OkStatus();
 }
 
@@ -310,6 +312,9 @@ std::vector<std::string> DockerdArgv(const Layout& s) {
           "--exec-root=" + s.Path("docker/exec").string(),
           "--pidfile=" + s.Path("docker.pid").string(),
           "--config-file=" + s.Path("daemon.json").string(),
+          // dockerd gives its socket to the "docker" group when one exists (the docker.io
+          // package creates it): wedge's daemon is root's alone.
+          "--group=root",
           // No bridge, no iptables rules, no ip_forward or masquerading: dockerd shares the
           // host's network namespace, and these would change it.
           "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
@@ -337,8 +342,10 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
                    "' is not executable");
     }
   }
-  // The longest socket path is dockerd's exec-root/metrics.sock; sun_path holds 107 bytes.
-  if (s.Path("docker/exec/metrics.sock").string().size() >= sizeof(sockaddr_un::sun_path)) {
+  // The longest socket path is libnetwork's exec-root/libnetwork/ID.sock, ID the first 12 hex
+  // digits of its controller's id; sun_path holds 107 bytes and a NUL.
+  if (s.Path("docker/exec/libnetwork/0123456789ab.sock").string().size() >=
+      sizeof(sockaddr_un::sun_path)) {
     return Error("private docker stack: '" + layout.directory.string() +
                  "' is too long a path for the daemons' unix sockets");
   }
@@ -348,6 +355,8 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
   // From here every failure unwinds through Stop().
   std::unique_ptr<DockerStack> stack(new DockerStack(std::move(state)));
   s.created_directory = true;
+  // Root's alone: the daemons' sockets, logs and configs live here.
+  WEDGE_RETURN_IF_ERROR(sys::MakePrivateDirectory(layout.directory));
   WEDGE_RETURN_IF_ERROR(WriteFiles(layout));
 
   WEDGE_ASSIGN_OR_RETURN(

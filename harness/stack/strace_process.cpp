@@ -62,7 +62,7 @@ Result<std::unique_ptr<StraceProcess>> StraceProcess::Attach(sys::Journal& journ
   strace->argv_.insert(strace->argv_.end(), args.begin(), args.end());
   strace->argv_.push_back("-p");
   strace->argv_.push_back(std::to_string(traced));
-  UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log_fd.valid()) return ErrnoError("open('" + log.string() + "')");
   sys::ChildSpec spec;
   spec.role = "strace";

@@ -12,6 +12,26 @@
 
 namespace wedge::sys {
 
+Status MakePrivateDirectory(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return Error("create_directories('" + path.string() + "'): " + ec.message());
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return ErrnoError("lstat('" + path.string() + "')");
+  if (!S_ISDIR(st.st_mode)) {
+    return Error("refusing '" + path.string() +
+                 "': not a directory (symbolic links are not followed)");
+  }
+  if (st.st_uid != ::geteuid()) {
+    return Error("refusing '" + path.string() + "': owned by uid " + std::to_string(st.st_uid) +
+                 ", not by wedge's uid " + std::to_string(::geteuid()));
+  }
+  if ((st.st_mode & 07777) != 0700 && ::chmod(path.c_str(), 0700) != 0) {
+    return ErrnoError("chmod('" + path.string() + "', 0700)");
+  }
+  return OkStatus();
+}
+
 Result<std::string> ReadFile(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError("open('" + path.string() + "')");

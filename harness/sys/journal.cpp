@@ -258,10 +258,11 @@ Result<std::vector<JournalEntry>> ParseJournal(std::string_view text) {
 
 Result<std::unique_ptr<Journal>> Journal::Create(const std::filesystem::path& state_dir,
                                                  const std::string& run_id) {
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir / "journal", ec);
-  if (ec)
-    return Error("create_directories('" + (state_dir / "journal").string() + "'): " + ec.message());
+  // The state directory and everything below it are root's alone: its runs hold the private
+  // stack's sockets and the daemons' logs.
+  for (const auto& directory : {state_dir, state_dir / "journal", state_dir / "runs"}) {
+    WEDGE_RETURN_IF_ERROR(MakePrivateDirectory(directory));
+  }
   std::filesystem::path path = state_dir / "journal" / (run_id + ".jsonl");
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600));
   if (!fd.valid()) return ErrnoError("open('" + path.string() + "', O_CREAT|O_EXCL)");
@@ -378,8 +379,7 @@ Result<std::vector<std::string>> RecoverOrphanJournals(const std::filesystem::pa
 
 Result<RunLock> RunLock::Acquire(const std::filesystem::path& state_dir,
                                  const std::function<void(const std::string&)>& notice) {
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
+  WEDGE_RETURN_IF_ERROR(MakePrivateDirectory(state_dir));
   std::filesystem::path path = state_dir / "run.lock";
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return ErrnoError("open('" + path.string() + "')");

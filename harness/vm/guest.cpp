@@ -178,8 +178,7 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
     ~KeepOrRemove() { (void)(keep ? journal.Forget(seq) : journal.Undo(seq)); }
   } run_dir_owner{*journal, run_dir_seq, options.keep_run_directory};
   std::error_code ec;
-  fs::create_directories(run_dir, ec);
-  if (ec) return Error("create_directories('" + run_dir.string() + "'): " + ec.message());
+  WEDGE_RETURN_IF_ERROR(sys::MakePrivateDirectory(run_dir));
 
   const fs::path initramfs = run_dir / "initramfs.cpio";
   const fs::path console_log = run_dir / "console.log";

@@ -331,9 +331,12 @@ TEST_F(FaultKillPoints, SigtermStopsTheRunCleanlyWithoutCleanup) {
 
 TEST_F(FaultKillPoints, ASecondRunWaitsForTheFirstWithoutTouchingTheHost) {
   // The first run stops at a fault point mid-scenario, its host changes made and the run lock
-  // held; the second, of another scenario, must wait for it and change nothing meanwhile.
+  // held; the second, of another scenario, must wait for it and change nothing meanwhile. The
+  // first stops as its capture begins: its deadlock has then been observed to be settled, so
+  // what the host shows while both wait is the first run's doing, complete (stopped as the stall
+  // phase begins, the teardown it triggered could still put a task in D after `during`).
   const fs::path second_output = output_.string() + "-second";
-  WedgeProcess first({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string()}, "stall",
+  WedgeProcess first({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string()}, "capture",
                      output_);
   ASSERT_TRUE(first.WaitUntilStopped(std::chrono::seconds(60))) << first.Output();
   const runner::HostState during = testing::HostNow();

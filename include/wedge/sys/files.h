@@ -21,6 +21,10 @@ Status WriteExisting(const std::filesystem::path& path, std::string_view content
 // on failure the temporary is removed and `path` is left as it was.
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents,
                            mode_t mode = 0644);
+// Creates directory `path` (and missing parents) and makes it root's alone: mode 0700, owned by
+// wedge's euid. Refuses a symbolic link or a directory another user owns: wedge's state and run
+// directories hold the private stack's sockets and logs.
+Status MakePrivateDirectory(const std::filesystem::path& path);
 // `text` without trailing newlines and spaces.
 std::string TrimTrailing(std::string_view text);
 
