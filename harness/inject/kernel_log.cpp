@@ -126,7 +126,13 @@ std::vector<std::string> KernelLogCursor::ReadAudit() {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     int left = static_cast<int>(n);
-    for (auto* header = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(header, left);
+    // NLMSG_OK(header, left), spelled out with the signedness made explicit (the macro compares
+    // the u32 nlmsg_len with the int length, which clang's -Wsign-compare refuses).
+    auto fits = [&](const nlmsghdr* header) {
+      return left >= static_cast<int>(sizeof(nlmsghdr)) && header->nlmsg_len >= sizeof(nlmsghdr) &&
+             header->nlmsg_len <= static_cast<unsigned int>(left);
+    };
+    for (auto* header = reinterpret_cast<nlmsghdr*>(buffer); fits(header);
          header = NLMSG_NEXT(header, left)) {
       const char* data = static_cast<const char*>(NLMSG_DATA(header));
       std::size_t length = header->nlmsg_len - NLMSG_HDRLEN;

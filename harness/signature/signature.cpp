@@ -378,8 +378,12 @@ void MatchRates(const std::vector<RateExpectation>& expectations, const Observat
     const std::vector<double>& values = series->per_second;
     rate.seconds = values.size();
     if (expectation.aggregate == "mean") {
-      double mean = 0;
-      for (double value : values) mean += value / static_cast<double>(values.size());
+      // Summed first and divided once: a sum of counts is exact, so the mean is the correctly
+      // rounded quotient (seven seconds of 15 give 15, not the 14.999999999999998 of a sum of
+      // 15/7s).
+      double sum = 0;
+      for (double value : values) sum += value;
+      const double mean = sum / static_cast<double>(values.size());
       rate.required = 1;
       rate.satisfying = WithinRate(expectation, mean) ? 1 : 0;
       rate.held = rate.satisfying == 1;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <optional>
 #include <set>
@@ -1016,6 +1017,54 @@ TEST(SignatureMatchRates, AMeanBelowTheBoundIsAMismatchShowingTheMean) {
   EXPECT_EQ(match.mismatches[0].expected, ">= 50/s on average over the outage");
   EXPECT_EQ(match.mismatches[0].observed.rfind("mean 2/s over 3 s", 0), 0u)
       << match.mismatches[0].observed;
+}
+
+Signature MeanBound(std::optional<double> min, std::optional<double> max) {
+  Signature signature;
+  RateExpectation rate;
+  rate.metric = "connect";
+  rate.min_per_second = min;
+  rate.max_per_second = max;
+  rate.aggregate = "mean";
+  signature.rates.push_back(rate);
+  return signature;
+}
+
+TEST(SignatureMatchRates, SevenSecondsOfExactlyFifteenHaveAMeanOfExactlyFifteen) {
+  // A sum of 15/7s is 14.999999999999998; the sum divided once is 15.
+  const std::vector<double> fifteens(7, 15);
+  EXPECT_TRUE(Match(MeanBound(15, std::nullopt), BurstyOutage(fifteens)).matched);
+  EXPECT_TRUE(Match(MeanBound(std::nullopt, 15), BurstyOutage(fifteens)).matched);
+  EXPECT_TRUE(Match(MeanBound(15, 15), BurstyOutage(fifteens)).matched);
+  // Exactly: the nearest doubles on either side of 15 are not met.
+  EXPECT_FALSE(
+      Match(MeanBound(std::nextafter(15.0, 16.0), std::nullopt), BurstyOutage(fifteens)).matched);
+  EXPECT_FALSE(
+      Match(MeanBound(std::nullopt, std::nextafter(15.0, 0.0)), BurstyOutage(fifteens)).matched);
+}
+
+TEST(SignatureMatchRates, AMeanBoundHoldsAtTheBoundAndNotOneCountBelowIt) {
+  // One burst of 150 in three seconds is 50/s on average; no second but the burst reaches 50.
+  EXPECT_TRUE(Match(MeanBound(50, std::nullopt), BurstyOutage({0, 0, 150})).matched);
+  EXPECT_TRUE(Match(MeanBound(50, std::nullopt), BurstyOutage({150, 0, 0})).matched);
+  const MatchResult short_by_one = Match(MeanBound(50, std::nullopt), BurstyOutage({0, 0, 149}));
+  EXPECT_FALSE(short_by_one.matched);
+  ASSERT_EQ(short_by_one.mismatches.size(), 1u);
+  EXPECT_EQ(short_by_one.mismatches[0].role, "connect/outage");
+  EXPECT_EQ(short_by_one.mismatches[0].field, "rate");
+}
+
+TEST(SignatureMatchRates, AMeanBoundIsNeitherTheMaximumNorTheMedianNorTheMinimum) {
+  // 0, 10, 200: mean 70, median 10, maximum 200, minimum 0.
+  const std::vector<double> series = {0, 10, 200};
+  // Mean 70 >= 50; the median and the minimum are below 50.
+  EXPECT_TRUE(Match(MeanBound(50, std::nullopt), BurstyOutage(series)).matched);
+  // Mean 70 < 100; the maximum is above 100.
+  EXPECT_FALSE(Match(MeanBound(100, std::nullopt), BurstyOutage(series)).matched);
+  // Mean 70 > 50; the median and the minimum are below 50.
+  EXPECT_FALSE(Match(MeanBound(std::nullopt, 50), BurstyOutage(series)).matched);
+  // Mean 70 <= 100; the maximum is above 100.
+  EXPECT_TRUE(Match(MeanBound(std::nullopt, 100), BurstyOutage(series)).matched);
 }
 
 }  // namespace

@@ -87,7 +87,10 @@ struct RateExpectation {
   double for_fraction = 1.0;  // with aggregate "each_second"
   // "each_second": the bound applies to each second (for_fraction of them); "mean": to the mean
   // over the window's seconds, for rates that come in bursts (gRPC backoff pauses a dialer
-  // between bursts, so which seconds hold the bursts depends on phase, not on the bug).
+  // between bursts, so which seconds hold the bursts depends on phase, not on the bug). The mean
+  // is the seconds' sum divided by their number, compared with the bounds exactly, without a
+  // tolerance: for counts it is the correctly rounded quotient, so seven seconds of exactly 15/s
+  // hold both ">= 15" and "<= 15", and {0, 0, 149} never holds ">= 50".
   std::string aggregate = "each_second";
   std::string rationale;  // free text: where the bound comes from; reported, never matched
 };
