@@ -87,9 +87,9 @@ std::string Describe(const std::vector<Target>& targets, int reached) {
 class ThrowawayDockerUser {
  public:
   ThrowawayDockerUser() : name_("wedge-t" + std::to_string(::getpid())) {
-    Result<sys::CommandOutput> added = sys::RunCommand(
-        "useradd", {"--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--groups",
-                    "docker", name_});
+    Result<sys::CommandOutput> added =
+        sys::RunCommand("useradd", {"--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                                    "--groups", "docker", name_});
     created_ = added.ok() && added->exit_code == 0;
     if (!created_) error_ = added.ok() ? added->output : added.error().message();
   }
@@ -138,9 +138,12 @@ TEST(PrivateStackAccess, NeitherADockerGroupMemberNorNobodyReachesItsSocketsOrLo
     const fs::path stack_dir = (*started)->directory();
 
     const std::vector<Target> targets = {
-        {stack_dir / "docker.sock", true},    {stack_dir / "containerd.sock", true},
-        {stack_dir / "dockerd.log", false},   {stack_dir / "containerd.log", false},
-        {stack_dir / "daemon.json", false},   {stack_dir / "containerd.toml", false},
+        {stack_dir / "docker.sock", true},
+        {stack_dir / "containerd.sock", true},
+        {stack_dir / "dockerd.log", false},
+        {stack_dir / "containerd.log", false},
+        {stack_dir / "daemon.json", false},
+        {stack_dir / "containerd.toml", false},
         {state_dir / "journal" / (run_id + ".jsonl"), false},
     };
     // The probe itself works: root reaches every one of them.
@@ -167,8 +170,7 @@ TEST(PrivateStackAccess, NeitherADockerGroupMemberNorNobodyReachesItsSocketsOrLo
     const std::vector<gid_t> member_groups = GroupsOf(*member);
     ASSERT_NE(std::find(member_groups.begin(), member_groups.end(), ::getgrnam("docker")->gr_gid),
               member_groups.end());
-    const int member_reached =
-        ReachableAs(member->pw_uid, member->pw_gid, member_groups, targets);
+    const int member_reached = ReachableAs(member->pw_uid, member->pw_gid, member_groups, targets);
     EXPECT_EQ(member_reached, 0) << "a docker group member reached:"
                                  << Describe(targets, member_reached);
 
@@ -205,15 +207,14 @@ TEST(ScenarioNames, EveryScenarioKindRunsUnderASixtyFourCharacterName) {
   ASSERT_GE(names.size(), 9u);
   const runner::HostState before = testing::HostNow();
   const fs::path report = directory / "report.json";
-  testing::WedgeRun run =
-      testing::RunWedge({"run", directory.string(), "--json", report.string()});
+  testing::WedgeRun run = testing::RunWedge({"run", directory.string(), "--json", report.string()});
   EXPECT_EQ(run.exit_code, 0) << run.output;
   nlohmann::json results = testing::ReadJson(report)["results"];
   ASSERT_EQ(results.size(), names.size()) << run.output;
   for (const auto& result : results) {
     EXPECT_EQ(result["scenario"].get<std::string>().size(), 64u);
-    EXPECT_EQ(result["verdict"], result["expected"]) << result["scenario"] << ": "
-                                                     << result["reason"];
+    EXPECT_EQ(result["verdict"], result["expected"])
+        << result["scenario"] << ": " << result["reason"];
   }
   testing::ExpectHostUnchanged(before, std::chrono::seconds(2));
   fs::remove_all(directory);
