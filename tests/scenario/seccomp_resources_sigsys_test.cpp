@@ -48,6 +48,14 @@ TEST_F(SeccompResourcesSigsys, WithSoftEqualToHardTheVerdictNamesTheFailedPrecon
             std::string::npos)
       << result["reason"];
   EXPECT_EQ(result["preconditions"][0]["held"], false);
+  // The control is honest only if the same Go 1.19 CLI really survived the filter: killed by
+  // any other syscall it would still fail the precondition and still be "not-reproduced".
+  ASSERT_EQ(result["commands"].size(), 1u);
+  EXPECT_EQ(result["commands"][0]["binary"], "/usr/bin/docker");
+  EXPECT_EQ(result["commands"][0]["exit_code"], 0) << result["commands"][0];
+  EXPECT_FALSE(result["commands"][0].contains("killed_by") &&
+               !result["commands"][0]["killed_by"].is_null())
+      << result["commands"][0];
   testing::ExpectHostUnchanged(before_);
 }
 
