@@ -6,6 +6,7 @@
 #include "wedge/probe/signals.h"
 #include "wedge/probe/task.h"
 #include "wedge/report/report.h"
+#include "wedge/sys/files.h"
 
 namespace wedge::report {
 
@@ -272,7 +273,7 @@ Status WriteJson(const Report& report, const std::filesystem::path& file) {
   // comm and /proc text are bytes, not necessarily UTF-8; the default handler would throw.
   std::string text = ToJson(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   text += '\n';
-  Status status = internal::WriteFileAtomically(file, text);
+  Status status = sys::WriteFileAtomically(file, text, internal::kReportFileMode);
   if (!status.ok()) return status.error().WithContext("writing the JSON report");
   return OkStatus();
 }

@@ -4,6 +4,7 @@
 
 #include "report_internal.h"
 #include "wedge/report/report.h"
+#include "wedge/sys/files.h"
 
 namespace wedge::report {
 
@@ -166,7 +167,7 @@ std::string ToJunitXml(const Report& report) {
 }
 
 Status WriteJunit(const Report& report, const std::filesystem::path& file) {
-  Status status = internal::WriteFileAtomically(file, ToJunitXml(report));
+  Status status = sys::WriteFileAtomically(file, ToJunitXml(report), internal::kReportFileMode);
   if (!status.ok()) return status.error().WithContext("writing the JUnit report");
   return OkStatus();
 }

@@ -7,13 +7,8 @@
 #include <vector>
 
 #include "report_internal.h"
-#include "wedge/sys/files.h"
 
 namespace wedge::report::internal {
-
-Status WriteFileAtomically(const std::filesystem::path& file, std::string_view content) {
-  return sys::WriteFileAtomically(file, content, 0644);
-}
 
 const signature::MatchResult& VerdictMatch(const RunResult& result) {
   return result.decisive == DecisiveSignature::kHealthy ? result.healthy_match : result.bug_match;

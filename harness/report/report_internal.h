@@ -1,6 +1,8 @@
 // Helpers shared by the console, JSON and JUnit writers. Not part of the public API.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -13,9 +15,8 @@
 
 namespace wedge::report::internal {
 
-// Replaces `file` with `content` atomically (sys::WriteFileAtomically), mode 0644: a report is
-// meant to be read by CI and other users.
-Status WriteFileAtomically(const std::filesystem::path& file, std::string_view content);
+// A report is meant to be read by CI and other users: its files are written 0644.
+inline constexpr mode_t kReportFileMode = 0644;
 
 // The match of the signature that decided the run (RunResult::decisive, set by runner::Decide).
 const signature::MatchResult& VerdictMatch(const RunResult& result);

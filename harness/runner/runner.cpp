@@ -6,15 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
-#include <iostream>
 #include <map>
 #include <sstream>
 
-#include "command_step.h"
-#include "command_watch.h"
-#include "flap_step.h"
 #include "wedge/probe/task.h"
 #include "wedge/runner/run_context.h"
 #include "wedge/sys/cgroup.h"
@@ -23,7 +18,6 @@
 #include "wedge/sys/journal.h"
 #include "wedge/sys/mount.h"
 #include "wedge/sys/process.h"
-#include "wedge/sys/sandbox.h"
 #include "wedge/sys/sysctl.h"
 
 namespace wedge::runner {

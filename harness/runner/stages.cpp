@@ -86,7 +86,7 @@ Status Setup(RunContext& context) {
         std::visit([&](const auto& kind) { return kinds::Prepare(kind, context); }, fixture.kind));
   }
   context.run_dir_owner =
-      std::make_unique<RunDirectoryOwner>(journal, run_dir_seq, options.keep_run_directory);
+      std::make_unique<sys::JournalEntryOwner>(journal, run_dir_seq, options.keep_run_directory);
 
   if (std::find(scenario.requires_.begin(), scenario.requires_.end(),
                 scenario::Requirement::kFusectl) != scenario.requires_.end()) {
@@ -272,14 +272,6 @@ void PhaseClock::Say(const std::string& line) const {
   if (options_.progress == nullptr) return;
   *options_.progress << "[" << name_ << "] " << line << "\n";
   options_.progress->flush();
-}
-
-RunDirectoryOwner::~RunDirectoryOwner() {
-  if (keep_) {
-    (void)journal_.Forget(seq_);
-  } else {
-    (void)journal_.Undo(seq_);
-  }
 }
 
 RunContext::RunContext(const Scenario& scenario_in, const RunOptions& options_in,

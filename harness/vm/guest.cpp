@@ -171,12 +171,7 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
   const fs::path run_dir = options.state_dir / "runs" / run_id;
   WEDGE_ASSIGN_OR_RETURN(std::uint64_t run_dir_seq, journal->Record(sys::DirectoryChange{run_dir}));
   // The run directory goes on every path (or stays, journaled as kept, with --keep).
-  struct KeepOrRemove {
-    sys::Journal& journal;
-    std::uint64_t seq;
-    bool keep;
-    ~KeepOrRemove() { (void)(keep ? journal.Forget(seq) : journal.Undo(seq)); }
-  } run_dir_owner{*journal, run_dir_seq, options.keep_run_directory};
+  sys::JournalEntryOwner run_dir_owner(*journal, run_dir_seq, options.keep_run_directory);
   std::error_code ec;
   WEDGE_RETURN_IF_ERROR(sys::MakePrivateDirectory(run_dir));
 

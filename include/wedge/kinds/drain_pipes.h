@@ -1,18 +1,8 @@
 // The "drain-pipes" recovery action (DrainPipes in wedge/scenario/scenario.h).
 #pragma once
 
+#include "wedge/kinds/contexts.h"
 #include "wedge/scenario/scenario.h"
-
-namespace wedge::scenario {
-struct ReadContext;
-namespace reader {
-struct Node;
-}
-}  // namespace wedge::scenario
-
-namespace wedge::runner {
-struct RunContext;
-}
 
 namespace wedge::kinds {
 

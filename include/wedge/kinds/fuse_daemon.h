@@ -6,18 +6,8 @@
 #include <vector>
 
 #include "wedge/base/result.h"
+#include "wedge/kinds/contexts.h"
 #include "wedge/scenario/scenario.h"
-
-namespace wedge::scenario {
-struct ReadContext;
-namespace reader {
-struct Node;
-}
-}  // namespace wedge::scenario
-
-namespace wedge::runner {
-struct RunContext;
-}
 
 namespace wedge::kinds {
 

@@ -3,19 +3,9 @@
 #pragma once
 
 #include "wedge/base/result.h"
+#include "wedge/kinds/contexts.h"
 #include "wedge/kinds/observed_precondition.h"
 #include "wedge/scenario/scenario.h"
-
-namespace wedge::scenario {
-struct ReadContext;
-namespace reader {
-struct Node;
-}
-}  // namespace wedge::scenario
-
-namespace wedge::runner {
-struct RunContext;
-}
 
 namespace wedge::kinds {
 

@@ -2,15 +2,9 @@
 // wedge/scenario/scenario.h): decided before the steps run, from the limits the command runs with.
 #pragma once
 
+#include "wedge/kinds/contexts.h"
 #include "wedge/report/report.h"
 #include "wedge/scenario/scenario.h"
-
-namespace wedge::scenario {
-struct ReadContext;
-namespace reader {
-struct Node;
-}
-}  // namespace wedge::scenario
 
 namespace wedge::kinds {
 

@@ -8,19 +8,9 @@
 #include <string>
 
 #include "wedge/base/result.h"
+#include "wedge/kinds/contexts.h"
 #include "wedge/scenario/scenario.h"
 #include "wedge/signature/signature.h"
-
-namespace wedge::scenario {
-struct ReadContext;
-namespace reader {
-struct Node;
-}
-}  // namespace wedge::scenario
-
-namespace wedge::runner {
-struct RunContext;
-}
 
 namespace wedge::kinds {
 

@@ -49,21 +49,6 @@ class PhaseClock {
   std::int64_t started_ = 0;
 };
 
-// Keeps or removes the run directory when the run ends (--keep keeps it).
-class RunDirectoryOwner {
- public:
-  RunDirectoryOwner(sys::Journal& journal, std::uint64_t seq, bool keep)
-      : journal_(journal), seq_(seq), keep_(keep) {}
-  RunDirectoryOwner(const RunDirectoryOwner&) = delete;
-  RunDirectoryOwner& operator=(const RunDirectoryOwner&) = delete;
-  ~RunDirectoryOwner();
-
- private:
-  sys::Journal& journal_;
-  std::uint64_t seq_;
-  bool keep_;
-};
-
 // One run's state. The owners are declared in the order their host changes are made, so that
 // they are undone in reverse order on every path out of the run: success, error or interruption.
 struct RunContext {
@@ -82,7 +67,7 @@ struct RunContext {
   // Owned host changes, in mutation order.
   std::unique_ptr<sys::Journal> journal;
   std::filesystem::path run_dir;
-  std::unique_ptr<RunDirectoryOwner> run_dir_owner;
+  std::unique_ptr<sys::JournalEntryOwner> run_dir_owner;  // kept with --keep
   std::unique_ptr<sys::ScopedMount> fusectl;
   std::vector<std::unique_ptr<sys::ScopedSysctl>> sysctls;
   std::unique_ptr<sys::ScopedCgroup> cgroup;  // the sandbox's

@@ -148,6 +148,22 @@ class Journal {
   std::vector<std::string> undo_log_;
 };
 
+// Owns one journaled change for a scope: undoes entry `seq` when it goes, or, with `keep`,
+// forgets it so that the change stays (a run directory kept with --keep) and cleanup leaves it.
+class JournalEntryOwner {
+ public:
+  JournalEntryOwner(Journal& journal, std::uint64_t seq, bool keep)
+      : journal_(journal), seq_(seq), keep_(keep) {}
+  JournalEntryOwner(const JournalEntryOwner&) = delete;
+  JournalEntryOwner& operator=(const JournalEntryOwner&) = delete;
+  ~JournalEntryOwner() { (void)(keep_ ? journal_.Forget(seq_) : journal_.Undo(seq_)); }
+
+ private:
+  Journal& journal_;
+  std::uint64_t seq_;
+  bool keep_;
+};
+
 // Undoes one entry by kind, or returns the error of a malformed one. Appends what it did to
 // `log`. Safe to repeat.
 Status UndoEntry(const JournalEntry& entry, std::vector<std::string>& log);
