@@ -14,13 +14,14 @@ int Execute(const CleanupCommand&) {
     std::cerr << "wedge: cleanup must run as root\n";
     return kRequirementMissing;
   }
-  auto cleaned = runner::Cleanup(sys::DefaultStateDirectory());
-  if (!cleaned.ok()) {
-    std::cerr << "wedge: cleanup: " << cleaned.error().message() << "\n";
-    return kInternalError;
-  }
-  for (const auto& line : *cleaned) std::cout << line << "\n";
-  if (cleaned->empty()) std::cout << "nothing to clean up\n";
+  sys::JournalRecovery cleaned = runner::Cleanup(sys::DefaultStateDirectory());
+  for (const auto& line : cleaned.undone) std::cout << line << "\n";
+  // What was not replayed is said, but is no failure of the cleanup: the journals it came from
+  // are set aside (NAME.jsonl.rejected) for a person to read.
+  for (const auto& line : cleaned.skipped) std::cerr << "wedge: cleanup: " << line << "\n";
+  for (const auto& line : cleaned.failed) std::cerr << "wedge: cleanup failed: " << line << "\n";
+  if (!cleaned.failed.empty()) return kInternalError;
+  if (cleaned.undone.empty() && cleaned.skipped.empty()) std::cout << "nothing to clean up\n";
   return kAllAsExpected;
 }
 

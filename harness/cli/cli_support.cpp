@@ -107,12 +107,19 @@ std::variant<sys::RunLock, int> BeginRun(const fs::path& state_dir) {
     std::cerr << "wedge: " << lock.error().message() << "\n";
     return sys::Interrupted() ? 128 + sys::Interrupted() : kInternalError;
   }
-  auto cleaned = runner::Cleanup(state_dir);
-  if (!cleaned.ok()) {
-    std::cerr << "wedge: cleanup of an earlier run failed: " << cleaned.error().message() << "\n";
+  sys::JournalRecovery cleaned = runner::Cleanup(state_dir);
+  for (const auto& line : cleaned.undone)
+    std::cout << "cleanup of an earlier run: " << line << "\n";
+  for (const auto& line : cleaned.skipped) {
+    std::cerr << "wedge: cleanup of an earlier run: " << line << "\n";
+  }
+  if (!cleaned.failed.empty()) {
+    // The host still holds what an earlier run did: a run now would be judged against it.
+    for (const auto& line : cleaned.failed) {
+      std::cerr << "wedge: cleanup of an earlier run failed: " << line << "\n";
+    }
     return kInternalError;
   }
-  for (const auto& line : *cleaned) std::cout << "cleanup of an earlier run: " << line << "\n";
   return std::move(lock).value();
 }
 

@@ -236,8 +236,8 @@ std::vector<std::string> SettledLeftovers(const HostState& before,
   }
 }
 
-Result<std::vector<std::string>> Cleanup(const std::filesystem::path& state_dir) {
-  return sys::RecoverOrphanJournals(state_dir);
+sys::JournalRecovery Cleanup(const std::filesystem::path& state_dir) {
+  return sys::RecoverOrphanJournals(sys::UndoScope::ForHost(state_dir));
 }
 
 }  // namespace wedge::runner

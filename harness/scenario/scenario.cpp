@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "wedge/base/allowed_sysctls.h"
 #include "wedge/base/overloaded.h"
 
 namespace wedge::scenario {
@@ -94,15 +95,7 @@ const Fixture* Scenario::FindFixture(std::string_view fixture_name) const {
   return nullptr;
 }
 
-const std::vector<std::string>& AllowedSysctls() {
-  // Each entry is host-wide state; docs/scenario-format.md says why each one is here.
-  static const std::vector<std::string> kAllowed = {
-      "fs.pipe-user-pages-soft",
-      "fs.pipe-user-pages-hard",
-      "fs.pipe-max-size",
-  };
-  return kAllowed;
-}
+const std::vector<std::string>& AllowedSysctls() { return wedge::AllowedSysctls(); }
 
 std::string LoadError::ToString() const {
   std::string out = file;

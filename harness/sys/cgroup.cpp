@@ -133,9 +133,13 @@ std::vector<std::filesystem::path> CgroupMountPoints() {
   return points;
 }
 
+bool IsWedgeCgroupTreeName(const std::string& name) {
+  return name.rfind("wedge-", 0) == 0 && name.find('/') == std::string::npos && name.size() >= 7;
+}
+
 Status DestroyCgroupTree(const std::string& name, std::vector<std::string>& log) {
   // Only ever a top-level cgroup of wedge's own: never a host's /docker or /system.slice.
-  if (name.rfind("wedge-", 0) != 0 || name.find('/') != std::string::npos || name.size() < 7) {
+  if (!IsWedgeCgroupTreeName(name)) {
     return Error("refusing to remove cgroup tree '" + name + "': not a wedge cgroup parent");
   }
   // Every hierarchy is thawed and killed before any is waited on: a task frozen in the freezer

@@ -12,22 +12,20 @@
 #include <sstream>
 #include <variant>
 
+#include "wedge/base/allowed_sysctls.h"
+#include "wedge/base/overloaded.h"
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/files.h"
+#include "wedge/sys/fuse.h"
 #include "wedge/sys/mount.h"
 #include "wedge/sys/process.h"
+#include "wedge/sys/sysctl.h"
 
 namespace wedge::sys {
 namespace {
 
+namespace fs = std::filesystem;
 using nlohmann::json;
-
-template <typename... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <typename... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 // Reads the keys of a journal line or of its data, keeping the first one that is missing or of
 // the wrong type; what it returns for such a key is a placeholder.
@@ -226,7 +224,7 @@ Status UndoEntry(const JournalEntry& entry, std::vector<std::string>& log) {
   return UndoChange(*entry.change, log);
 }
 
-Result<std::vector<JournalEntry>> ParseJournal(std::string_view text) {
+std::vector<JournalEntry> ParseJournal(std::string_view text) {
   std::vector<JournalEntry> entries;
   std::istringstream lines{std::string(text)};
   std::string line;
@@ -239,14 +237,19 @@ Result<std::vector<JournalEntry>> ParseJournal(std::string_view text) {
     if (record.is_discarded() || !record.is_object()) {
       // A line torn by a crash mid-write can only be the last one; its change was never made.
       if (lines.peek() == EOF) break;
-      return Error(where + " is not JSON");
+      entries.push_back({0, Error(where + " is not JSON")});
+      continue;
     }
     if (record.contains("undone")) {
-      // Which entry it closes must be known: replaying a kept one would remove what was kept.
+      // Which entry it closes must be known to close it. If it cannot be, the entry is undone
+      // once more (every undo is safe to repeat), or, if it was kept, removed after all.
       Fields fields(record);
       std::uint64_t seq = fields.Unsigned("undone");
-      if (fields.error()) return fields.error()->WithContext(where);
-      std::erase_if(entries, [seq](const JournalEntry& e) { return e.seq == seq; });
+      if (fields.error()) {
+        entries.push_back({0, fields.error()->WithContext(where)});
+        continue;
+      }
+      std::erase_if(entries, [seq](const JournalEntry& e) { return e.seq == seq && seq != 0; });
       continue;
     }
     JournalEntry entry = FromJson(record);
@@ -266,6 +269,8 @@ Result<std::unique_ptr<Journal>> Journal::Create(const std::filesystem::path& st
   std::filesystem::path path = state_dir / "journal" / (run_id + ".jsonl");
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600));
   if (!fd.valid()) return ErrnoError("open('" + path.string() + "', O_CREAT|O_EXCL)");
+  // Exactly 0600 whatever the umask: replay reads no journal of another mode.
+  if (::fchmod(fd.get(), 0600) != 0) return ErrnoError("fchmod('" + path.string() + "', 0600)");
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
     return ErrnoError("flock('" + path.string() + "')");
   return std::unique_ptr<Journal>(new Journal(std::move(path), run_id, std::move(fd)));
@@ -326,55 +331,257 @@ std::vector<JournalEntry> Journal::Pending() const {
   return pending;
 }
 
-Result<std::vector<std::string>> RecoverOrphanJournals(const std::filesystem::path& state_dir) {
-  std::vector<std::string> log;
+UndoScope UndoScope::ForHost(const fs::path& state_dir) {
+  return {state_dir, "/proc/sys", AllowedSysctls(), CgroupMountPoints()};
+}
+
+namespace {
+
+// An absolute path without "." or ".." components or a trailing slash.
+bool IsNormalAbsolute(const fs::path& path) {
+  return path.is_absolute() && path.lexically_normal() == path && path.has_filename();
+}
+
+// Whether `path` lies strictly below `directory` (both normal and absolute).
+bool IsBelow(const fs::path& path, const fs::path& directory) {
+  const fs::path relative = path.lexically_relative(directory);
+  return !relative.empty() && *relative.begin() != ".." && relative != ".";
+}
+
+bool IsDecimal(const std::string& text) {
+  return !text.empty() && text.size() <= 19 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+Status UndoScope::Check(const JournalChange& change) const {
+  const fs::path runs = (state_dir / "runs").lexically_normal();
+  return std::visit(
+      Overloaded{
+          [&](const DirectoryChange& c) -> Status {
+            if (IsNormalAbsolute(c.path) && c.path.parent_path() == runs) return OkStatus();
+            return Error("directory '" + c.path.string() + "' is not a run directory in " +
+                         runs.string());
+          },
+          [&](const CgroupChange& c) -> Status {
+            if (std::find(cgroup_hierarchies.begin(), cgroup_hierarchies.end(), c.mount) ==
+                cgroup_hierarchies.end()) {
+              return Error("cgroup mount '" + c.mount.string() +
+                           "' is not a mounted cgroup hierarchy");
+            }
+            if (c.path.is_relative() && c.path.lexically_normal() == c.path && !c.path.empty() &&
+                *c.path.begin() == "wedge") {
+              return OkStatus();
+            }
+            return Error("cgroup '" + c.path.string() + "' is not under wedge's own tree wedge/");
+          },
+          [&](const MountChange& c) -> Status {
+            if (c.fstype == "fusectl" && c.target == kFusectlDirectory) return OkStatus();
+            if (IsNormalAbsolute(c.target) && IsBelow(c.target.parent_path(), runs)) {
+              return OkStatus();
+            }
+            return Error("mount " + c.fstype + " on '" + c.target.string() +
+                         "' is neither fusectl on " + kFusectlDirectory +
+                         " nor inside a run directory in " + runs.string());
+          },
+          [&](const SysctlChange& c) -> Status {
+            if (std::find(sysctls.begin(), sysctls.end(), c.name) == sysctls.end()) {
+              return Error("sysctl '" + c.name + "' is not one wedge changes");
+            }
+            if (c.path != SysctlPath(c.name, proc_sys)) {
+              return Error("sysctl " + c.name + " at '" + c.path.string() + "', not at '" +
+                           SysctlPath(c.name, proc_sys).string() + "'");
+            }
+            if (!IsDecimal(c.old_value)) {
+              return Error("sysctl " + c.name + " back to '" + c.old_value +
+                           "', not a decimal value");
+            }
+            return OkStatus();
+          },
+          [&](const ProcessChange& c) -> Status {
+            if (c.pid > 1 && c.pid != ::getpid()) return OkStatus();
+            return Error("process " + std::to_string(c.pid) + " is init or wedge itself");
+          },
+          [&](const CgroupTreeChange& c) -> Status {
+            if (IsWedgeCgroupTreeName(c.name)) return OkStatus();
+            return Error("cgroup tree '" + c.name + "' is not one of wedge's (wedge-...)");
+          },
+      },
+      change);
+}
+
+namespace {
+
+// Why `entry`, read back from a journal, is not to be undone at all (it is malformed, or outside
+// `scope`), or OK.
+Status Replayable(const JournalEntry& entry, const UndoScope& scope) {
+  if (!entry.change.ok()) return entry.change.error();
+  if (Status in_scope = scope.Check(*entry.change); !in_scope.ok()) {
+    return in_scope.error().WithContext("journal entry " + std::to_string(entry.seq) + " (" +
+                                        std::string(KindOf(*entry.change)) + ") refused");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status ReplayEntry(const JournalEntry& entry, const UndoScope& scope,
+                   std::vector<std::string>& log) {
+  WEDGE_RETURN_IF_ERROR(Replayable(entry, scope));
+  return UndoChange(*entry.change, log);
+}
+
+namespace {
+
+std::string OctalMode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+// Why `directory` cannot hold what wedge replays, or OK: it must be a directory (not a symbolic
+// link) of wedge's uid that no one else may enter.
+Status CheckPrivateDirectory(const fs::path& directory) {
+  struct stat st {};
+  if (::lstat(directory.c_str(), &st) != 0)
+    return ErrnoError("lstat('" + directory.string() + "')");
+  if (!S_ISDIR(st.st_mode)) {
+    return Error(directory.string() + " is not a directory (symbolic links are not followed)");
+  }
+  if (st.st_uid != ::geteuid()) {
+    return Error(directory.string() + " is owned by uid " + std::to_string(st.st_uid) +
+                 ", not by wedge's uid " + std::to_string(::geteuid()));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return Error(directory.string() + " has mode " + OctalMode(st.st_mode) + ", not 0700");
+  }
+  return OkStatus();
+}
+
+// Why the open journal `fd` is not one wedge wrote, or OK: a regular file of wedge's uid, mode
+// 0600, with no other name.
+Status CheckJournalFile(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return ErrnoError("fstat");
+  if (!S_ISREG(st.st_mode)) return Error("not a regular file");
+  if (st.st_uid != ::geteuid()) {
+    return Error("owned by uid " + std::to_string(st.st_uid) + ", not by wedge's uid " +
+                 std::to_string(::geteuid()));
+  }
+  if ((st.st_mode & 07777) != 0600) return Error("mode " + OctalMode(st.st_mode) + ", not 0600");
+  if (st.st_nlink > 1) return Error(std::to_string(st.st_nlink) + " hard links, not 1");
+  return OkStatus();
+}
+
+Result<std::string> ReadAll(int fd) {
+  std::string text;
+  char buffer[8192];
+  for (off_t offset = 0;;) {
+    ssize_t n = ::pread(fd, buffer, sizeof buffer, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("read");
+    if (n == 0) return text;
+    text.append(buffer, static_cast<size_t>(n));
+    offset += n;
+  }
+}
+
+// Moves a journal that is not to be replayed (again) out of the way, for a person to read.
+void SetAside(const fs::path& path, JournalRecovery& recovery) {
+  fs::path aside = path;
+  aside += ".rejected";
+  if (::rename(path.c_str(), aside.c_str()) == 0) {
+    recovery.skipped.push_back("set " + path.filename().string() + " aside as " +
+                               aside.filename().string());
+  } else {
+    recovery.failed.push_back(ErrnoError("rename('" + path.string() + "')").message());
+  }
+}
+
+void ReplayJournal(const fs::path& path, const UndoScope& scope, JournalRecovery& recovery) {
+  const std::string name = path.filename().string();
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return;  // a run that ended meanwhile removed it
+    recovery.skipped.push_back(
+        "refusing to replay " + path.string() + ": " +
+        (errno == ELOOP ? std::string("a symbolic link") : ErrnoError("open").message()));
+    SetAside(path, recovery);
+    return;
+  }
+  if (Status trusted = CheckJournalFile(fd.get()); !trusted.ok()) {
+    recovery.skipped.push_back("refusing to replay " + path.string() + ": " +
+                               trusted.error().message());
+    SetAside(path, recovery);
+    return;
+  }
+  // A live wedge holds its journal's lock: leave its journal alone. A killed wedge's lock can
+  // outlive it for a moment, in a child it cloned that has not yet run to drop its copy of
+  // the descriptor: give the lock a little while before deciding its owner is alive.
+  bool locked = false;
+  for (int attempt = 0; attempt < 30 && !locked; ++attempt) {
+    locked = ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0;
+    if (!locked) ::usleep(10000);
+  }
+  if (!locked) return;
+  // A run that ended while this one waited for the lock removed its journal before letting go
+  // of it: the lock is then on an unlinked file, with nothing left to undo.
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && st.st_nlink == 0) return;
+  Result<std::string> text = ReadAll(fd.get());
+  if (!text.ok()) {
+    recovery.failed.push_back(text.error().WithContext(path.string()).message());
+    return;
+  }
+  std::vector<JournalEntry> entries = ParseJournal(*text);
+  bool failed = false;
+  bool skipped = false;
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    if (Status replayable = Replayable(*it, scope); !replayable.ok()) {
+      skipped = true;
+      recovery.skipped.push_back(name + ": skipped " + replayable.error().message());
+      continue;
+    }
+    Status status = UndoChange(*it->change, recovery.undone);
+    if (status.ok()) {
+      std::string line = json{{"undone", it->seq}}.dump() + "\n";
+      (void)!::write(fd.get(), line.data(), line.size());
+    } else {
+      failed = true;
+      recovery.failed.push_back(name + ": " + status.error().message());
+    }
+  }
+  if (failed) return;  // kept, for the next cleanup to try again
+  if (skipped) {
+    SetAside(path, recovery);
+    return;
+  }
+  ::unlink(path.c_str());
+  recovery.undone.push_back("replayed journal " + name);
+}
+
+}  // namespace
+
+JournalRecovery RecoverOrphanJournals(const UndoScope& scope) {
+  JournalRecovery recovery;
+  const fs::path directory = scope.state_dir / "journal";
   std::error_code ec;
-  std::vector<std::filesystem::path> journals;
-  for (const auto& file : std::filesystem::directory_iterator(state_dir / "journal", ec)) {
+  if (!fs::exists(directory, ec)) return recovery;
+  for (const fs::path& trusted : {scope.state_dir, directory}) {
+    if (Status status = CheckPrivateDirectory(trusted); !status.ok()) {
+      recovery.skipped.push_back("refusing to replay the journals in " + directory.string() + ": " +
+                                 status.error().message());
+      return recovery;
+    }
+  }
+  std::vector<fs::path> journals;
+  for (const auto& file : fs::directory_iterator(directory, ec)) {
     if (file.path().extension() == ".jsonl") journals.push_back(file.path());
   }
   std::sort(journals.begin(), journals.end());
-  Status first;
-  for (const auto& path : journals) {
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
-    if (!fd.valid()) continue;
-    // A live wedge holds its journal's lock: leave its journal alone. A killed wedge's lock can
-    // outlive it for a moment, in a child it cloned that has not yet run to drop its copy of
-    // the descriptor: give the lock a little while before deciding its owner is alive.
-    bool locked = false;
-    for (int attempt = 0; attempt < 30 && !locked; ++attempt) {
-      locked = ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0;
-      if (!locked) ::usleep(10000);
-    }
-    if (!locked) continue;
-    // A run that ended while this one waited for the lock removed its journal before letting go
-    // of it: the lock is then on an unlinked file, with nothing left to undo.
-    struct stat st {};
-    if (::fstat(fd.get(), &st) == 0 && st.st_nlink == 0) continue;
-    WEDGE_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-    Result<std::vector<JournalEntry>> entries = ParseJournal(text);
-    if (!entries.ok()) {
-      if (first.ok()) first = entries.error().WithContext(path.string());
-      continue;
-    }
-    bool all_undone = true;
-    for (auto it = entries->rbegin(); it != entries->rend(); ++it) {
-      Status status = UndoEntry(*it, log);
-      if (status.ok()) {
-        std::string line = nlohmann::json{{"undone", it->seq}}.dump() + "\n";
-        (void)!::write(fd.get(), line.data(), line.size());
-      } else {
-        all_undone = false;
-        if (first.ok()) first = status.error().WithContext(path.string());
-      }
-    }
-    if (all_undone) {
-      ::unlink(path.c_str());
-      log.push_back("replayed journal " + path.filename().string());
-    }
-  }
-  if (!first.ok()) return first.error();
-  return log;
+  for (const auto& path : journals) ReplayJournal(path, scope, recovery);
+  return recovery;
 }
 
 Result<RunLock> RunLock::Acquire(const std::filesystem::path& state_dir,

@@ -85,7 +85,8 @@ std::vector<std::string> SettledLeftovers(
     const HostState& before, const std::filesystem::path& state_dir,
     std::chrono::milliseconds settle = std::chrono::milliseconds(500));
 
-// `wedge cleanup`: replays orphan journals and reports what it undid.
-Result<std::vector<std::string>> Cleanup(const std::filesystem::path& state_dir);
+// `wedge cleanup`, and every run's start: replays the orphan journals of `state_dir` within this
+// host's scope (sys::UndoScope::ForHost) and reports what it undid, skipped and failed to undo.
+sys::JournalRecovery Cleanup(const std::filesystem::path& state_dir);
 
 }  // namespace wedge::runner

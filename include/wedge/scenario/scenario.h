@@ -273,7 +273,8 @@ std::variant<Scenario, LoadError> LoadScenarioFile(const std::filesystem::path& 
 // The scenario files (*.json) of a directory, sorted by name; a file argument is returned as is.
 std::vector<std::filesystem::path> ExpandScenarioPaths(const std::filesystem::path& path);
 
-// Sysctls a scenario may set, as "fs.pipe-user-pages-soft".
+// Sysctls a scenario may set, as "fs.pipe-user-pages-soft": wedge::AllowedSysctls(), the one
+// list that journal replay and the host check use too.
 const std::vector<std::string>& AllowedSysctls();
 
 }  // namespace wedge::scenario

@@ -73,6 +73,9 @@ Result<std::filesystem::path> PidsHierarchy();
 // such as name=systemd) and the v2 unified one, from /proc/self/mountinfo.
 std::vector<std::filesystem::path> CgroupMountPoints();
 
+// Whether `name` is one of wedge's top-level cgroup trees: "wedge-" and more, a single level.
+bool IsWedgeCgroupTreeName(const std::string& name);
+
 // Undo of a "cgroup-tree" journal entry: in every hierarchy, thaws and SIGKILLs whatever runs in
 // `name` (a top-level cgroup whose name starts with "wedge-") and its descendants, waits
 // (bounded) until they are empty and removes them, deepest first.

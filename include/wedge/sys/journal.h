@@ -164,18 +164,60 @@ class JournalEntryOwner {
   bool keep_;
 };
 
+// What replaying a journal may undo: only what wedge itself could have done on this host. A
+// journal is data read back from disk, and undoing it kills processes, removes cgroups and
+// directories, unmounts and writes sysctls as root: an entry outside this scope is refused.
+struct UndoScope {
+  std::filesystem::path state_dir;  // run directories: STATE_DIR/runs/RUN_ID only
+  std::filesystem::path proc_sys = "/proc/sys";
+  std::vector<std::string> sysctls;  // names wedge may change (wedge::AllowedSysctls)
+  std::vector<std::filesystem::path> cgroup_hierarchies;  // where wedge's cgroups may be
+
+  // This host's scope for `state_dir`: the allowlisted sysctls, the mounted cgroup hierarchies.
+  static UndoScope ForHost(const std::filesystem::path& state_dir);
+
+  // OK when `change` is one wedge makes: a run directory under the state directory; a cgroup
+  // wedge/... of a mounted hierarchy; fusectl on its directory, or a mount under a run
+  // directory; an allowlisted sysctl at its own path, back to a decimal value; a process other
+  // than init and this one; a top-level cgroup tree wedge-... . Otherwise why it is not.
+  Status Check(const JournalChange& change) const;
+};
+
 // Undoes one entry by kind, or returns the error of a malformed one. Appends what it did to
-// `log`. Safe to repeat.
+// `log`. Safe to repeat. Only for the changes a live journal recorded itself; what is read back
+// from disk goes through ReplayEntry.
 Status UndoEntry(const JournalEntry& entry, std::vector<std::string>& log);
+// UndoEntry for an entry read back from a journal: refuses one outside `scope`.
+Status ReplayEntry(const JournalEntry& entry, const UndoScope& scope,
+                   std::vector<std::string>& log);
 
-// Parses a journal file's text into its pending entries (those without an "undone" line). A
-// malformed entry is kept with its error; a line that is not JSON (but a torn last one) or an
-// "undone" line without a valid seq makes the whole text an error.
-Result<std::vector<JournalEntry>> ParseJournal(std::string_view text);
+// Parses a journal file's text into its pending entries (those without an "undone" line), oldest
+// first; never fails. A malformed line is kept as an entry with its error (seq 0 when unknown),
+// so that replay reports and skips it and undoes the rest: an entry whose data lacks a key or
+// holds one of the wrong type, a line that is not JSON, an "undone" line without a valid seq.
+// A torn last line is dropped: a crash mid-write, whose change was never made.
+std::vector<JournalEntry> ParseJournal(std::string_view text);
 
-// Replays every journal under `state_dir` that no live wedge holds, then deletes it.
-// Returns what was undone, one line each; an empty list means the host was clean.
-Result<std::vector<std::string>> RecoverOrphanJournals(const std::filesystem::path& state_dir);
+// What replaying the orphan journals did.
+struct JournalRecovery {
+  // One line per change undone ("restored fs.pipe-user-pages-soft = 16384", ...) and one per
+  // journal replayed in full. Empty with the rest when the host was clean.
+  std::vector<std::string> undone;
+  // Journals refused (their owner, mode or directory is not root's alone) and entries skipped
+  // (malformed, or outside the scope), one line each. A journal with nothing left to undo but
+  // such entries is set aside as NAME.jsonl.rejected for a person to read; it is not replayed
+  // again.
+  std::vector<std::string> skipped;
+  // Undos that failed; their journals stay, with the entries undone so far closed, for the next
+  // cleanup to try again.
+  std::vector<std::string> failed;
+};
+
+// Replays every journal in STATE_DIR/journal that no live wedge holds, newest entry first, and
+// deletes it once all its entries are undone. Only journals that are regular files of wedge's
+// uid (root) with mode 0600, in a directory of that uid with mode 0700, are read; each entry is
+// checked against `scope`.
+JournalRecovery RecoverOrphanJournals(const UndoScope& scope);
 
 // An exclusive lock on STATE_DIR/run.lock held for the life of a run, so two runs never write
 // the same sysctl or stack. Waits for another holder, telling `notice` once who it waits for.
