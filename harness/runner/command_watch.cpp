@@ -164,6 +164,17 @@ struct CommandWatch::State {
 
   bool IsWatched(pid_t pid) const { return CommOf(pid) == watch.comm; }
 
+  // Whether there are watched processes and each one's state is one of watch.stalled_states
+  // (any state when none is listed).
+  bool InStalledStates(const std::vector<pid_t>& watched) const {
+    if (watch.stalled_states.empty()) return true;
+    return !watched.empty() && std::all_of(watched.begin(), watched.end(), [&](pid_t pid) {
+      Result<probe::TaskStat> stat = probe::ReadStat(pid, pid);
+      return stat.ok() && std::find(watch.stalled_states.begin(), watch.stalled_states.end(),
+                                    stat->state) != watch.stalled_states.end();
+    });
+  }
+
   // The descendants of the shim whose comm is the watched one.
   std::vector<pid_t> WatchedProcesses() const {
     std::vector<pid_t> found;
@@ -270,11 +281,23 @@ CommandWatch::Outcome CommandWatch::WaitForStallOrReturn() {
             std::to_string(now - s.started_ms) + " ms");
       if (s.watch.stderr_pipe_bytes) s.ShrinkStderrPipe(pid);
     }
-    if (settle.Settled(probe::ReadActivity(watched), now) && !s.returned) {
+    // An idle process is quiet too: until every watched one is in a state the stall needs (a
+    // killed daemon's Z), quiet does not count.
+    if (!s.InStalledStates(watched)) {
+      settle = probe::SettleWatch(s.watch.settle_ms, now);
+    } else if (settle.Settled(probe::ReadActivity(watched), now) && !s.returned) {
       s.stalled = true;
       outcome.stalled = true;
       outcome.after_ms = now - s.started_ms;
+      // A spawned container's processes are labelled by its spawn step: the capture is its
+      // whole tree under the shim. Otherwise the watched processes (and their parents).
       std::vector<pid_t> captured = watched;
+      if (s.watch.label.empty()) {
+        captured.clear();
+        for (pid_t pid : probe::ListDescendants(s.container.shim)) {
+          if (pid != s.container.shim) captured.push_back(pid);
+        }
+      }
       if (!s.watch.parent_label.empty()) {
         for (pid_t pid : watched) {
           const pid_t parent = ParentOf(pid);
@@ -285,7 +308,9 @@ CommandWatch::Outcome CommandWatch::WaitForStallOrReturn() {
           }
         }
       }
-      for (pid_t pid : watched) outcome.labels[pid] = s.watch.label;
+      if (!s.watch.label.empty()) {
+        for (pid_t pid : watched) outcome.labels[pid] = s.watch.label;
+      }
       outcome.snapshot = probe::ReadProcesses(captured, /*peek_pipes=*/true);
       for (auto& process : outcome.snapshot.processes) {
         if (auto label = outcome.labels.find(process.pid); label != outcome.labels.end()) {

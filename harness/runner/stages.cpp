@@ -40,7 +40,8 @@ bool NeedsSandbox(const Scenario& scenario) {
   // Only process scenarios (spawn, kill, wait-for-stall) run things in a sandbox; commands and
   // flaps act on the private stack, which has a sandbox of its own.
   return std::any_of(scenario.steps.begin(), scenario.steps.end(), [](const scenario::Step& step) {
-    return std::holds_alternative<scenario::SpawnStep>(step) ||
+    const auto* spawn = std::get_if<scenario::SpawnStep>(&step);
+    return (spawn != nullptr && !spawn->container) ||
            std::holds_alternative<scenario::KillStep>(step) ||
            std::holds_alternative<scenario::WaitForStallStep>(step);
   });
@@ -298,6 +299,19 @@ std::vector<pid_t> RunContext::SandboxProcesses() const {
     if (pid != sandbox->init_pid()) add(pid);
   }
   for (pid_t pid : cgroup->Processes()) add(pid);
+  return pids;
+}
+
+std::vector<pid_t> RunContext::SpawnedContainerProcesses() const {
+  std::vector<pid_t> pids;
+  if (!containers) return pids;
+  for (const std::string& name : spawned_containers) {
+    Result<ContainerProcesses> container = containers->Find(name);
+    if (!container.ok()) continue;
+    for (pid_t pid : probe::ListDescendants(container->shim)) {
+      if (pid != container->shim) pids.push_back(pid);
+    }
+  }
   return pids;
 }
 

@@ -136,6 +136,23 @@ std::string ReadName(const Node& node, std::string_view what) {
   return name;
 }
 
+std::vector<char> ReadStateLetters(const Node& node) {
+  constexpr std::string_view kStateLetters = "RSDTtZXI";
+  std::vector<char> letters;
+  Uniqueness unique;
+  for (const Node& element :
+       ReadArray(node, {"state letters (R S D T t Z X I)", "state letter", false})) {
+    std::string_view expected = "a state letter, one of R S D T t Z X I";
+    const std::string& letter = ReadString(element, expected);
+    if (letter.size() != 1 || kStateLetters.find(letter[0]) == std::string_view::npos) {
+      FailExpected(element, expected);
+    }
+    unique.Add(element, letter);
+    letters.push_back(letter[0]);
+  }
+  return letters;
+}
+
 bool ReadBool(const Node& node) {
   if (!node.json().is_boolean()) FailExpected(node, "true or false");
   return node.json().get<bool>();

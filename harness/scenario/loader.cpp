@@ -55,8 +55,6 @@ using reader::ReadText;
 using reader::Required;
 using reader::Uniqueness;
 
-constexpr std::string_view kStateLetters = "RSDTtZXI";
-
 const NameTable<Verdict>& Verdicts() {
   static const NameTable<Verdict> kVerdicts = {
       {VerdictName(Verdict::kReproduced), Verdict::kReproduced},
@@ -326,10 +324,13 @@ class Validator {
       Node action = Required(element, "action");
       const StepKind kind = ReadChoice(action, StepKinds());
       Step step = kind.read(element, context_);
-      if (kind.observed_by_stall && first_process_step.empty()) {
+      // A fixture spawned in a container of its own is observed like the stack's commands.
+      const auto* spawn = std::get_if<SpawnStep>(&step);
+      const bool in_container = spawn != nullptr && spawn->container.has_value();
+      if (kind.observed_by_stall && !in_container && first_process_step.empty()) {
         first_process_step = element.pointer;
       }
-      if (kind.observed_in_sandbox && first_non_command_step.empty()) {
+      if (kind.observed_in_sandbox && !in_container && first_non_command_step.empty()) {
         first_non_command_step = element.pointer;
         first_non_command_action = action.json().get<std::string>();
       }
@@ -605,17 +606,7 @@ class Validator {
     roles.Add(role, task.role, "role");
     task.select = ReadSelector(Required(node, "select"));
     if (auto state = Optional(node, "state")) {
-      Uniqueness unique;
-      for (const Node& element :
-           ReadArray(*state, {"state letters (R S D T t Z X I)", "state letter", false})) {
-        std::string_view expected = "a state letter, one of R S D T t Z X I";
-        const std::string& letter = ReadString(element, expected);
-        if (letter.size() != 1 || kStateLetters.find(letter[0]) == std::string_view::npos) {
-          FailExpected(element, expected);
-        }
-        unique.Add(element, letter);
-        task.states.insert(letter[0]);
-      }
+      for (char letter : scenario::reader::ReadStateLetters(*state)) task.states.insert(letter);
     }
     if (auto stack = Optional(node, "stack")) {
       for (const Node& element :
@@ -766,6 +757,23 @@ class Validator {
 
   // A task stuck in a FUSE request ignores SIGKILL; only aborting the connection releases it.
   void CheckRecovery() const {
+    // kill-sandbox acts on the sandbox, which only spawn (outside a container), kill and
+    // wait-for-stall steps make.
+    const bool has_sandbox =
+        std::any_of(scenario_.steps.begin(), scenario_.steps.end(), [](const Step& step) {
+          const auto* spawn = std::get_if<SpawnStep>(&step);
+          return (spawn != nullptr && !spawn->container) ||
+                 std::holds_alternative<KillStep>(step) ||
+                 std::holds_alternative<WaitForStallStep>(step);
+        });
+    for (std::size_t i = 0; i < scenario_.recovery.size(); ++i) {
+      if (std::holds_alternative<KillSandbox>(scenario_.recovery[i]) && !has_sandbox) {
+        Fail("/recovery/" + std::to_string(i),
+             "\"kill-sandbox\" needs wedge's sandbox, and no step makes one (a spawn outside a "
+             "container, a kill or a wait-for-stall step): the stack's containers are recovered "
+             "by their own actions");
+      }
+    }
     bool aborts = std::any_of(scenario_.recovery.begin(), scenario_.recovery.end(),
                               [](const RecoveryStep& step) {
                                 return std::holds_alternative<AbortFuseConnections>(step);
@@ -784,7 +792,14 @@ class Validator {
     const bool drains = std::any_of(
         scenario_.recovery.begin(), scenario_.recovery.end(),
         [](const RecoveryStep& step) { return std::holds_alternative<DrainPipes>(step); });
-    if (!context_.watch_pointer.empty() && !drains) {
+    // wedge's own fixture in a container writes nothing once it is ready: nothing to drain.
+    const bool watches_own_fixture =
+        std::any_of(scenario_.steps.begin(), scenario_.steps.end(), [&](const Step& step) {
+          const auto* watched = std::get_if<WatchedCommandStep>(&step);
+          return watched != nullptr &&
+                 context_.spawned_containers.contains(watched->watch.container);
+        });
+    if (!context_.watch_pointer.empty() && !drains && !watches_own_fixture) {
       Fail(context_.root.Has("recovery") ? "/recovery" : "",
            "recovery must include \"drain-pipes\" for the watched run-command step at " +
                context_.watch_pointer.substr(0, context_.watch_pointer.rfind('/')) +

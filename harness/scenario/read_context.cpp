@@ -91,7 +91,10 @@ std::string ReadContext::ReadContainerStartedBefore(const Node& node,
                                                     const std::string& command) const {
   const std::string container = ReadContainer(node);
   const std::string& started_by = containers.at(container);
-  if (commands.at(started_by).index >= commands.at(command).index) {
+  auto spawned = spawned_containers.find(container);
+  const std::size_t started_at =
+      spawned != spawned_containers.end() ? spawned->second.index : commands.at(started_by).index;
+  if (started_at >= commands.at(command).index) {
     Fail(node.pointer, "the container " + Quote(container) + " is started by " + Quote(started_by) +
                            ", which does not run before " + Quote(command));
   }

@@ -242,7 +242,8 @@ struct DockerStack::State {
   sys::Pidfd dockerd;
   std::int64_t startup_ms = 0;
   std::optional<std::string> busybox_image;
-  std::string containerd_log;  // kept by Stop, which removes the files
+  std::map<std::string, std::string> fixture_images;  // fixture binary name -> image reference
+  std::string containerd_log;                         // kept by Stop, which removes the files
   std::string dockerd_log;
   bool stopped = false;
   // What a restart of containerd needs: the same argv and environment as the first start.
@@ -477,22 +478,28 @@ Result<std::pair<int, std::string>> DockerStack::Docker(const std::vector<std::s
   return std::make_pair(output.exit_code, std::move(output.output));
 }
 
-Result<std::string> DockerStack::EnsureBusyboxImage() {
-  State& s = *state_;
-  if (s.busybox_image) return *s.busybox_image;
-  WEDGE_RETURN_IF_ERROR(CheckStaticallyLinked(kBusybox));
-  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput sum, sys::RunCommand("sha256sum", {kBusybox}));
-  if (sum.exit_code != 0 || sum.output.size() < 12) {
-    return Error(std::string("sha256sum ") + kBusybox + ": " + sum.output);
-  }
-  const std::string image = "wedge/busybox:" + sum.output.substr(0, 12);
-  WEDGE_ASSIGN_OR_RETURN(auto inspect, Docker({"image", "inspect", "--format", "{{.Id}}", image},
-                                              std::chrono::seconds(30)));
-  if (inspect.first == 0) return *(s.busybox_image = image);
+namespace {
 
-  // A rootfs of busybox and a symlink per applet, tarred and imported.
-  const fs::path rootfs = s.Path("rootfs");
-  const fs::path tar = s.Path("rootfs.tar");
+// The first 12 hex digits of the SHA-256 of `files`' contents, in order: an image's tag.
+Result<std::string> ContentTag(const std::vector<fs::path>& files, const fs::path& scratch) {
+  std::vector<std::string> args;
+  for (const fs::path& file : files) args.push_back(file.string());
+  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput sums, sys::RunCommand("sha256sum", args));
+  if (sums.exit_code != 0) return Error("sha256sum: " + sums.output);
+  std::string digests;  // the digests alone: the same files elsewhere give the same tag
+  std::istringstream lines(sums.output);
+  for (std::string line; std::getline(lines, line);) digests += line.substr(0, 64) + "\n";
+  if (files.size() == 1) return digests.substr(0, 12);
+  WEDGE_RETURN_IF_ERROR(sys::WriteFileAtomically(scratch, digests, 0600));
+  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput sum, sys::RunCommand("sha256sum", {scratch.string()}));
+  std::error_code ec;
+  fs::remove(scratch, ec);
+  if (sum.exit_code != 0 || sum.output.size() < 12) return Error("sha256sum: " + sum.output);
+  return sum.output.substr(0, 12);
+}
+
+// busybox and a symlink per applet in ROOTFS/bin, and the directories a container expects.
+Status MakeBusyboxRootfs(const fs::path& rootfs) {
   WEDGE_RETURN_IF_ERROR(
       MakeDirectories({rootfs / "bin", rootfs / "dev", rootfs / "etc", rootfs / "proc",
                        rootfs / "sys", rootfs / "tmp", rootfs / "root"}));
@@ -506,18 +513,101 @@ Result<std::string> DockerStack::EnsureBusyboxImage() {
     if (name.empty() || name == "busybox" || name.find('/') != std::string::npos) continue;
     WEDGE_RETURN_IF_ERROR(Symlink("busybox", rootfs / "bin" / name));
   }
+  return OkStatus();
+}
+
+// The shared libraries `binary` loads, its ELF interpreter included, as ldd resolves them on
+// this host: the lines "NAME => /PATH (ADDRESS)" and "/PATH (ADDRESS)".
+Result<std::vector<fs::path>> SharedLibrariesOf(const fs::path& binary) {
+  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput ldd, sys::RunCommand("ldd", {binary.string()}));
+  if (ldd.exit_code != 0) return Error("ldd " + binary.string() + ": " + ldd.output);
+  std::vector<fs::path> libraries;
+  std::istringstream lines(ldd.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("not found") != std::string::npos) {
+      return Error("ldd " + binary.string() + ": " + sys::TrimTrailing(line));
+    }
+    const std::size_t arrow = line.find("=> ");
+    const std::size_t start = line.find('/', arrow == std::string::npos ? 0 : arrow);
+    if (start == std::string::npos) continue;  // linux-vdso.so.1, which the kernel provides
+    libraries.emplace_back(line.substr(start, line.find(' ', start) - start));
+  }
+  return libraries;
+}
+
+}  // namespace
+
+Result<std::string> DockerStack::ImportRootfs(const fs::path& rootfs, const std::string& image) {
+  State& s = *state_;
+  const fs::path tar = s.Path("rootfs.tar");
   WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput tarred,
                          sys::RunCommand("tar",
                                          {"--numeric-owner", "--owner=0", "--group=0", "-C",
                                           rootfs.string(), "-cf", tar.string(), "."},
                                          std::chrono::seconds(60)));
-  if (tarred.exit_code != 0) return Error("tar of the busybox rootfs: " + tarred.output);
+  std::error_code ec;
+  if (tarred.exit_code != 0) {
+    fs::remove_all(rootfs, ec);
+    return Error("tar of the rootfs of " + image + ": " + tarred.output);
+  }
   WEDGE_ASSIGN_OR_RETURN(auto imported,
                          Docker({"import", tar.string(), image}, std::chrono::seconds(120)));
   fs::remove_all(rootfs, ec);
   fs::remove(tar, ec);
   if (imported.first != 0) return Error("docker import " + image + ": " + imported.second);
-  return *(s.busybox_image = image);
+  return image;
+}
+
+Result<bool> DockerStack::HasImage(const std::string& image) {
+  WEDGE_ASSIGN_OR_RETURN(auto inspect, Docker({"image", "inspect", "--format", "{{.Id}}", image},
+                                              std::chrono::seconds(30)));
+  return inspect.first == 0;
+}
+
+Result<std::string> DockerStack::EnsureBusyboxImage() {
+  State& s = *state_;
+  if (s.busybox_image) return *s.busybox_image;
+  WEDGE_RETURN_IF_ERROR(CheckStaticallyLinked(kBusybox));
+  WEDGE_ASSIGN_OR_RETURN(std::string tag, ContentTag({kBusybox}, s.Path("image.sums")));
+  const std::string image = "wedge/busybox:" + tag;
+  WEDGE_ASSIGN_OR_RETURN(bool present, HasImage(image));
+  if (present) return *(s.busybox_image = image);
+  const fs::path rootfs = s.Path("rootfs");
+  WEDGE_RETURN_IF_ERROR(MakeBusyboxRootfs(rootfs));
+  WEDGE_ASSIGN_OR_RETURN(std::string imported, ImportRootfs(rootfs, image));
+  return *(s.busybox_image = imported);
+}
+
+Result<std::string> DockerStack::EnsureFixtureImage(const fs::path& binary) {
+  State& s = *state_;
+  const std::string name = binary.filename().string();
+  if (auto known = s.fixture_images.find(name); known != s.fixture_images.end()) {
+    return known->second;
+  }
+  WEDGE_RETURN_IF_ERROR(CheckStaticallyLinked(kBusybox));
+  WEDGE_ASSIGN_OR_RETURN(std::vector<fs::path> libraries, SharedLibrariesOf(binary));
+  std::vector<fs::path> contents = {kBusybox, binary};
+  contents.insert(contents.end(), libraries.begin(), libraries.end());
+  WEDGE_ASSIGN_OR_RETURN(std::string tag, ContentTag(contents, s.Path("image.sums")));
+  const std::string image = "wedge/" + name + ":" + tag;
+  WEDGE_ASSIGN_OR_RETURN(bool present, HasImage(image));
+  if (present) return s.fixture_images[name] = image;
+  // busybox, the fixture in /wedge, and each library at its own path, as the loader looks.
+  const fs::path rootfs = s.Path("rootfs");
+  WEDGE_RETURN_IF_ERROR(MakeBusyboxRootfs(rootfs));
+  WEDGE_RETURN_IF_ERROR(MakeDirectories({rootfs / "wedge"}));
+  std::error_code ec;
+  fs::copy_file(binary, rootfs / "wedge" / name, fs::copy_options::overwrite_existing, ec);
+  if (ec) return Error("copy_file('" + binary.string() + "'): " + ec.message());
+  for (const fs::path& library : libraries) {
+    const fs::path inside = rootfs / library.relative_path();
+    WEDGE_RETURN_IF_ERROR(MakeDirectories({inside.parent_path()}));
+    // The file itself, not the symbolic link ldd names (libc.so.6 -> libc-2.36.so).
+    fs::copy_file(fs::canonical(library, ec), inside, fs::copy_options::overwrite_existing, ec);
+    if (ec) return Error("copy_file('" + library.string() + "'): " + ec.message());
+  }
+  WEDGE_ASSIGN_OR_RETURN(std::string imported, ImportRootfs(rootfs, image));
+  return s.fixture_images[name] = imported;
 }
 
 namespace {

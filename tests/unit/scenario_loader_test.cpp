@@ -274,6 +274,35 @@ TEST(FuseFlushPidnsTeardown, NoHolderVariantDiffersOnlyInTheHolderAndTheVerdict)
   EXPECT_EQ(control.requires_, main.requires_);
 }
 
+TEST(FuseFlushDockerKill, SpawnsTheDaemonInAContainerAndWatchesItsKill) {
+  auto result = LoadScenarioFile(kScenarioDir / "fuse-flush-docker-kill.json");
+  const Scenario& scenario = ExpectScenario(result);
+  EXPECT_TRUE(scenario.stack.fresh);
+  ASSERT_EQ(scenario.steps.size(), 3u);
+  const auto& spawn = std::get<SpawnStep>(scenario.steps[0]);
+  ASSERT_TRUE(spawn.container.has_value());
+  EXPECT_EQ(spawn.container->name, "wedge-fuse-kill");
+  EXPECT_EQ(spawn.container->init_label, "docker-init");
+  const auto& kill = std::get<WatchedCommandStep>(scenario.steps[1]);
+  EXPECT_EQ(kill.command.args, (std::vector<std::string>{"kill", "wedge-fuse-kill"}));
+  EXPECT_EQ(kill.watch.container, "wedge-fuse-kill");
+  EXPECT_EQ(kill.watch.comm, "wedge-fuse");
+  EXPECT_TRUE(kill.watch.label.empty());  // the spawn labelled the container's processes
+  EXPECT_EQ(kill.watch.stalled_states, std::vector<char>{'Z'});
+  EXPECT_TRUE(std::holds_alternative<RunCommandStep>(scenario.steps[2]));
+  // The same tasks as the sandbox variant, with docker-init as the pid namespace's init.
+  auto sandbox_result = LoadScenarioFile(kScenarioDir / "fuse-flush-pidns-teardown.json");
+  const Scenario& sandbox = ExpectScenario(sandbox_result);
+  ASSERT_EQ(scenario.bug.tasks.size(), sandbox.bug.tasks.size());
+  EXPECT_EQ(scenario.bug.tasks[0].select.process, "docker-init");
+  for (std::size_t i = 0; i < scenario.bug.tasks.size(); ++i) {
+    EXPECT_EQ(scenario.bug.tasks[i].stack, sandbox.bug.tasks[i].stack) << i;
+    EXPECT_EQ(scenario.bug.tasks[i].states, sandbox.bug.tasks[i].states) << i;
+  }
+  ASSERT_EQ(scenario.recovery.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<AbortFuseConnections>(scenario.recovery[0]));
+}
+
 TEST(SeccompResourcesSigsys, LoadsTheSeedUnitItsPreconditionAndItsSignatures) {
   auto result = LoadScenarioFile(kScenarioDir / "seccomp-resources-sigsys.json");
   const Scenario& scenario = ExpectScenario(result);
@@ -1594,7 +1623,8 @@ const std::vector<MalformedCase>& MalformedCases() {
        "a watched run-command step cannot share a scenario with the \"flap\" step at /steps/2: a "
        "flap scenario's signatures are \"rates\" and \"commands\""},
       {"watch-unknown-key", "/steps/1/watch/hold",
-       "unknown key \"hold\"; allowed: container, comm, label, parent_label, poll_interval_ms, "
+       "unknown key \"hold\"; allowed: container, comm, label, parent_label, stalled_states, "
+       "poll_interval_ms, "
        "settle_ms, hold_syscall, hold_ms, stderr_pipe_bytes"},
       {"watch-without-fresh-stack", "/steps/1/watch",
        "a watched command may leave its container wedged until recovery: set /stack/fresh to true "
@@ -1672,6 +1702,25 @@ const std::vector<MalformedCase>& MalformedCases() {
        "expected an integer from 4096 to 1048576, got 1024"},
       {"precondition-container-started-later", "/preconditions/0/container",
        "the container \"wedge-later\" is started by \"later\", which does not run before \"exec\""},
+      {"spawn-container-without-fresh-stack", "/steps/0/container",
+       "a fixture in a container may wedge it until recovery: set /stack/fresh to true (a stack of "
+       "the scenario's own)"},
+      {"spawn-container-bad-name", "/steps/0/container/name",
+       "expected a container name matching [a-zA-Z0-9][a-zA-Z0-9_.-]+ (2 to 63 bytes), got "
+       "\"-kill\""},
+      {"spawn-container-init-label-is-the-spawn", "/steps/0/container/init_label",
+       "the process name \"daemon\" is already used (by this spawn step)"},
+      {"spawn-container-unknown-key", "/steps/0/container/image",
+       "unknown key \"image\"; allowed: name, init_label"},
+      {"watch-label-on-spawned-container", "/steps/1/watch/label",
+       "the container \"wedge-fuse-kill\" is started by the spawn step /steps/0/container, which "
+       "names its processes: the capture is its whole tree"},
+      {"watch-stalled-state-unknown", "/steps/1/watch/stalled_states/0",
+       "expected a state letter, one of R S D T t Z X I, got \"Q\""},
+      {"kill-sandbox-without-sandbox", "/recovery/1",
+       "\"kill-sandbox\" needs wedge's sandbox, and no step makes one (a spawn outside a "
+       "container, a kill or a wait-for-stall step): the stack's containers are recovered by their "
+       "own actions"},
   };
   return kCases;
 }

@@ -20,8 +20,8 @@ scenario::CommandWatch ReadCommandWatch(const Node& node, const scenario::RunCom
                                         scenario::ReadContext& context) {
   scenario::reader::ExpectObject(node, "a watch object");
   scenario::reader::CheckKeys(
-      node, {"container", "comm", "label", "parent_label", "poll_interval_ms", "settle_ms",
-             "hold_syscall", "hold_ms", "stderr_pipe_bytes"});
+      node, {"container", "comm", "label", "parent_label", "stalled_states", "poll_interval_ms",
+             "settle_ms", "hold_syscall", "hold_ms", "stderr_pipe_bytes"});
   if (!context.scenario.stack.fresh) {
     Fail(node.pointer,
          "a watched command may leave its container wedged until recovery: set "
@@ -70,8 +70,26 @@ scenario::CommandWatch ReadCommandWatch(const Node& node, const scenario::RunCom
     context.watch_labels.emplace(label, label_node.pointer);
     return label;
   };
-  watch.label = read_label(Required(node, "label"));
-  if (auto parent = Optional(node, "parent_label")) watch.parent_label = read_label(*parent);
+  // A container a spawn step started holds wedge's own fixture, whose processes the spawn
+  // labelled; the capture is then the container's whole tree. Any other container's processes
+  // are named here.
+  const bool spawned = context.spawned_containers.contains(watch.container);
+  if (spawned) {
+    for (const char* key : {"label", "parent_label"}) {
+      if (auto named = Optional(node, key)) {
+        Fail(named->pointer, "the container " + Quote(watch.container) +
+                                 " is started by the spawn step " +
+                                 context.spawned_containers.at(watch.container).pointer +
+                                 ", which names its processes: the capture is its whole tree");
+      }
+    }
+  } else {
+    watch.label = read_label(Required(node, "label"));
+    if (auto parent = Optional(node, "parent_label")) watch.parent_label = read_label(*parent);
+  }
+  if (auto states = Optional(node, "stalled_states")) {
+    watch.stalled_states = scenario::reader::ReadStateLetters(*states);
+  }
   if (auto poll = Optional(node, "poll_interval_ms")) {
     watch.poll_interval_ms = static_cast<int>(ReadInteger(*poll, 1, 1000));
   }

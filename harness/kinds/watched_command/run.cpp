@@ -37,6 +37,13 @@ Status Run(const scenario::WatchedCommandStep& step, runner::RunContext& context
     context.clock.Begin("capture", "capturing the signature");
     context.snapshot = std::move(outcome.snapshot);
     for (const auto& [pid, label] : outcome.labels) context.labels[pid] = label;
+    // What earlier steps labelled (a spawned container's init and fixture).
+    for (auto& process : context.snapshot.processes) {
+      if (auto label = context.labels.find(process.pid);
+          process.label.empty() && label != context.labels.end()) {
+        process.label = label->second;
+      }
+    }
     for (auto& line : observed.After(context.result.preconditions)) context.Say(line);
     signature::ObservedCommand running;
     running.command = command.name;

@@ -2,6 +2,7 @@
 // daemon of fixtures/fuse_daemon.cpp, started in the sandbox by a spawn step.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,16 @@ Status Prepare(const scenario::FuseDaemonFixture& fixture, runner::RunContext& c
 // The daemon's command line: wedge-fuse (next to wedge) with the fixture's options.
 std::vector<std::string> Argv(const scenario::FuseDaemonFixture& fixture,
                               const runner::RunContext& context);
+
+// How a fixture runs as the main process of a container (a spawn step's "container").
+struct ContainerRun {
+  std::filesystem::path binary;          // the fixture, for its image
+  std::vector<std::string> run_options;  // what `docker run` needs for it
+  std::vector<std::string> argv;         // its command line in the container, ready on stdout
+};
+// wedge-fuse as users run a FUSE filesystem in docker: /dev/fuse and CAP_SYS_ADMIN (to mount),
+// the mountpoint /wedge/MOUNTPOINT made as the working directory.
+ContainerRun InContainer(const scenario::FuseDaemonFixture& fixture,
+                         const runner::RunContext& context);
 
 }  // namespace wedge::kinds

@@ -89,11 +89,14 @@ struct RunContext {
   bool stall_timed_out = false;                // neither stalled nor exited within the bound
   std::vector<signature::ObservedCommand> commands;
   std::vector<signature::ObservedSeries> series;
+  std::vector<std::string> spawned_containers;  // containers spawn steps started, by --name
 
   // The processes the scenario's sandbox owns now: its init, what it spawned, and whatever is
   // in its cgroup. The init is listed explicitly: once it is in exit_notify
   // (zap_pid_ns_processes) it has already left its cgroup.
   std::vector<pid_t> SandboxProcesses() const;
+  // The processes of the containers spawn steps started: each one's tree under its shim.
+  std::vector<pid_t> SpawnedContainerProcesses() const;
   // Says a progress line (the clock's).
   void Say(const std::string& line) const { clock.Say(line); }
 };

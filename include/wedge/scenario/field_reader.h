@@ -101,6 +101,9 @@ struct ArrayShape {
 // The elements of the array `node`; refuses another type, and [] unless `shape` allows it.
 std::vector<Node> ReadArray(const Node& node, const ArrayShape& shape);
 
+// A non-empty array of distinct task state letters of /proc/PID/stat (R S D T t Z X I), in order.
+std::vector<char> ReadStateLetters(const Node& node);
+
 // Refuses a second occurrence of a member of a set written as an array or list of names.
 class Uniqueness {
  public:

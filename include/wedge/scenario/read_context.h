@@ -43,6 +43,8 @@ struct ReadContext {
   std::map<std::string, CommandStep> commands;      // run-command name -> its step
   std::map<std::string, std::string> watch_labels;  // a watch's process name -> its pointer
   std::map<std::string, std::string> containers;    // `docker run --name` -> the step that runs it
+  // Containers spawn steps start (a fixture in a container of its own) -> the spawn step.
+  std::map<std::string, CommandStep> spawned_containers;
 
   // The steps.
   std::size_t step_count = 0;  // elements of /steps

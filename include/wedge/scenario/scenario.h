@@ -97,10 +97,17 @@ struct FlapSpec {
 // the task signatures, and the command is recorded as still running at capture. When the command
 // returns first, nothing stalled.
 struct CommandWatch {
-  std::string container;     // the container's --name, started by an earlier run-command step
-  std::string comm;          // "runc:[2:INIT]"
-  std::string label;         // the watched process's label in signatures: "runc-init"
+  std::string container;  // the container's --name, started by an earlier run-command step or
+                          // spawn step
+  std::string comm;       // "runc:[2:INIT]"
+  // The watched process's label in signatures: "runc-init". Empty for a container a spawn step
+  // started: its processes are labelled already, and the capture is the container's whole tree.
+  std::string label;
   std::string parent_label;  // its parent's label ("runc"); empty: the parent is not captured
+  // The states (of /proc/PID/stat) the watched processes must all be in before a quiet period
+  // counts as a stall, e.g. {"Z"} for a daemon that must have been killed: an idle process is
+  // quiet too. Empty: any state.
+  std::vector<char> stalled_states;
   int poll_interval_ms = 5;
   int settle_ms = 1000;
   // Injected pins, each named in the report as an injection, never as the bug's own doing:
@@ -115,10 +122,21 @@ struct CommandWatch {
 // The step kinds. Each is one module under harness/kinds/ (docs/architecture.md says how one is
 // added); docs/scenario-format.md documents each one's fields.
 
-// "spawn": starts fixture `fixture` inside the sandbox as process `name`.
+// Where a spawn step starts its fixture instead of the sandbox: as the main process of a new
+// container of the private stack, run the way a user runs such a program in docker
+// (docker run -d --init, with the options its kind needs, e.g. /dev/fuse and CAP_SYS_ADMIN for
+// a FUSE daemon), from an image of the fixture's binary and its shared libraries.
+struct ContainerSpawn {
+  std::string name;        // the container's --name
+  std::string init_label;  // the label of its pid 1, docker-init, in signatures
+};
+
+// "spawn": starts fixture `fixture` inside the sandbox, or in a container of its own, as
+// process `name`.
 struct SpawnStep {
   std::string name;
   std::string fixture;
+  std::optional<ContainerSpawn> container;
 };
 
 // "kill": sends `signal` to process `target` ("sandbox-init" or a spawned name).

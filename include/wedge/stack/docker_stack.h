@@ -83,6 +83,11 @@ class DockerStack {
   // Imports a busybox-static rootfs as image "wedge/busybox:HASH" (HASH: the busybox binary's
   // content) unless this stack already has it; returns the image reference.
   Result<std::string> EnsureBusyboxImage();
+  // Imports an image of wedge's fixture `binary` ("wedge/NAME:HASH"): busybox, the fixture as
+  // /wedge/NAME, and the shared libraries it loads at their own paths (as ldd resolves them
+  // here), HASH being the content of all of them; unless this stack already has it. Returns
+  // the image reference.
+  Result<std::string> EnsureFixtureImage(const std::filesystem::path& binary);
   // Runs the docker CLI of this stack's binaries with `args`; output is stdout and stderr.
   Result<std::pair<int, std::string>> Docker(const std::vector<std::string>& args,
                                              std::chrono::milliseconds timeout);
@@ -120,6 +125,9 @@ class DockerStack {
  private:
   struct State;
   explicit DockerStack(std::unique_ptr<State> state);
+  // Tars `rootfs` and imports it as `image`, removing both afterwards; returns `image`.
+  Result<std::string> ImportRootfs(const std::filesystem::path& rootfs, const std::string& image);
+  Result<bool> HasImage(const std::string& image);
   std::unique_ptr<State> state_;
 };
 
