@@ -253,7 +253,9 @@ HostSnapshot CaptureHostSnapshot(const fs::path& state_dir, const fs::path& proc
     }
     const std::string name = pid + "(" + comm + ")";
     if (fuse_descriptors > 0) snapshot.fuse_device_holders[name] = fuse_descriptors;
-    if (pid != self && IsStackOrWedgeProgram(comm) && (alive || std::to_string(parent) == self)) {
+    const bool our_child = std::to_string(parent) == self;
+    if (pid != self && IsStackOrWedgeProgram(comm) && (alive || our_child) &&
+        !(comm == "wedge" && our_child)) {
       snapshot.processes.insert(name);
     }
   }

@@ -73,9 +73,12 @@ struct HostSnapshot {
   std::set<std::string> wedge_cgroups;
   std::map<std::string, std::string> sysctls;  // WatchedSysctls() -> value
   // "PID(comm)" of the stack's and wedge's programs (IsStackOrWedgeProgram), this process
-  // aside. A process whose every task is a zombie counts only if it is this process's child:
-  // it then holds nothing but its pid, and reaping it is its parent's job, which after wedge
-  // died is the machine's init's (some never reap); an unreaped child of ours is ours.
+  // aside, and a `wedge` that this process started itself: a scenario test runs the binary, and
+  // one that waits for the run lock while the test looks is the test's, not a leak (what that
+  // wedge starts counts). A process whose every task is a zombie counts only if it is this
+  // process's child: it then holds nothing but its pid, and reaping it is its parent's job,
+  // which after wedge died is the machine's init's (some never reap); an unreaped child of ours
+  // is ours (the soak bench runs wedge in its own process).
   std::set<std::string> processes;
   // "MOUNTPOINT (FSTYPE) in mnt:[INODE]": mounts of any fstype, in any mount namespace, at or
   // under the state directory.

@@ -310,6 +310,26 @@ TEST(HostSnapshotCapture, AStackProgramCountsUntilReapedWhenItIsOurChild) {
   EXPECT_TRUE(LinesNaming(Diff(before, CaptureHostSnapshot()), pid).empty());
 }
 
+TEST(HostSnapshotCapture, AWedgeThisProcessStartedIsItsOwnButWhatThatStartsCounts) {
+  const HostSnapshot before = CaptureHostSnapshot();
+  Child wedge([](int ready, int release) {
+    ::prctl(PR_SET_NAME, "wedge");
+    Child helper([](int helper_ready, int helper_release) {
+      ::prctl(PR_SET_NAME, "wedge-init");
+      Child::ReadyThenWait(helper_ready, helper_release);
+      return true;
+    });
+    if (!helper.ready()) return false;
+    Child::ReadyThenWait(ready, release);
+    return true;
+  });
+  ASSERT_TRUE(wedge.ready());
+  std::vector<std::string> lines = Diff(before, CaptureHostSnapshot());
+  EXPECT_TRUE(LinesNaming(lines, std::to_string(wedge.pid()) + "(").empty())
+      << ::testing::PrintToString(lines);
+  EXPECT_EQ(LinesNaming(lines, "(wedge-init)").size(), 1u) << ::testing::PrintToString(lines);
+}
+
 TEST(HostSnapshotSettle, ADifferenceThatGoesAwayIsNotReportedOneThatStaysIs) {
   const HostSnapshot before = CaptureHostSnapshot();
   // A "wedge-init" that lives 100 ms and is reaped at once.
