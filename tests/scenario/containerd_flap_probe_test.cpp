@@ -233,7 +233,7 @@ class ContainerdFlap : public ::testing::Test {
 
   fs::path state_dir_;
   std::unique_ptr<sys::RunLock> lock_;
-  runner::HostState before_;
+  testing::HostSnapshot before_;
   std::string run_id_;
   fs::path run_dir_;
   std::unique_ptr<sys::Journal> journal_;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "scenario_test_support.h"
+#include "wedge/runner/runner.h"
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/journal.h"
@@ -117,7 +118,7 @@ class PrivateDockerStack : public ::testing::Test {
 
   fs::path state_dir_;
   std::unique_ptr<sys::RunLock> lock_;
-  runner::HostState before_;
+  testing::HostSnapshot before_;
   std::map<fs::path, std::string> stock_before_;
   std::string mounts_before_;
   std::string run_id_;

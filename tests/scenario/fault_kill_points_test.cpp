@@ -202,14 +202,22 @@ class FaultKillPoints : public ::testing::Test {
     fs::remove(output_, ec);
   }
 
-  // Everything that differs from the baseline: wedge's own host state and network namespaces.
+  // Everything that differs from the baseline: the host as the tests' own snapshot sees it, and
+  // network namespaces.
   std::vector<std::string> Leftovers() {
-    std::vector<std::string> lines = runner::DescribeLeftovers(before_, testing::HostNow());
+    std::vector<std::string> lines = testing::Diff(before_, testing::HostNow());
     std::erase_if(lines, [](const std::string& line) {
-      // "stack process PID(comm)": only wedge's own count.
-      if (line.rfind("stack process ", 0) != 0) return false;
-      std::string pid = line.substr(14, line.find('(') - 14);
-      return !InWedgeCgroup(pid);
+      // "process PID(comm)" of the container stack: only wedge's own count (the host may run a
+      // docker of its own). wedge's helpers count wherever they are: an exiting pid-namespace
+      // init has already left its cgroup.
+      if (line.rfind("process ", 0) != 0) return false;
+      const size_t open = line.find('(');
+      const std::string pid = line.substr(8, open - 8);
+      const std::string comm = line.substr(open + 1, line.size() - open - 2);
+      const bool stack = comm == "dockerd" || comm == "containerd" ||
+                         comm.rfind("containerd-shim", 0) == 0 || comm == "runc" ||
+                         comm.rfind("runc:[", 0) == 0;
+      return stack && !InWedgeCgroup(pid);
     });
     for (auto& line : NetnsLeftovers(netns_before_, NetnsNow())) lines.push_back(line);
     return lines;
@@ -269,7 +277,7 @@ class FaultKillPoints : public ::testing::Test {
     return killed;
   }
 
-  runner::HostState before_;
+  testing::HostSnapshot before_;
   NetnsState netns_before_;
   fs::path output_;
   int kill_points_ = 0;
@@ -339,8 +347,8 @@ TEST_F(FaultKillPoints, ASecondRunWaitsForTheFirstWithoutTouchingTheHost) {
   WedgeProcess first({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string()}, "capture",
                      output_);
   ASSERT_TRUE(first.WaitUntilStopped(std::chrono::seconds(60))) << first.Output();
-  const runner::HostState during = testing::HostNow();
-  ASSERT_FALSE(runner::DescribeLeftovers(before_, during).empty())
+  const testing::HostSnapshot during = testing::HostNow();
+  ASSERT_FALSE(testing::Diff(before_, during).empty())
       << "the first run should hold host changes while it is stopped";
 
   WedgeProcess second({"run", (kScenarios / "fuse-flush-pidns-teardown-no-holder.json").string()},
@@ -358,7 +366,7 @@ TEST_F(FaultKillPoints, ASecondRunWaitsForTheFirstWithoutTouchingTheHost) {
   const char state = ProcessState(second.pid());
   EXPECT_TRUE(state != '\0' && state != 'Z') << "the second run should still be waiting\n"
                                              << second.Output();
-  std::vector<std::string> touched = runner::DescribeLeftovers(during, testing::HostNow());
+  std::vector<std::string> touched = testing::Diff(during, testing::HostNow());
   EXPECT_TRUE(touched.empty()) << "the waiting run changed the host: "
                                << ::testing::PrintToString(touched);
 

@@ -73,7 +73,7 @@ TEST(Isolation, TheDockerScenariosNeverContactTheHostsDockerOrContainerd) {
   for (const auto& path : standard) {
     if (fs::exists(path)) GTEST_SKIP() << path << " exists: a real docker owns it; not touched";
   }
-  const runner::HostState before = testing::HostNow();
+  const testing::HostSnapshot before = testing::HostNow();
   {
     std::vector<std::unique_ptr<DecoySocket>> decoys;
     for (const auto& path : standard) {

@@ -156,7 +156,7 @@ TEST_F(KernelMatrix, BadKernelsAreRefusedBeforeAnythingChanges) {
     WedgeRun wedge = RunWedge(args);
     EXPECT_EQ(wedge.exit_code, 2) << wedge.output;
     EXPECT_NE(wedge.output.find(message), std::string::npos) << wedge.output;
-    EXPECT_TRUE(runner::DescribeLeftovers(before_, testing::HostNow()).empty());
+    EXPECT_TRUE(testing::Diff(before_, testing::HostNow()).empty());
   }
 }
 
@@ -172,7 +172,7 @@ TEST_F(KernelMatrix, CleanupUndoesARunKilledWhileItsGuestRuns) {
     if (line == "fault point: stopped before guest") break;
   }
   ASSERT_NE(output.find("fault point: stopped before guest"), std::string::npos) << output;
-  EXPECT_FALSE(runner::DescribeLeftovers(before_, testing::HostNow()).empty())
+  EXPECT_FALSE(testing::Diff(before_, testing::HostNow()).empty())
       << "the guest's journal and run directory should be there while it runs";
   ::kill(wedge.id(), SIGKILL);
   wedge.wait();

@@ -120,7 +120,7 @@ TEST(PrivateStackAccess, NeitherADockerGroupMemberNorNobodyReachesItsSocketsOrLo
   const fs::path state_dir = sys::DefaultStateDirectory();
   Result<sys::RunLock> lock = sys::RunLock::Acquire(state_dir, [](const std::string&) {});
   ASSERT_TRUE(lock.ok()) << lock.error().message();
-  const runner::HostState before = testing::HostNow();
+  const testing::HostSnapshot before = testing::HostNow();
   const std::string run_id = "access-test-" + std::to_string(::getpid());
   const fs::path run_dir = state_dir / "runs" / run_id;
   {
@@ -205,7 +205,7 @@ TEST(ScenarioNames, EveryScenarioKindRunsUnderASixtyFourCharacterName) {
     out << scenario.dump(2) << "\n";
   }
   ASSERT_GE(names.size(), 9u);
-  const runner::HostState before = testing::HostNow();
+  const testing::HostSnapshot before = testing::HostNow();
   const fs::path report = directory / "report.json";
   testing::WedgeRun run = testing::RunWedge({"run", directory.string(), "--json", report.string()});
   EXPECT_EQ(run.exit_code, 0) << run.output;

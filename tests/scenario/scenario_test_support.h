@@ -1,5 +1,5 @@
 // Shared by the scenario tests: running the real wedge binary, and the check that every test
-// makes after a run, that the host is as it was before.
+// makes after a run, that the host is as it was before (with the tests' own host snapshot).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "host_snapshot.h"
 #include "wedge/probe/task.h"
-#include "wedge/runner/runner.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/journal.h"
 
@@ -41,15 +41,14 @@ inline nlohmann::json ReadJson(const std::filesystem::path& file) {
   return nlohmann::json::parse(in);
 }
 
-inline runner::HostState HostNow() {
-  return runner::CaptureHostState(sys::DefaultStateDirectory());
-}
+// The host now, as the tests' own check sees it (tests/support/host_snapshot.h): read from /proc
+// and /sys directly, never through wedge's CaptureHostState, whose verdict it checks.
+inline HostSnapshot HostNow() { return CaptureHostSnapshot(StateDirectory()); }
 
-// `settle`: how long a difference may take to go away (see runner::SettledLeftovers).
-inline void ExpectHostUnchanged(const runner::HostState& before,
+// `settle`: how long a difference may take to go away (see SettledDiff).
+inline void ExpectHostUnchanged(const HostSnapshot& before,
                                 std::chrono::milliseconds settle = std::chrono::milliseconds(500)) {
-  std::vector<std::string> leftovers =
-      runner::SettledLeftovers(before, sys::DefaultStateDirectory(), settle);
+  std::vector<std::string> leftovers = SettledDiff(before, StateDirectory(), settle);
   EXPECT_TRUE(leftovers.empty()) << "left behind: " << ::testing::PrintToString(leftovers);
 }
 
@@ -98,7 +97,7 @@ class ScenarioTest : public ::testing::Test {
     return report["results"][0];
   }
 
-  runner::HostState before_;
+  HostSnapshot before_;
   std::filesystem::path report_;
 };
 

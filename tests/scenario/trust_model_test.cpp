@@ -28,7 +28,7 @@ class ScenarioTrust : public ::testing::Test {
 
   fs::path directory_;
   fs::path file_;
-  runner::HostState before_;
+  testing::HostSnapshot before_;
 };
 
 TEST_F(ScenarioTrust, AFileOthersCanWriteIsRefusedBeforeAnythingChanges) {
