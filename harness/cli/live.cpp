@@ -20,6 +20,20 @@ bool ProcessExists(std::string_view command, pid_t pid) {
   return false;
 }
 
+// The containerd shim that `pid` is or runs under, or 0: a container is matched as its whole
+// tree under its shim, whichever of its processes wedge was pointed at (the shim, docker-init,
+// the daemon).
+pid_t ContainerShimOf(pid_t pid) {
+  for (pid_t at = pid; at > 1;) {
+    Result<std::string> comm = probe::ReadComm(at);
+    if (comm.ok() && comm->rfind("containerd-shim", 0) == 0) return at;
+    Result<pid_t> parent = probe::ReadParent(at);
+    if (!parent.ok()) return 0;
+    at = *parent;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int Execute(const SnapshotCommand& command) {
@@ -43,9 +57,18 @@ int Execute(const MatchCommand& command) {
   if (!ProcessExists("match", command.pid)) return kUsage;
   auto scenarios = LoadAll({command.directory.value_or(DefaultScenarioDirectory().string())});
   if (!scenarios) return kUsage;
-  const probe::TreeSnapshot tree = probe::ReadProcesses(probe::ListDescendants(command.pid));
-  std::cout << "captured " << tree.processes.size() << " process(es) under pid " << command.pid
-            << "\n";
+  pid_t root = command.pid;
+  signature::LiveTree kind = signature::LiveTree::kProcesses;
+  if (const pid_t shim = ContainerShimOf(command.pid); shim != 0) {
+    root = shim;
+    kind = signature::LiveTree::kContainer;
+    if (shim != command.pid) {
+      std::cout << "pid " << command.pid << " runs in the container of containerd-shim pid " << shim
+                << ": matching the container's tree\n";
+    }
+  }
+  const probe::TreeSnapshot tree = probe::ReadProcesses(probe::ListDescendants(root));
+  std::cout << "captured " << tree.processes.size() << " process(es) under pid " << root << "\n";
 
   std::vector<signature::KnownSignature> known;
   for (const auto& scenario : *scenarios) {
@@ -53,7 +76,7 @@ int Execute(const MatchCommand& command) {
         {scenario.name, scenario.bug, scenario.expected == scenario::Verdict::kReproduced});
   }
   bool any = false;
-  for (const auto& candidate : signature::MatchLiveTree(tree, known)) {
+  for (const auto& candidate : signature::MatchLiveTree(tree, known, kind)) {
     const scenario::Scenario& scenario = (*scenarios)[candidate.candidate];
     const bool full = candidate.complete();
     any = any || full;

@@ -91,9 +91,47 @@ TEST(MatchLiveTree, NamesTheFuseTeardownScenarioForARecordedTeardownTree) {
   EXPECT_EQ(matches[0].match.bound[1].second.tid, 4117);
   EXPECT_EQ(matches[0].match.bound[2].first, "stuck-thread");
   EXPECT_EQ(matches[0].match.bound[2].second.tid, 4119);
+  // The same deadlock as a container shows it matches too, after the sandbox's; nothing else.
+  ASSERT_GE(matches.size(), 2U);
+  EXPECT_EQ(matches[1].name, "fuse-flush-docker-kill");
+  EXPECT_TRUE(matches[1].complete());
+  for (size_t i = 2; i < matches.size(); ++i) {
+    EXPECT_FALSE(matches[i].complete()) << matches[i].name;
+  }
+}
+
+TEST(MatchLiveTree, NamesTheDockerKillScenarioForARecordedContainerTree) {
+  // Recorded under fuse-flush-docker-kill's deadlock: the shim 12407, docker-init 12429 in
+  // zap_pid_ns_processes, the daemon 12460 a zombie with its holder 12461 in fuse_flush.
+  const TreeSnapshot tree = RecordedTree("seed001-6.18-docker", 12407);
+  ASSERT_EQ(tree.processes.size(), 3U);
+  const std::vector<LiveMatch> matches =
+      MatchLiveTree(tree, ShippedSignatures(), LiveTree::kContainer);
+  ASSERT_FALSE(matches.empty());
+  EXPECT_EQ(matches[0].name, "fuse-flush-docker-kill");
+  EXPECT_TRUE(matches[0].complete());
+  ASSERT_EQ(matches[0].match.bound.size(), 3U);
+  EXPECT_EQ(matches[0].match.bound[0].second.tid, 12429);
+  EXPECT_EQ(matches[0].match.bound[1].second.tid, 12460);
+  EXPECT_EQ(matches[0].match.bound[2].second.tid, 12461);
+  // Its commands are not in a live tree, and not reported as differences.
+  EXPECT_TRUE(matches[0].match.mismatches.empty());
+  // The sandbox's signature needs the root to be the pid namespace's init: here it is the shim.
   for (size_t i = 1; i < matches.size(); ++i) {
     EXPECT_FALSE(matches[i].complete()) << matches[i].name;
   }
+}
+
+TEST(MatchLiveTree, PutsTheSignaturesOfTheTreesKindFirstAmongEqualMatches) {
+  // The sandbox's tree shows the same deadlock as the container's: both match it completely,
+  // and which comes first is the kind of tree wedge was pointed at.
+  const TreeSnapshot tree = FuseTeardownAsWedgeFuseShowsIt();
+  EXPECT_EQ(MatchLiveTree(tree, ShippedSignatures(), LiveTree::kProcesses)[0].name,
+            "fuse-flush-pidns-teardown");
+  const std::vector<LiveMatch> as_container =
+      MatchLiveTree(tree, ShippedSignatures(), LiveTree::kContainer);
+  EXPECT_EQ(as_container[0].name, "fuse-flush-docker-kill");
+  EXPECT_TRUE(as_container[0].complete());
 }
 
 TEST(MatchLiveTree, ListsASignatureItsControlSharesOnceUnderTheScenarioThatReproducesIt) {

@@ -1,8 +1,10 @@
 // `wedge match PID`: which known bug signature a live process tree shows, and how closely.
 //
 // Signatures name processes by the labels a scenario gives them. A live tree carries no labels,
-// so its root (the process wedge was pointed at) is taken as "sandbox-init" and every other label
-// the signature uses is tried on every other process of the tree, keeping the closest labelling.
+// so for a signature of wedge's sandbox its root (the process wedge was pointed at) is taken as
+// "sandbox-init" and every other label the signature uses is tried on every other process of the
+// tree; for any other signature (a container's) every label is tried on every process, the root
+// included. The closest labelling is kept.
 #pragma once
 
 #include <cstddef>
@@ -38,10 +40,16 @@ struct LiveMatch {
 // under the first candidate that expects the bug, else the first. The closest labelling is the
 // first, trying labels in order of first use, that satisfies the most task expectations; one that
 // binds no task gives way to any later one. Labellings are tried only while the tree has at most
-// 64 processes besides the root and at least as many as there are labels. The result is sorted
+// 64 processes that may take a label and at least as many as there are labels. The result is sorted
 // by satisfied/total, highest first; ties keep the candidates' order (those expecting the bug
 // first).
+//
+// Among equal shares, the signatures of the tree's kind come first: a sandbox's ("sandbox-init")
+// for a tree of processes, a container's for a container's tree under its shim. The same
+// deadlock looks the same in both; which one a person has in front of them is what they asked.
+enum class LiveTree { kProcesses, kContainer };
 std::vector<LiveMatch> MatchLiveTree(const probe::TreeSnapshot& tree,
-                                     const std::vector<KnownSignature>& candidates);
+                                     const std::vector<KnownSignature>& candidates,
+                                     LiveTree kind = LiveTree::kProcesses);
 
 }  // namespace wedge::signature
