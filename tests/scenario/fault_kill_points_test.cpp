@@ -191,6 +191,7 @@ class FaultKillPoints : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "fault tests run as root";
+    if (!testing::WedgeHasFaultPoints()) GTEST_SKIP() << testing::kNeedsFaultPoints;
     // Whatever an earlier crashed test left, so that the baseline is a clean host.
     RunWedge({"cleanup"});
     before_ = testing::HostNow();

@@ -36,6 +36,16 @@ inline WedgeRun RunWedge(const std::vector<std::string>& args) {
   return run;
 }
 
+// Whether the wedge under test has fault points, as `wedge --version` says: a build configured
+// with -DWEDGE_FAULT_POINTS=ON (./ci/test's). Tests that stop wedge at one skip without.
+inline bool WedgeHasFaultPoints() {
+  static const bool has =
+      RunWedge({"--version"}).output.find("\nfault points: compiled in") != std::string::npos;
+  return has;
+}
+inline constexpr char kNeedsFaultPoints[] =
+    "wedge has no fault points (configure with -DWEDGE_FAULT_POINTS=ON, as ./ci/test does)";
+
 inline nlohmann::json ReadJson(const std::filesystem::path& file) {
   std::ifstream in(file);
   return nlohmann::json::parse(in);
