@@ -12,6 +12,8 @@
 //   "stack", "setup", "trigger", "stall", "capture", "match", "recover", "teardown"
 //                          as each phase of a run begins (runner::PhaseClock::Begin)
 //   "guest"                a guest kernel's qemu runs, journaled (vm::RunInGuest)
+//   "undo"                 in Journal::UndoAll: the newest pending change undone, older ones still
+//                          pending (a kill leaves a half-done undo)
 #pragma once
 
 #include <string_view>
