@@ -12,6 +12,9 @@
 //   "stack", "setup", "trigger", "stall", "capture", "match", "recover", "teardown"
 //                          as each phase of a run begins (runner::PhaseClock::Begin)
 //   "guest"                a guest kernel's qemu runs, journaled (vm::RunInGuest)
+//   "stack-containerd-up"  in a private stack's start: containerd serves, dockerd not yet started
+//   "flap-outage"          in a flap step: containerd away in the first outage, as the step's
+//                          "how" leaves it (the probe attached to dockerd)
 //   "undo"                 in Journal::UndoAll: the newest pending change undone, older ones still
 //                          pending (a kill leaves a half-done undo)
 #pragma once
