@@ -23,9 +23,9 @@ struct FaultPointChild {
   std::string output;    // what it wrote on stdout
 };
 
-// Forks a child that runs `body` with WEDGE_FAULT_STOP_AT=`stop_at` and its stdout on a pipe,
-// then exits 0. If it stops, `while_stopped` runs, and the child is sent the signal it returns
-// (SIGCONT to let it finish, SIGKILL to end it there).
+// Forks a child that runs `body` with WEDGE_FAULT_STOP_AT=`stop_at` (unset if empty) and its
+// stdout on a pipe, then exits 0. If it stops, `while_stopped` runs, and the child is sent the
+// signal it returns (SIGCONT to let it finish, SIGKILL to end it there).
 inline FaultPointChild RunAtFaultPoint(const std::string& stop_at,
                                        const std::function<void()>& body,
                                        const std::function<int()>& while_stopped) {
@@ -43,7 +43,11 @@ inline FaultPointChild RunAtFaultPoint(const std::string& stop_at,
   }
   if (pid == 0) {
     ::dup2(pipe_ends[1], STDOUT_FILENO);
-    ::setenv("WEDGE_FAULT_STOP_AT", stop_at.c_str(), 1);
+    if (stop_at.empty()) {
+      ::unsetenv("WEDGE_FAULT_STOP_AT");
+    } else {
+      ::setenv("WEDGE_FAULT_STOP_AT", stop_at.c_str(), 1);
+    }
     body();
     std::cout.flush();
     ::_exit(0);
