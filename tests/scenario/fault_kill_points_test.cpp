@@ -330,7 +330,7 @@ void ExpectShimTracedByTheHold(pid_t wedge, const std::string& point) {
 // pending, and some are still pending.
 void ExpectUndoHalfDone(pid_t wedge, const std::string& point) {
   const std::vector<fs::path> journals = OfWedge(wedge, "journal", ".jsonl");
-  ASSERT_EQ(journals.size(), 1u) << point << ": " << ::testing::PrintToString(journals);
+  ASSERT_EQ(journals.size(), 1u) << point << ": " << journals.size() << " journals of the run";
   const std::string text = ReadText(journals.front());
   Result<std::vector<sys::JournalEntry>> pending = sys::ParseJournal(text);
   ASSERT_TRUE(pending.ok()) << point << ": " << pending.error().message();
