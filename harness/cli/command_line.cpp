@@ -7,6 +7,8 @@
 #include <memory>
 #include <sstream>
 
+#include "wedge/base/fault_point.h"
+
 namespace wedge::cli {
 namespace {
 
@@ -405,7 +407,10 @@ std::variant<Command, ParseExit> ParseCommandLine(const std::vector<std::string>
 
   CLI::App app("wedge: reproduce container-stack deadlocks deterministically", "wedge");
   app.formatter(std::make_shared<HelpFormatter>());
-  app.set_version_flag("--version", "wedge " WEDGE_VERSION);
+  // Whether this wedge can be stopped by WEDGE_FAULT_STOP_AT is part of what it is.
+  app.set_version_flag(
+      "--version", std::string("wedge " WEDGE_VERSION "\nfault points: ") +
+                       (FaultPointsCompiledIn() ? "compiled in (WEDGE_FAULT_STOP_AT)" : "none"));
   app.require_subcommand(1);
   Values values;
   DefineCommands(app, values);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "wedge/base/fault_point.h"
 #include "wedge/stack/syscall_probe.h"
 #include "wedge/sys/process.h"
 
@@ -93,6 +94,8 @@ Result<FlapOutcome> RunFlapStep(const scenario::FlapStep& step, stack::DockerSta
     probe->BeginWindow("outage");
     say("cycle " + std::to_string(cycle) + "/" + std::to_string(flap.cycles) +
         ": containerd gone; holding the outage for " + std::to_string(flap.down_ms) + " ms");
+    // A kill here leaves containerd away under a traced dockerd.
+    if (cycle == 1) FaultPoint("flap-outage");
     WEDGE_RETURN_IF_ERROR(Hold(flap.down_ms));
     WEDGE_RETURN_IF_ERROR(stack.BringContainerdBack(milliseconds(20000)));
     serving_at = sys::MonotonicMillis();

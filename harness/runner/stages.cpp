@@ -2,15 +2,13 @@
 // capture the stall) -> match (runner::Decide) -> recover -> teardown, then the host check.
 // Each stage takes the run's context and returns a status; the kinds' modules do the work of
 // each step, recovery action, precondition and fixture.
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <iostream>
 
 #include "command_watch.h"
+#include "wedge/base/fault_point.h"
 #include "wedge/base/overloaded.h"
 #include "wedge/kinds/kinds.h"
 #include "wedge/probe/signals.h"
@@ -25,16 +23,6 @@ namespace wedge::runner {
 namespace {
 
 using scenario::Scenario;
-
-// Fault tests of wedge itself need it to be at an exact point when they kill or interrupt it.
-// With WEDGE_FAULT_STOP_AT=PHASE, wedge announces the point and stops itself (SIGSTOP) as it
-// enters PHASE; the test then sends SIGKILL, or SIGINT followed by SIGCONT.
-void StopAtFaultPoint(const std::string& phase) {
-  const char* stop_at = std::getenv("WEDGE_FAULT_STOP_AT");
-  if (stop_at == nullptr || phase != stop_at) return;
-  std::cout << "fault point: stopped before " << phase << std::endl;
-  ::raise(SIGSTOP);
-}
 
 bool NeedsSandbox(const Scenario& scenario) {
   // Only process scenarios (spawn, kill, wait-for-stall) run things in a sandbox; commands and
@@ -257,7 +245,8 @@ PhaseClock::PhaseClock(report::RunResult& result, const RunOptions& options,
 
 void PhaseClock::Begin(const std::string& phase, const std::string& what) {
   End();
-  StopAtFaultPoint(phase);
+  // Each phase is a fault point of its own name, reached as it begins.
+  FaultPoint(phase);
   phase_ = phase;
   started_ = sys::MonotonicMillis();
   Say(what);

@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "wedge/base/fault_point.h"
 #include "wedge/probe/task.h"
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/command.h"
@@ -413,6 +414,8 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
     // suite's (bench/stack_bench, median of 9 rounds: 1.04x a by-hand start with 1 ms polls).
     ::usleep(1000);
   }
+  // A kill here leaves a stack half started: containerd serving, no dockerd.
+  FaultPoint("stack-containerd-up");
 
   // Containers' cgroups go under a parent of wedge's own in every hierarchy; dockerd creates
   // it and leaves it behind, so it is journaled first.

@@ -10,9 +10,11 @@
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <utility>
 #include <variant>
 
 #include "wedge/base/allowed_sysctls.h"
+#include "wedge/base/fault_point.h"
 #include "wedge/base/overloaded.h"
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/files.h"
@@ -316,9 +318,13 @@ Status Journal::Forget(std::uint64_t seq) {
 
 Status Journal::UndoAll() {
   Status first;
+  bool newest_undone = false;
   for (std::uint64_t seq = entries_.size(); seq >= 1; --seq) {
+    const bool pending = !undone_[seq - 1];
     Status status = Undo(seq);
     if (!status.ok() && first.ok()) first = status;
+    // A fault test's kill point: the newest pending change undone, older ones still journaled.
+    if (pending && !std::exchange(newest_undone, true) && !Pending().empty()) FaultPoint("undo");
   }
   return first;
 }

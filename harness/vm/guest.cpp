@@ -12,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "wedge/base/fault_point.h"
 #include "wedge/sys/child_process.h"
 #include "wedge/sys/files.h"
 
@@ -40,15 +41,6 @@ std::vector<std::string> LastLines(std::string_view text, size_t count) {
   }
   if (lines.size() > count) lines.erase(lines.begin(), lines.end() - static_cast<long>(count));
   return lines;
-}
-
-// Fault tests of wedge need it at an exact point: with WEDGE_FAULT_STOP_AT=guest, wedge
-// announces that qemu runs (journaled) and stops itself (SIGSTOP), as the runner's phases do.
-void StopAtFaultPoint(const std::string& point) {
-  const char* stop_at = std::getenv("WEDGE_FAULT_STOP_AT");
-  if (stop_at == nullptr || point != stop_at) return;
-  std::cout << "fault point: stopped before " << point << std::endl;
-  ::raise(SIGSTOP);
 }
 
 std::string NewGuestRunId(const KernelImage& kernel) {
@@ -193,7 +185,8 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
         QemuProcess::Start(*journal,
                            QemuArguments(options, kernel, initramfs, console_log, report_file),
                            run_dir / "qemu.log"));
-    StopAtFaultPoint("guest");
+    // qemu runs and is journaled: a kill here leaves a live guest for cleanup.
+    FaultPoint("guest");
     if (!qemu->WaitForExit(started + options.deadline.count())) {
       qemu->Kill();
       if (sys::Interrupted() != 0) {

@@ -117,6 +117,7 @@ TEST_F(FuseFlushPidnsTeardown, GivesTheSameSignatureHashEveryRun) {
 }
 
 TEST_F(FuseFlushPidnsTeardown, CleanupUndoesARunKilledWhileTheDeadlockHolds) {
+  if (!testing::WedgeHasFaultPoints()) GTEST_SKIP() << testing::kNeedsFaultPoints;
   // SIGKILL wedge while the deadlock holds: a D-state thread, an open FUSE connection, a
   // cgroup, fusectl mounted, a run directory. `wedge cleanup` must undo all of it.
   WedgeRun killed = SignalWedgeAt({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string()},
@@ -140,6 +141,7 @@ TEST_F(FuseFlushPidnsTeardown, CleanupUndoesARunKilledWhileTheDeadlockHolds) {
 }
 
 TEST_F(FuseFlushPidnsTeardown, MatchNamesTheDeadlockOfALiveStuckTreeWithoutChangingIt) {
+  if (!testing::WedgeHasFaultPoints()) GTEST_SKIP() << testing::kNeedsFaultPoints;
   // Leave the deadlock in place (wedge stopped before recovery), match it, then clean up.
   bp::ipstream out;
   bp::environment env = boost::this_process::environment();
@@ -168,6 +170,7 @@ TEST_F(FuseFlushPidnsTeardown, MatchNamesTheDeadlockOfALiveStuckTreeWithoutChang
 }
 
 TEST_F(FuseFlushPidnsTeardown, SigintStopsTheRunWithRecoveryAndTeardown) {
+  if (!testing::WedgeHasFaultPoints()) GTEST_SKIP() << testing::kNeedsFaultPoints;
   WedgeRun run = SignalWedgeAt({"run", (kScenarios / "fuse-flush-pidns-teardown.json").string()},
                                "stall", SIGINT);
   EXPECT_EQ(run.exit_code, 128 + SIGINT) << run.output;

@@ -161,6 +161,7 @@ TEST_F(KernelMatrix, BadKernelsAreRefusedBeforeAnythingChanges) {
 }
 
 TEST_F(KernelMatrix, CleanupUndoesARunKilledWhileItsGuestRuns) {
+  if (!testing::WedgeHasFaultPoints()) GTEST_SKIP() << testing::kNeedsFaultPoints;
   bp::ipstream out;
   bp::environment env = boost::this_process::environment();
   env["WEDGE_FAULT_STOP_AT"] = "guest";

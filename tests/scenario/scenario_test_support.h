@@ -36,6 +36,16 @@ inline WedgeRun RunWedge(const std::vector<std::string>& args) {
   return run;
 }
 
+// Whether the wedge under test has fault points, as `wedge --version` says: a build configured
+// with -DWEDGE_FAULT_POINTS=ON (./ci/test's). Tests that stop wedge at one skip without.
+inline bool WedgeHasFaultPoints() {
+  static const bool has =
+      RunWedge({"--version"}).output.find("\nfault points: compiled in") != std::string::npos;
+  return has;
+}
+inline constexpr char kNeedsFaultPoints[] =
+    "wedge has no fault points (configure with -DWEDGE_FAULT_POINTS=ON, as ./ci/test does)";
+
 inline nlohmann::json ReadJson(const std::filesystem::path& file) {
   std::ifstream in(file);
   return nlohmann::json::parse(in);
@@ -52,10 +62,21 @@ inline void ExpectHostUnchanged(const HostSnapshot& before,
   EXPECT_TRUE(leftovers.empty()) << "left behind: " << ::testing::PrintToString(leftovers);
 }
 
+// A process of a run, as /proc/PID/stat shows it.
+struct RunProcess {
+  pid_t pid = 0;
+  std::string comm;
+  char state = '?';
+  std::string ToString() const {
+    return std::to_string(pid) + "(" + comm + " " + std::string(1, state) + ")";
+  }
+};
+
 // Processes of the run `run_id`: their command line names it (daemons, shims, runc, strace's
-// output path) or they sit in one of its cgroups (runc init, containers). "PID(comm state)".
-inline std::vector<std::string> RunProcesses(const std::string& run_id, bool zombies_only = false) {
-  std::vector<std::string> found;
+// output path) or they sit in one of its cgroups (runc init, containers).
+inline std::vector<RunProcess> FindRunProcesses(const std::string& run_id,
+                                                bool zombies_only = false) {
+  std::vector<RunProcess> found;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string pid = entry.path().filename();
@@ -68,8 +89,17 @@ inline std::vector<std::string> RunProcesses(const std::string& run_id, bool zom
     if (!stat.ok() || (zombies_only && stat->state != 'Z')) continue;
     if ((cmdline.ok() && cmdline->find(run_id) != std::string::npos) ||
         (cgroup.ok() && cgroup->find(run_id) != std::string::npos)) {
-      found.push_back(pid + "(" + stat->comm + " " + stat->state + ")");
+      found.push_back({static_cast<pid_t>(std::stol(pid)), stat->comm, stat->state});
     }
+  }
+  return found;
+}
+
+// The same, each as "PID(comm state)".
+inline std::vector<std::string> RunProcesses(const std::string& run_id, bool zombies_only = false) {
+  std::vector<std::string> found;
+  for (const RunProcess& process : FindRunProcesses(run_id, zombies_only)) {
+    found.push_back(process.ToString());
   }
   return found;
 }

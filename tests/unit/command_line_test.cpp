@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "wedge/base/fault_point.h"
+
 namespace wedge::cli {
 namespace {
 
@@ -311,8 +313,17 @@ TEST(ParseCommandLine, VersionNamesWedgeAndItsVersion) {
   const ParseExit exit = Exited({"--version"});
   EXPECT_EQ(exit.status, kAllAsExpected);
   EXPECT_EQ(exit.text.rfind("wedge ", 0), 0U) << exit.text;
-  EXPECT_GT(exit.text.size(), std::string("wedge \n").size()) << exit.text;
+  EXPECT_GT(exit.text.find('\n'), std::string("wedge ").size()) << exit.text;
   EXPECT_EQ(exit.text.back(), '\n');
+}
+
+TEST(ParseCommandLine, VersionSaysWhetherFaultPointsAreCompiledIn) {
+  const ParseExit exit = Exited({"--version"});
+  const std::string second_line = exit.text.substr(exit.text.find('\n') + 1);
+  EXPECT_EQ(second_line, FaultPointsCompiledIn()
+                             ? "fault points: compiled in (WEDGE_FAULT_STOP_AT)\n"
+                             : "fault points: none\n")
+      << exit.text;
 }
 
 TEST(UsageError, NamesTheProblemThenTheCommandsUsage) {
