@@ -357,7 +357,9 @@ void ExpectUndoHalfDone(pid_t wedge, const std::string& point) {
 // undoes two entries or more, so it reaches "undo" with older ones pending.
 bool RunsInASandbox(const scenario::Scenario& scenario) {
   return std::any_of(scenario.steps.begin(), scenario.steps.end(), [](const scenario::Step& step) {
-    return std::holds_alternative<scenario::SpawnStep>(step) ||
+    // A fixture spawned in a container runs in the stack, not in a sandbox.
+    const auto* spawn = std::get_if<scenario::SpawnStep>(&step);
+    return (spawn != nullptr && !spawn->container) ||
            std::holds_alternative<scenario::KillStep>(step) ||
            std::holds_alternative<scenario::WaitForStallStep>(step);
   });
