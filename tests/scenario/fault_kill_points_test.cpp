@@ -354,10 +354,13 @@ void ExpectUndoHalfDone(pid_t wedge, const std::string& point) {
 
 // Process scenarios run in a sandbox whose cgroup sits in wedge/RUN_ID, a level the run creates
 // (with wedge/ itself on a host without it) and leaves to the journal: the teardown's UndoAll
-// undoes two entries or more, so it reaches "undo" with older ones pending.
+// undoes two entries or more, so it reaches "undo" with older ones pending. The rule is the
+// runner's (NeedsSandbox in harness/runner/stages.cpp): a spawn into a container runs in the
+// private stack, whose stop removes the levels it created itself.
 bool RunsInASandbox(const scenario::Scenario& scenario) {
   return std::any_of(scenario.steps.begin(), scenario.steps.end(), [](const scenario::Step& step) {
-    return std::holds_alternative<scenario::SpawnStep>(step) ||
+    const auto* spawn = std::get_if<scenario::SpawnStep>(&step);
+    return (spawn != nullptr && !spawn->container) ||
            std::holds_alternative<scenario::KillStep>(step) ||
            std::holds_alternative<scenario::WaitForStallStep>(step);
   });
