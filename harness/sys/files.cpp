@@ -32,21 +32,25 @@ Status MakePrivateDirectory(const std::filesystem::path& path) {
   return OkStatus();
 }
 
-Result<std::string> ReadFile(const std::filesystem::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError("open('" + path.string() + "')");
+Result<std::string> ReadDescriptor(int fd, std::string_view name) {
   std::string contents;
   char buffer[8192];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoError("read('" + path.string() + "')");
+      return ErrnoError("read('" + std::string(name) + "')");
     }
     if (n == 0) break;
     contents.append(buffer, static_cast<size_t>(n));
   }
   return contents;
+}
+
+Result<std::string> ReadFile(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open('" + path.string() + "')");
+  return ReadDescriptor(fd.get(), path.string());
 }
 
 Status WriteExisting(const std::filesystem::path& path, std::string_view contents) {

@@ -480,19 +480,6 @@ Status CheckJournalFile(int fd) {
   return OkStatus();
 }
 
-Result<std::string> ReadAll(int fd) {
-  std::string text;
-  char buffer[8192];
-  for (off_t offset = 0;;) {
-    ssize_t n = ::pread(fd, buffer, sizeof buffer, offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("read");
-    if (n == 0) return text;
-    text.append(buffer, static_cast<size_t>(n));
-    offset += n;
-  }
-}
-
 // Moves a journal that is not to be replayed (again) out of the way, for a person to read.
 void SetAside(const fs::path& path, JournalRecovery& recovery) {
   fs::path aside = path;
@@ -535,7 +522,8 @@ void ReplayJournal(const fs::path& path, const UndoScope& scope, JournalRecovery
   // of it: the lock is then on an unlinked file, with nothing left to undo.
   struct stat st {};
   if (::fstat(fd.get(), &st) == 0 && st.st_nlink == 0) return;
-  Result<std::string> text = ReadAll(fd.get());
+  // Read through the descriptor checked above, not by name again: fresh, its offset is 0.
+  Result<std::string> text = ReadDescriptor(fd.get(), path.string());
   if (!text.ok()) {
     recovery.failed.push_back(text.error().WithContext(path.string()).message());
     return;

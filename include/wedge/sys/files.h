@@ -13,6 +13,8 @@ namespace wedge::sys {
 
 // Reads a whole file (a /proc or /sys file, or a small regular file).
 Result<std::string> ReadFile(const std::filesystem::path& path);
+// Reads `fd` from its current offset to the end; `name` says what it is in an error.
+Result<std::string> ReadDescriptor(int fd, std::string_view name);
 // Writes `contents` to an existing file with a single write(2), as sysctl and cgroup files need.
 Status WriteExisting(const std::filesystem::path& path, std::string_view contents);
 // Creates or replaces `path` atomically: `contents` go to a temporary file mkstemp makes in the
