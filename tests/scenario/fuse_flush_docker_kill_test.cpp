@@ -48,5 +48,22 @@ TEST_F(FuseFlushDockerKill, ReproducesThreeRunsInARowWithOneHashAndLeavesTheHost
   EXPECT_EQ(hashes.size(), 1u) << ::testing::PrintToString(hashes);
 }
 
+// The controls: nothing of the mount is open (closed and flushed before the kill), or the held
+// file is O_PATH. docker kill returns before anything stalls, and the container is gone.
+TEST_F(FuseFlushDockerKill, TheHolderKnobControlsLetDockerKillReturn) {
+  for (const char* control :
+       {"fuse-flush-docker-kill-holder-closes.json", "fuse-flush-docker-kill-o-path.json"}) {
+    SCOPED_TRACE(control);
+    nlohmann::json result = Run({(kScenario.parent_path() / control).string()});
+    EXPECT_EQ(result["verdict"], "not-reproduced") << result.dump(2);
+    EXPECT_EQ(result["host_clean"], true) << result.dump(2);
+    const nlohmann::json* kill = FindCommand(result, "kill");
+    ASSERT_NE(kill, nullptr) << result.dump(2);
+    EXPECT_EQ((*kill)["exit_code"], 0) << kill->dump(2);
+    EXPECT_EQ((*kill)["running_at_capture"], false) << kill->dump(2);
+    testing::ExpectHostUnchanged(before_);
+  }
+}
+
 }  // namespace
 }  // namespace wedge

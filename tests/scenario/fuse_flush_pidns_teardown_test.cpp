@@ -104,6 +104,22 @@ TEST_F(FuseFlushPidnsTeardown, WithoutAHeldFileTheNamespaceTearsDownCleanly) {
   testing::ExpectHostUnchanged(before_);
 }
 
+// The controls: the holder's file is closed (its flush answered) before the kill, or it is an
+// O_PATH file whose close sends no flush. Either way the namespace tears down.
+TEST_F(FuseFlushPidnsTeardown, TheHolderKnobControlsTearDownCleanly) {
+  for (const char* control :
+       {"fuse-flush-pidns-teardown-holder-closes.json", "fuse-flush-pidns-teardown-o-path.json"}) {
+    SCOPED_TRACE(control);
+    WedgeRun run = RunWedge({"run", (kScenarios / control).string(), "--json", report_.string()});
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    const nlohmann::json result = ReadJson(report_)["results"][0];
+    EXPECT_EQ(result["verdict"], "not-reproduced") << run.output;
+    EXPECT_EQ(result["signature_hash"], "8fb2a205fe7c821a") << run.output;  // of "all-exited"
+    EXPECT_EQ(result["host_clean"], true) << run.output;
+    testing::ExpectHostUnchanged(before_);
+  }
+}
+
 TEST_F(FuseFlushPidnsTeardown, GivesTheSameSignatureHashEveryRun) {
   std::set<std::string> hashes;
   for (int i = 0; i < 3; ++i) {

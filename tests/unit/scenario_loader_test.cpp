@@ -256,6 +256,44 @@ TEST(FuseFlushPidnsTeardown, LoadsEveryPinnedKnob) {
   EXPECT_NE(scenario.expected_reason.find("91ec6c85599b"), std::string::npos);
 }
 
+// The controls of both FUSE scenarios are data: one fixture knob and the expected verdict.
+TEST(FuseFlushControls, EachDiffersFromItsScenarioOnlyInOneHolderKnobAndTheVerdict) {
+  using HolderOpen = FuseDaemonFixture::HolderOpen;
+  for (const std::string base : {"fuse-flush-pidns-teardown", "fuse-flush-docker-kill"}) {
+    auto main_result = LoadScenarioFile(kScenarioDir / (base + ".json"));
+    const Scenario& main = ExpectScenario(main_result);
+    const auto& main_daemon = std::get<FuseDaemonFixture>(main.FindFixture("daemon")->kind);
+    EXPECT_EQ(main_daemon.holder_open, HolderOpen::kRead) << base;
+    EXPECT_FALSE(main_daemon.holder_closes) << base;
+    for (const std::string control_name : {"holder-closes", "o-path"}) {
+      SCOPED_TRACE(base + "-" + control_name);
+      auto control_result = LoadScenarioFile(kScenarioDir / (base + "-" + control_name + ".json"));
+      const Scenario& control = ExpectScenario(control_result);
+      EXPECT_EQ(control.name, base + "-" + control_name);
+      const auto& daemon = std::get<FuseDaemonFixture>(control.FindFixture("daemon")->kind);
+      EXPECT_TRUE(daemon.holder_thread);
+      EXPECT_EQ(daemon.holder_closes, control_name == "holder-closes");
+      EXPECT_EQ(daemon.holder_open,
+                control_name == "o-path" ? HolderOpen::kPath : HolderOpen::kRead);
+      EXPECT_EQ(daemon.flush, main_daemon.flush);
+      EXPECT_EQ(control.expected, Verdict::kNotReproduced);
+      EXPECT_EQ(control.steps.size(), main.steps.size());
+      EXPECT_EQ(control.recovery.size(), main.recovery.size());
+      EXPECT_EQ(control.requires_, main.requires_);
+      EXPECT_EQ(control.stack.required, main.stack.required);
+      ASSERT_EQ(control.bug.tasks.size(), main.bug.tasks.size());
+      for (size_t i = 0; i < main.bug.tasks.size(); ++i) {
+        EXPECT_EQ(control.bug.tasks[i].role, main.bug.tasks[i].role);
+        EXPECT_EQ(control.bug.tasks[i].states, main.bug.tasks[i].states);
+        EXPECT_EQ(control.bug.tasks[i].stack, main.bug.tasks[i].stack);
+      }
+      EXPECT_EQ(control.bug.commands.size(), main.bug.commands.size());
+      EXPECT_EQ(control.healthy.all_exited, main.healthy.all_exited);
+      EXPECT_EQ(control.healthy.commands.size(), main.healthy.commands.size());
+    }
+  }
+}
+
 TEST(FuseFlushPidnsTeardown, NoHolderVariantDiffersOnlyInTheHolderAndTheVerdict) {
   auto main_result = LoadScenarioFile(kScenarioDir / "fuse-flush-pidns-teardown.json");
   auto control_result = LoadScenarioFile(kScenarioDir / "fuse-flush-pidns-teardown-no-holder.json");
@@ -1218,11 +1256,19 @@ const std::vector<MalformedCase>& MalformedCases() {
        "fixture \"spare\" is never spawned: add a spawn step or remove the fixture"},
       {"fixture-unknown-key", "/fixtures/daemon/threads",
        "unknown key \"threads\" for a \"fuse-daemon\" fixture; allowed: kind, mountpoint, file, "
-       "holder_thread, flush"},
+       "holder_thread, holder_open, holder_closes, flush"},
       {"fixture-unknown-kind", "/fixtures/daemon/kind",
        "expected one of \"fuse-daemon\", got \"nfs-server\""},
       {"flush-unknown", "/fixtures/daemon/flush",
        "expected one of \"reply\", \"never\", got \"sometimes\""},
+      {"holder-closes-o-path", "/fixtures/daemon/holder_closes",
+       "holder_closes needs \"holder_open\": \"read\": an O_PATH file sends no FLUSH or RELEASE "
+       "to answer"},
+      {"holder-closes-without-holder", "/fixtures/daemon/holder_closes",
+       "holder_closes needs \"holder_thread\": true: without a holder no file of the mount is "
+       "open"},
+      {"holder-open-unknown", "/fixtures/daemon/holder_open",
+       "expected one of \"read\", \"path\", got \"write\""},
       {"holder-thread-string", "/fixtures/daemon/holder_thread",
        "expected true or false, got \"yes\""},
       {"invalid-utf8", "/summary", "invalid UTF-8 (byte 0xFF): scenario files must be UTF-8", 4,

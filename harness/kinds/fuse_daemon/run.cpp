@@ -18,6 +18,10 @@ std::vector<std::string> DaemonArgv(const std::string& binary, const std::string
                                     const scenario::FuseDaemonFixture& fixture) {
   std::vector<std::string> argv = {binary, "--mountpoint", mountpoint, "--file", fixture.file};
   if (fixture.holder_thread) argv.push_back("--holder-thread");
+  if (fixture.holder_open == scenario::FuseDaemonFixture::HolderOpen::kPath) {
+    argv.insert(argv.end(), {"--holder-open", "path"});
+  }
+  if (fixture.holder_closes) argv.push_back("--holder-closes");
   argv.push_back("--flush");
   argv.push_back(fixture.flush == scenario::FuseDaemonFixture::Flush::kReply ? "reply" : "never");
   return argv;

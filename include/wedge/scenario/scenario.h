@@ -49,6 +49,10 @@ struct FuseDaemonFixture {
   std::string mountpoint = "mnt";  // relative to the run directory
   std::string file = "held";       // the file the daemon serves
   bool holder_thread = true;       // a second thread holds `file` open from its own fd table
+  // How the holder opens `file`: kRead is O_RDONLY (its close at exit sends a FLUSH); kPath is
+  // O_PATH, a path-only file whose close sends nothing to the daemon.
+  enum class HolderOpen { kRead, kPath } holder_open = HolderOpen::kRead;
+  bool holder_closes = false;  // the holder closes `file` while the daemon serves, before ready
   enum class Flush { kReply, kNever } flush = Flush::kReply;  // how the daemon answers FLUSH
 };
 
