@@ -117,4 +117,44 @@ std::string TrimTrailing(std::string_view text) {
   return std::string(text);
 }
 
+namespace {
+
+std::string OctalMode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+}  // namespace
+
+Status CheckPrivateDirectory(const std::filesystem::path& directory) {
+  struct stat st {};
+  if (::lstat(directory.c_str(), &st) != 0)
+    return ErrnoError("lstat('" + directory.string() + "')");
+  if (!S_ISDIR(st.st_mode)) {
+    return Error(directory.string() + " is not a directory (symbolic links are not followed)");
+  }
+  if (st.st_uid != ::geteuid()) {
+    return Error(directory.string() + " is owned by uid " + std::to_string(st.st_uid) +
+                 ", not by wedge's uid " + std::to_string(::geteuid()));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return Error(directory.string() + " has mode " + OctalMode(st.st_mode) + ", not 0700");
+  }
+  return OkStatus();
+}
+
+Status CheckPrivateFile(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return ErrnoError("fstat");
+  if (!S_ISREG(st.st_mode)) return Error("not a regular file");
+  if (st.st_uid != ::geteuid()) {
+    return Error("owned by uid " + std::to_string(st.st_uid) + ", not by wedge's uid " +
+                 std::to_string(::geteuid()));
+  }
+  if ((st.st_mode & 07777) != 0600) return Error("mode " + OctalMode(st.st_mode) + ", not 0600");
+  if (st.st_nlink > 1) return Error(std::to_string(st.st_nlink) + " hard links, not 1");
+  return OkStatus();
+}
+
 }  // namespace wedge::sys

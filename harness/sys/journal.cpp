@@ -440,46 +440,6 @@ Status ReplayEntry(const JournalEntry& entry, const UndoScope& scope,
 
 namespace {
 
-std::string OctalMode(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
-
-// Why `directory` cannot hold what wedge replays, or OK: it must be a directory (not a symbolic
-// link) of wedge's uid that no one else may enter.
-Status CheckPrivateDirectory(const fs::path& directory) {
-  struct stat st {};
-  if (::lstat(directory.c_str(), &st) != 0)
-    return ErrnoError("lstat('" + directory.string() + "')");
-  if (!S_ISDIR(st.st_mode)) {
-    return Error(directory.string() + " is not a directory (symbolic links are not followed)");
-  }
-  if (st.st_uid != ::geteuid()) {
-    return Error(directory.string() + " is owned by uid " + std::to_string(st.st_uid) +
-                 ", not by wedge's uid " + std::to_string(::geteuid()));
-  }
-  if ((st.st_mode & 077) != 0) {
-    return Error(directory.string() + " has mode " + OctalMode(st.st_mode) + ", not 0700");
-  }
-  return OkStatus();
-}
-
-// Why the open journal `fd` is not one wedge wrote, or OK: a regular file of wedge's uid, mode
-// 0600, with no other name.
-Status CheckJournalFile(int fd) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return ErrnoError("fstat");
-  if (!S_ISREG(st.st_mode)) return Error("not a regular file");
-  if (st.st_uid != ::geteuid()) {
-    return Error("owned by uid " + std::to_string(st.st_uid) + ", not by wedge's uid " +
-                 std::to_string(::geteuid()));
-  }
-  if ((st.st_mode & 07777) != 0600) return Error("mode " + OctalMode(st.st_mode) + ", not 0600");
-  if (st.st_nlink > 1) return Error(std::to_string(st.st_nlink) + " hard links, not 1");
-  return OkStatus();
-}
-
 // Moves a journal that is not to be replayed (again) out of the way, for a person to read.
 void SetAside(const fs::path& path, JournalRecovery& recovery) {
   fs::path aside = path;
@@ -503,7 +463,7 @@ void ReplayJournal(const fs::path& path, const UndoScope& scope, JournalRecovery
     SetAside(path, recovery);
     return;
   }
-  if (Status trusted = CheckJournalFile(fd.get()); !trusted.ok()) {
+  if (Status trusted = CheckPrivateFile(fd.get()); !trusted.ok()) {
     recovery.skipped.push_back("refusing to replay " + path.string() + ": " +
                                trusted.error().message());
     SetAside(path, recovery);

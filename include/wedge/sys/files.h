@@ -27,6 +27,12 @@ Status WriteFileAtomically(const std::filesystem::path& path, std::string_view c
 // wedge's euid. Refuses a symbolic link or a directory another user owns: wedge's state and run
 // directories hold the private stack's sockets and logs.
 Status MakePrivateDirectory(const std::filesystem::path& path);
+// Why `directory` cannot hold what wedge reads back as root (journals, the held-run marker), or
+// OK: it must be a directory (not a symbolic link) of wedge's uid that no one else may enter.
+Status CheckPrivateDirectory(const std::filesystem::path& directory);
+// Why the open file `fd` is not one wedge wrote for itself, or OK: a regular file of wedge's
+// uid, mode 0600, with no other name.
+Status CheckPrivateFile(int fd);
 // `text` without trailing newlines and spaces.
 std::string TrimTrailing(std::string_view text);
 
