@@ -1,12 +1,15 @@
 #include "wedge/sys/process.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <csignal>
 #include <thread>
@@ -45,6 +48,17 @@ bool Pidfd::HasExited() const {
   return ::poll(&pfd, 1, 0) > 0;
 }
 
+bool Pidfd::WaitForExit(std::chrono::milliseconds bound) const {
+  const std::int64_t deadline = MonotonicMillis() + bound.count();
+  for (;;) {
+    const std::int64_t left = deadline - MonotonicMillis();
+    pollfd pfd{fd_.get(), POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, static_cast<int>(std::max<std::int64_t>(left, 0)));
+    if (ready > 0) return true;
+    if ((ready == 0 || errno != EINTR) || left <= 0) return false;
+  }
+}
+
 std::vector<pid_t> ParsePidList(std::string_view text) {
   std::vector<pid_t> pids;
   const char* p = text.data();
@@ -78,6 +92,25 @@ void InstallInterruptHandlers() {
 }
 
 int Interrupted() { return interrupt_signal.load(); }
+
+int WaitForInterrupt() {
+  // Blocked while the flag is checked, so a signal between the check and the wait is not lost:
+  // ppoll unblocks them and sleeps in one step. The signal may be taken by another of wedge's
+  // threads instead, which sets the flag without waking this one: the wait is therefore cut into
+  // slices, each of which checks the flag again.
+  sigset_t interrupts, previous;
+  sigemptyset(&interrupts);
+  for (int signo : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&interrupts, signo);
+  ::pthread_sigmask(SIG_BLOCK, &interrupts, &previous);
+  sigset_t waiting = previous;
+  for (int signo : {SIGINT, SIGTERM, SIGHUP}) sigdelset(&waiting, signo);
+  const timespec slice{0, 100 * 1000 * 1000};
+  while (Interrupted() == 0) ::ppoll(nullptr, 0, &slice, &waiting);
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return Interrupted();
+}
+
+void ClearInterrupt() { interrupt_signal.store(0); }
 
 void SleepFor(std::chrono::milliseconds duration) {
   // Sleep in short slices so a SIGINT is noticed promptly even if it lands between checks.

@@ -35,6 +35,9 @@ class Pidfd {
   Status SendSignal(int signo) const;
   // True once the process has exited (it may still be a zombie waiting to be reaped).
   bool HasExited() const;
+  // Waits until the process has exited (true) or `bound` has passed (false); the pidfd becomes
+  // readable at its exit, so this wakes at once.
+  bool WaitForExit(std::chrono::milliseconds bound) const;
 
  private:
   pid_t pid_ = 0;
@@ -54,5 +57,10 @@ std::int64_t MonotonicMillis();
 void InstallInterruptHandlers();
 // The signal that asked wedge to stop, or 0.
 int Interrupted();
+// Blocks until one of those signals arrives (at once if one already has); returns it.
+int WaitForInterrupt();
+// Forgets the signal, once what it asked for is done: `wedge run --hold` is released by one, and
+// the run then ends as a run that was not interrupted does.
+void ClearInterrupt();
 
 }  // namespace wedge::sys
