@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "wedge/cli/command_line.h"
+#include "wedge/runner/hold.h"
 #include "wedge/runner/runner.h"
 #include "wedge/sys/process.h"
 
@@ -101,6 +102,14 @@ std::variant<scenario::Scenario, int> LoadRunnableScenario(std::string_view comm
 
 std::variant<sys::RunLock, int> BeginRun(const fs::path& state_dir) {
   sys::InstallInterruptHandlers();
+  // A run that holds its state (--hold) holds the lock too: it is released, as `wedge cleanup`
+  // releases it, so that this run starts on the host as it was.
+  if (Status released = runner::ReleaseHeldRun(
+          state_dir, runner::kHeldRunReleaseBound,
+          [](const std::string& line) { std::cout << "wedge: " << line << "\n"; });
+      !released.ok()) {
+    std::cerr << "wedge: " << released.error().message() << "\n";
+  }
   auto lock = sys::RunLock::Acquire(
       state_dir, [](const std::string& notice) { std::cerr << "wedge: " << notice << "\n"; });
   if (!lock.ok()) {

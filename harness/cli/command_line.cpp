@@ -25,7 +25,7 @@ constexpr std::array<CommandInfo, 8> kCommands = {{
      "check scenario files; errors name the file and JSON pointer"},
     {"run",
      "wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep] [--with NAME=PATH]...\n"
-     "          [--expect VERDICT] [--repeat N] [--shard K/N] [--allow-untrusted]\n"
+     "          [--expect VERDICT] [--repeat N] [--shard K/N] [--allow-untrusted] [--hold]\n"
      "          [--kernel host|VMLINUZ|PACKAGE]... [--guest-timeout SECONDS]",
      "run scenarios (default: the scenarios directory);\n"
      "--with picks a binary (docker, dockerd, containerd, runc,\n"
@@ -41,7 +41,9 @@ constexpr std::array<CommandInfo, 8> kCommands = {{
      "with apt and cached), or natively (\"host\"); several\n"
      "--kernel print a matrix scenario x kernel -> verdict;\n"
      "a guest still running after --guest-timeout (default\n"
-     "180) is killed and reported as guest-stuck"},
+     "180) is killed and reported as guest-stuck; --hold\n"
+     "keeps one scenario's stalled state live after its\n"
+     "verdict, for inspection, until `wedge cleanup`"},
     {"verify",
      "wedge verify SCENARIO --baseline NAME=PATH... --candidate NAME=PATH... [--repeat N]\n"
      "             [--json FILE]",
@@ -203,6 +205,7 @@ struct Values {
   std::string json;
   std::string junit;
   bool keep = false;
+  bool hold = false;
   bool allow_untrusted = false;
   std::vector<std::string> with;
   std::string expect;
@@ -244,6 +247,14 @@ std::variant<Command, ParseExit> Finish(const std::string& name, Values& v) {
     run.json = Optional(v.json);
     run.junit = Optional(v.junit);
     run.keep = v.keep;
+    run.hold = v.hold;
+    if (run.hold && !v.repeat.empty() && *WholeNumber(v.repeat, 9999) > 1) {
+      return Error(name, "--hold keeps one run's state: it does not combine with --repeat");
+    }
+    if (run.hold && !v.kernels.empty()) {
+      return Error(name,
+                   "--hold keeps the state on this kernel: it does not combine with --kernel");
+    }
     run.allow_untrusted = v.allow_untrusted;
     run.with = std::move(v.with);
     if (!v.expect.empty()) run.expect = VerdictNamed(v.expect);
@@ -303,6 +314,11 @@ void DefineCommands(CLI::App& app, Values& v) {
   Value(run, "--json", v.json, "FILE", json_help);
   Value(run, "--junit", v.junit, "FILE", "write JUnit XML to FILE");
   run->add_flag("--keep", v.keep, "keep each run directory (the fixtures' logs)");
+  run->add_flag("--hold", v.hold,
+                "after the verdict, keep the stalled state live for inspection (one\n"
+                "scenario): print every role's pid, its /proc paths and the `wedge\n"
+                "match` command, and wait until `wedge cleanup` (or a signal) releases\n"
+                "it");
   Each(run, "--with", v.with, "NAME=PATH",
        "run PATH as the binary NAME (docker, dockerd, containerd, runc,\n"
        "containerd-shim-runc-v2)")

@@ -217,6 +217,10 @@ int Execute(const RunCommand& command) {
       return kAllAsExpected;
     }
   }
+  if (command.hold && scenarios->size() != 1) {
+    return Usage("run", "--hold keeps one scenario's state: give one scenario file, not " +
+                            std::to_string(scenarios->size()) + " scenarios");
+  }
   if (!command.allow_untrusted) {
     bool untrusted = false;
     for (const auto& scenario : *scenarios) {
@@ -254,6 +258,7 @@ int Execute(const RunCommand& command) {
   options.state_dir = sys::DefaultStateDirectory();
   options.fixtures_dir = FixturesDirectory();
   options.keep_run_directory = command.keep;
+  options.hold = command.hold;
   options.progress = &std::cout;
   for (const auto& assignment : command.with) {
     if (auto status = options.binaries.Override(assignment); !status.ok()) {

@@ -318,6 +318,7 @@ void PrintResult(std::ostream& out, const scenario::Scenario& scenario, const Ru
     out << "  recovery:\n";
     for (const std::string& line : result.recovery) out << "    " << line << '\n';
   }
+  if (result.held) out << "  " << internal::HeldLine(*result.held) << '\n';
   if (result.host_clean) {
     out << "  host clean: yes\n";
   } else {

@@ -240,6 +240,10 @@ json ToJson(const RunResult& result) {
        result.stall_detected_after_ms >= 0 ? json(result.stall_detected_after_ms) : json(nullptr)},
       {"recovery", result.recovery},
       {"injections", result.injections},
+      {"held", result.held ? json{{"duration_ms", result.held->duration_ms},
+                                  {"released_by", result.held->released_by},
+                                  {"match_command", result.held->match_command}}
+                           : json(nullptr)},
       {"host_clean", result.host_clean},
       {"host_leftovers", result.host_leftovers},
       {"error", result.error ? json(*result.error) : json(nullptr)},

@@ -159,6 +159,7 @@ std::string ToJunitXml(const Report& report) {
     }
     std::string out = result.reason + "\nsignature hash: " +
                       (result.signature_hash.empty() ? "(none)" : result.signature_hash) + "\n";
+    if (result.held) out += internal::HeldLine(*result.held) + "\n";
     xml += "      <system-out>" + XmlEscape(out) + "</system-out>\n";
     xml += "    </testcase>\n";
   }

@@ -50,6 +50,13 @@ std::vector<std::string> DiffLines(const RunResult& result) {
   return lines;
 }
 
+std::string HeldLine(const RunResult::Held& held) {
+  std::string line =
+      "held for " + FormatSeconds(held.duration_ms) + " s, released by " + held.released_by;
+  if (!held.match_command.empty()) line += "; the hold printed `" + held.match_command + "`";
+  return line;
+}
+
 std::string FormatSeconds(std::int64_t milliseconds) {
   if (milliseconds < 0) milliseconds = 0;
   char buffer[32];

@@ -28,6 +28,9 @@ std::string FormatMismatch(const signature::Mismatch& mismatch);
 // (when the verdict is not the expected one), the error and the host leftovers.
 std::vector<std::string> DiffLines(const RunResult& result);
 
+// "held for 12.345 s, released by SIGTERM; wedge match 1234 named it": one line for a held run.
+std::string HeldLine(const RunResult::Held& held);
+
 // 1234 -> "1.234".
 std::string FormatSeconds(std::int64_t milliseconds);
 

@@ -394,6 +394,8 @@ std::vector<std::string> CommandWatch::DrainPipes(std::chrono::milliseconds time
   return lines;
 }
 
+bool CommandWatch::Returned() const { return state_->returned; }
+
 signature::ObservedCommand CommandWatch::Finish() {
   State& s = *state_;
   if (s.finished) return *s.finished;

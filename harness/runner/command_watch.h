@@ -91,6 +91,9 @@ class CommandWatch {
   // drained and how long it took.
   std::vector<std::string> DrainPipes(std::chrono::milliseconds timeout);
 
+  // Whether the command has returned by now (without waiting).
+  bool Returned() const;
+
   // Waits for the command to end and returns how it ended; `running_at_capture` is set when
   // the watch captured a stall first.
   signature::ObservedCommand Finish();

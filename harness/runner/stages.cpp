@@ -13,6 +13,7 @@
 #include "wedge/kinds/kinds.h"
 #include "wedge/probe/signals.h"
 #include "wedge/runner/decide.h"
+#include "wedge/runner/hold.h"
 #include "wedge/runner/run_context.h"
 #include "wedge/runner/runner.h"
 #include "wedge/sys/files.h"
@@ -156,6 +157,58 @@ void Match(RunContext& context) {
   result.evidence = std::move(context.snapshot);
 }
 
+// The pid `wedge match` is best given for the live state: a spawned container's shim, else the
+// sandbox's init, else the first task the decisive signature bound.
+pid_t MatchPid(RunContext& context) {
+  if (context.containers) {
+    for (const std::string& name : context.spawned_containers) {
+      if (Result<ContainerProcesses> container = context.containers->Find(name); container.ok()) {
+        return container->shim;
+      }
+    }
+  }
+  if (context.sandbox) return context.sandbox->init_pid();
+  const report::RunResult& result = context.result;
+  const signature::MatchResult& match = result.decisive == report::DecisiveSignature::kHealthy
+                                            ? result.healthy_match
+                                            : result.bug_match;
+  return match.bound.empty() ? 0 : match.bound.front().second.pid;
+}
+
+// --hold: the state the verdict was given on stays live until a signal releases it.
+void Hold(RunContext& context) {
+  report::RunResult& result = context.result;
+  if (result.verdict == scenario::Verdict::kNotReproduced) {
+    context.Say("nothing to hold: the verdict is not-reproduced, so nothing stalled");
+    return;
+  }
+  context.clock.Begin("hold", "holding the state for inspection");
+  const pid_t self = ::getpid();
+  HeldRun held{self, sys::ProcessStartTime(self).value_or(0), context.scenario.name,
+               MatchPid(context)};
+  if (Status written = WriteHeldMarker(context.options.state_dir, held); !written.ok()) {
+    context.Say("cannot hold: " + written.error().message());
+    return;
+  }
+  const std::string docker_host =
+      context.docker_stack != nullptr ? context.docker_stack->docker_host() : "";
+  for (const std::string& line : DescribeHold(result, held.match_pid, docker_host)) {
+    context.Say(line);
+  }
+  const std::int64_t start = sys::MonotonicMillis();
+  const int signo = sys::WaitForInterrupt();
+  RemoveHeldMarker(context.options.state_dir, self);
+  // The signal asked for the release, not for the run to stop: it goes on as any run does.
+  sys::ClearInterrupt();
+  report::RunResult::Held record;
+  record.duration_ms = sys::MonotonicMillis() - start;
+  record.released_by = probe::SignalName(signo);
+  if (held.match_pid > 0) record.match_command = "wedge match " + std::to_string(held.match_pid);
+  context.Say("released by " + record.released_by + " after " + std::to_string(record.duration_ms) +
+              " ms held");
+  result.held = std::move(record);
+}
+
 // The recovery actions in order, then how the watched command ended, or the sandbox gone.
 void Recover(RunContext& context) {
   const Scenario& scenario = context.scenario;
@@ -167,6 +220,9 @@ void Recover(RunContext& context) {
   };
   if (context.command_watch) {
     context.clock.Begin("recover", "recovering");
+    // A command can give up on its own while the state is held (docker kill does after ~12 s):
+    // it then returned before recovery, not because of it.
+    const bool returned_before_recovery = context.command_watch->Returned();
     recover_all();
     // How the watched command ended once recovery freed it, for the report; the match saw it
     // still running.
@@ -175,7 +231,10 @@ void Recover(RunContext& context) {
       if (command.command == ended.command && command.running_at_capture) command = ended;
     }
     if (ended.running_at_capture) {
-      result.recovery.push_back(ended.command + " returned after recovery: " +
+      result.recovery.push_back(ended.command +
+                                (returned_before_recovery
+                                     ? " had returned on its own before recovery: "
+                                     : " returned after recovery: ") +
                                 (ended.exit_code ? "exit " + std::to_string(*ended.exit_code)
                                                  : std::string("no exit status")) +
                                 ", " + std::to_string(ended.duration_ms) + " ms after it started");
@@ -344,6 +403,7 @@ report::RunResult RunScenario(const Scenario& scenario, Suite& suite) {
     facts.stall_timed_out = context.stall_timed_out;
     ApplyDecision(Decide(scenario, result.expected, facts), result);
     clock.Say("verdict: " + std::string(scenario::VerdictName(result.verdict)));
+    if (options.hold) Hold(context);
     Recover(context);
     return Teardown(context);
   }();

@@ -158,6 +158,17 @@ TEST(ParseRun, GuestTimeoutIsAWholeNumberOfSecondsFromOneTo99999) {
   EXPECT_EQ(Parsed<RunCommand>({"run", "--guest-timeout=99999"}).guest_timeout_s, 99999);
 }
 
+TEST(ParseRun, HoldIsAFlagForOneRunOnThisKernel) {
+  EXPECT_TRUE(Parsed<RunCommand>({"run", "a.json", "--hold"}).hold);
+  EXPECT_FALSE(Parsed<RunCommand>({"run", "a.json"}).hold);
+  EXPECT_TRUE(Parsed<RunCommand>({"run", "a.json", "--hold", "--repeat", "1"}).hold);
+  ExpectUsageError({"run", "a.json", "--hold", "--repeat", "2"},
+                   "--hold keeps one run's state: it does not combine with --repeat", "run");
+  ExpectUsageError({"run", "a.json", "--kernel", "host", "--hold"},
+                   "--hold keeps the state on this kernel: it does not combine with --kernel",
+                   "run");
+}
+
 TEST(ParseRun, WithTakesNameEqualsPath) {
   for (const std::string bad : {"docker", "=/usr/bin/docker", "docker="}) {
     ExpectUsageError({"run", "--with", bad}, "--with: takes NAME=PATH, not '" + bad + "'", "run");
@@ -275,18 +286,18 @@ TEST(ParseCommandLine, HelpListsEveryCommandAsTheReadmeDoesAndTheExitStatuses) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"--help"}, {"-h"}, {"help"}}) {
     const ParseExit exit = Exited(args);
     EXPECT_EQ(exit.status, kAllAsExpected);
-    for (const std::string line :
-         {"  wedge list [DIR]                  scenarios, one line each",
-          "  wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep] "
-          "[--with NAME=PATH]...\n"
-          "            [--expect VERDICT] [--repeat N] [--shard K/N] [--allow-untrusted]\n",
-          "  wedge verify SCENARIO --baseline NAME=PATH... --candidate NAME=PATH... [--repeat N]\n"
-          "               [--json FILE]        a patch's proof",
-          "  wedge bisect SCENARIO --binary NAME --candidates PATH...\n"
-          "                                    the first candidate",
-          "  wedge snapshot PID [--json FILE]  capture",
-          "  wedge match PID [DIR]             which", "  wedge cleanup                     undo",
-          "exit status: 0 every verdict as expected"}) {
+    for (
+        const std::string line :
+        {"  wedge list [DIR]                  scenarios, one line each",
+         "  wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep] "
+         "[--with NAME=PATH]...\n"
+         "            [--expect VERDICT] [--repeat N] [--shard K/N] [--allow-untrusted] [--hold]\n",
+         "  wedge verify SCENARIO --baseline NAME=PATH... --candidate NAME=PATH... [--repeat N]\n"
+         "               [--json FILE]        a patch's proof",
+         "  wedge bisect SCENARIO --binary NAME --candidates PATH...\n"
+         "                                    the first candidate",
+         "  wedge snapshot PID [--json FILE]  capture", "  wedge match PID [DIR]             which",
+         "  wedge cleanup                     undo", "exit status: 0 every verdict as expected"}) {
       EXPECT_NE(exit.text.find(line), std::string::npos) << line << "\n---\n" << exit.text;
     }
   }

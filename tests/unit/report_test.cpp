@@ -307,6 +307,16 @@ TEST(ReportJson, AbsentStallAndErrorAreNull) {
   EXPECT_EQ(r["as_expected"], false);
 }
 
+TEST(ReportJson, AHeldRunSaysHowLongItWasHeldAndWhatReleasedIt) {
+  RunResult result = ReproducedRun();
+  EXPECT_TRUE(ToJson(result)["held"].is_null());
+  result.held = RunResult::Held{61234, "SIGTERM", "wedge match 1234"};
+  const json held = ToJson(result)["held"];
+  EXPECT_EQ(held["duration_ms"], 61234);
+  EXPECT_EQ(held["released_by"], "SIGTERM");
+  EXPECT_EQ(held["match_command"], "wedge match 1234");
+}
+
 TEST(WriteJson, WritesParseablePrettyJsonAndNoTemporaryFile) {
   std::filesystem::path dir = TempDir("json");
   std::filesystem::path file = dir / "report.json";
@@ -395,6 +405,18 @@ TEST(Junit, PassingRunHasNoFailureAndReportsTimeInSeconds) {
       << xml;
   EXPECT_EQ(xml.find("<failure"), std::string::npos);
   EXPECT_NE(xml.find("failures=\"0\" errors=\"0\" time=\"1.234\""), std::string::npos);
+}
+
+TEST(Junit, AHeldRunSaysSoInItsOutput) {
+  Report report;
+  report.results = {ReproducedRun()};
+  EXPECT_EQ(ToJunitXml(report).find("held for"), std::string::npos);
+  report.results[0].held = RunResult::Held{61234, "SIGTERM", "wedge match 1234"};
+  const std::string xml = ToJunitXml(report);
+  EXPECT_NE(xml.find("held for 61.234 s, released by SIGTERM; the hold printed `wedge match "
+                     "1234`\n</system-out>"),
+            std::string::npos)
+      << xml;
 }
 
 TEST(Junit, HostNotCleanIsAFailureEvenWithTheExpectedVerdict) {

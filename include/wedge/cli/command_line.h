@@ -44,6 +44,7 @@ struct RunCommand {
   std::optional<std::string> json;
   std::optional<std::string> junit;
   bool keep = false;
+  bool hold = false;  // --hold: keep the reproduced state live until `wedge cleanup` releases it
   bool allow_untrusted = false;
   std::vector<std::string> with;  // NAME=PATH, in order
   std::optional<scenario::Verdict> expect;

@@ -85,6 +85,13 @@ struct RunResult {
   // What wedge injected to pin the bug (a held syscall, a resized pipe), one line each: never
   // the bug's own doing, so the report names it.
   std::vector<std::string> injections;
+  // A run held with --hold: how long its state stayed live, and what released it.
+  struct Held {
+    std::int64_t duration_ms = 0;
+    std::string released_by;    // the signal: "SIGTERM" (wedge cleanup, the next run), "SIGINT"
+    std::string match_command;  // "wedge match 1234", as the hold printed it; empty if none
+  };
+  std::optional<Held> held;
   bool host_clean = false;                  // the post-teardown check passed
   std::vector<std::string> host_leftovers;  // what the check found, if anything
   std::optional<std::string> error;         // an internal error that ended the run early

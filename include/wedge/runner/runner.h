@@ -27,6 +27,9 @@ struct RunOptions {
   std::ostream* progress = nullptr;    // one line per phase; null for silence
   stack::Binaries binaries = stack::Binaries::Defaults();  // --with NAME=PATH
   std::optional<scenario::Verdict> expect_override;        // --expect VERDICT
+  // --hold: after a verdict other than not-reproduced, keep the state live until released
+  // (wedge/runner/hold.h), then recover and tear down.
+  bool hold = false;
 };
 
 // What the scenarios of one `wedge run` share: the private docker stack, started on first use
