@@ -170,7 +170,10 @@ TEST_F(HeldRunMarker, AHeldWedgeThatDoesNotEndInTimeIsAnError) {
   const pid_t held = StartChild("wedge");
   ASSERT_TRUE(WriteHeldMarker(state_dir_, HeldBy(held)).ok());
   // Stopped, it cannot act on the SIGTERM: a wedge stuck in its teardown does not end either.
+  // Until the stop has happened a SIGTERM would be taken first (lower signals go first).
   ::kill(held, SIGSTOP);
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(held), &info, WSTOPPED | WNOWAIT), 0);
   std::vector<std::string> said;
   Status status = ReleaseHeldRun(state_dir_, std::chrono::milliseconds(200),
                                  [&said](const std::string& line) { said.push_back(line); });
