@@ -79,6 +79,8 @@ std::string ChildFailure(int status) {
         return "wedge-init could not mount a fresh /proc in the sandbox";
       case 113:
         return "wedge-init could not create its signalfd for reaping orphans";
+      case 114:
+        return "wedge-init could not enter its root directory";
       default:
         return "wedge-init exited with status " + std::to_string(WEXITSTATUS(status));
     }
@@ -98,6 +100,11 @@ Status ValidateOptions(const SandboxOptions& options) {
   }
   if (options.reap_orphans && !options.mount_proc) {
     return Error("sandbox: reap_orphans needs mount_proc");
+  }
+  if (!options.root.empty() && (!options.mount_namespace || !options.root.is_absolute() ||
+                                options.root.lexically_normal() != options.root)) {
+    return Error("sandbox: root '" + options.root.string() +
+                 "' needs the mount namespace and a normal absolute path");
   }
   for (const auto& tmpfs : options.temporary_filesystems) {
     if (!options.mount_namespace) return Error("sandbox: a tmpfs needs the mount namespace");
@@ -134,6 +141,7 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& 
   std::vector<std::string> words = {options.init_binary.string(), "--control-fd",
                                     std::to_string(kControlFd), "--log-dir",
                                     options.log_directory.string()};
+  if (!options.root.empty()) words.insert(words.end(), {"--root", options.root.string()});
   if (options.mount_proc) words.push_back("--mount-proc");
   if (options.reap_orphans) words.push_back("--reap-orphans");
   for (const auto& tmpfs : options.temporary_filesystems) {

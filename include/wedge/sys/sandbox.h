@@ -42,7 +42,12 @@ struct SandboxOptions {
   // The init reaps the children it did not start (orphans of daemons that detach, reparented
   // to it); those it started stay zombies until wedge looks. Needs mount_proc.
   bool reap_orphans = false;
-  // Mounted, in order, before /proc and before anything runs (needs the mount namespace).
+  // A root directory the namespace pivots into before the tmpfs and /proc mounts (read-only,
+  // with the host's /dev and /sys bound in): a release's stack (stack/release_root.h). Empty:
+  // the host's /.
+  std::filesystem::path root;
+  // Mounted, in order, before /proc and before anything runs (needs the mount namespace); with
+  // a root, inside it, each kept directory bound back from the host at its own path.
   std::vector<TemporaryFilesystem> temporary_filesystems;
   std::vector<std::pair<int, rlimit>> rlimits;
   std::filesystem::path init_binary;    // wedge-init
