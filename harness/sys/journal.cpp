@@ -121,10 +121,13 @@ Result<JournalChange> ChangeFromJson(const std::string& kind, const json& data) 
 }
 
 Status RemoveRunDirectory(const std::filesystem::path& path, std::vector<std::string>& log) {
-  // Only ever a run directory: STATE_DIR/runs/RUN_ID, absolute, without "..".
-  if (!path.is_absolute() || path.parent_path().filename() != "runs" ||
-      path.lexically_normal() != path) {
-    return Error("refusing to remove '" + path.string() + "': not a wedge run directory");
+  // Only ever a run directory (STATE_DIR/runs/RUN_ID) or a release root being built
+  // (CACHE/.build-RUN_ID-RELEASE): absolute, without "..".
+  const bool run_directory = path.parent_path().filename() == "runs";
+  const bool root_build = path.filename().string().rfind(kStackBuildPrefix, 0) == 0;
+  if (!path.is_absolute() || !(run_directory || root_build) || path.lexically_normal() != path) {
+    return Error("refusing to remove '" + path.string() +
+                 "': not a wedge run directory or release root build");
   }
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return OkStatus();
@@ -337,8 +340,15 @@ std::vector<JournalEntry> Journal::Pending() const {
   return pending;
 }
 
+std::filesystem::path DefaultStackCacheDirectory() {
+  const char* override_dir = std::getenv("WEDGE_STACK_CACHE");
+  return override_dir != nullptr && *override_dir != '\0' ? fs::path(override_dir)
+                                                          : fs::path("/var/cache/wedge/stacks");
+}
+
 UndoScope UndoScope::ForHost(const fs::path& state_dir) {
-  return {state_dir, "/proc/sys", AllowedSysctls(), CgroupMountPoints()};
+  return {state_dir, "/proc/sys", AllowedSysctls(), CgroupMountPoints(),
+          DefaultStackCacheDirectory()};
 }
 
 namespace {
@@ -367,8 +377,15 @@ Status UndoScope::Check(const JournalChange& change) const {
       Overloaded{
           [&](const DirectoryChange& c) -> Status {
             if (IsNormalAbsolute(c.path) && c.path.parent_path() == runs) return OkStatus();
-            return Error("directory '" + c.path.string() + "' is not a run directory in " +
-                         runs.string());
+            if (IsNormalAbsolute(c.path) && !stack_cache.empty() &&
+                c.path.parent_path() == stack_cache.lexically_normal() &&
+                c.path.filename().string().rfind(kStackBuildPrefix, 0) == 0) {
+              return OkStatus();
+            }
+            return Error(
+                "directory '" + c.path.string() + "' is not a run directory in " + runs.string() +
+                " or a release root build in " +
+                (stack_cache.empty() ? std::string("the stack cache") : stack_cache.string()));
           },
           [&](const CgroupChange& c) -> Status {
             if (std::find(cgroup_hierarchies.begin(), cgroup_hierarchies.end(), c.mount) ==

@@ -41,7 +41,8 @@ class JournalTest : public ::testing::Test {
   // What replay may undo here: run directories of the test's state directory, the fake
   // /proc/sys's allowlisted sysctls, wedge's cgroups in this host's hierarchies.
   UndoScope Scope() const {
-    return {root_ / "state", root_ / "proc_sys", wedge::AllowedSysctls(), CgroupMountPoints()};
+    return {root_ / "state", root_ / "proc_sys", wedge::AllowedSysctls(), CgroupMountPoints(),
+            root_ / "stacks"};
   }
   // A journal as a killed wedge leaves it: STATE/journal/NAME.jsonl, 0600, in a 0700 directory.
   fs::path WriteOrphan(const std::string& name, const std::string& text) {
@@ -316,7 +317,11 @@ TEST(JournalEntryJson, ALineThatIsNotJsonInTheMiddleIsAnErrorEntryNotTheEndOfThe
 
 // A scope that accepts the changes of OneOfEachKind, as this host's would.
 UndoScope RunWedgeScope() {
-  return {"/run/wedge", "/proc/sys", wedge::AllowedSysctls(), {"/sys/fs/cgroup/pids"}};
+  return {"/run/wedge",
+          "/proc/sys",
+          wedge::AllowedSysctls(),
+          {"/sys/fs/cgroup/pids"},
+          "/var/cache/wedge/stacks"};
 }
 
 TEST(UndoScope, AcceptsEveryKindOfChangeARunMakes) {
@@ -327,6 +332,9 @@ TEST(UndoScope, AcceptsEveryKindOfChangeARunMakes) {
   EXPECT_TRUE(RunWedgeScope().Check(CgroupChange{"pids", "wedge", "/sys/fs/cgroup/pids"}).ok());
   EXPECT_TRUE(
       RunWedgeScope().Check(MountChange{"/run/wedge/runs/run-1/fuse/mnt", "fuse.wedge-fuse"}).ok());
+  EXPECT_TRUE(RunWedgeScope()
+                  .Check(DirectoryChange{"/var/cache/wedge/stacks/.build-stacks-1-1-bullseye"})
+                  .ok());
 }
 
 TEST(UndoScope, RefusesWhatWedgeNeverDoes) {
@@ -336,6 +344,12 @@ TEST(UndoScope, RefusesWhatWedgeNeverDoes) {
       {DirectoryChange{"/run/wedge/runs"}, "not a run directory"},
       {DirectoryChange{"/run/wedge/runs/a/b"}, "not a run directory"},
       {DirectoryChange{"/srv/state/runs/a"}, "not a run directory"},
+      // The stack cache only for a build's own directory: never a cached root, nor elsewhere.
+      {DirectoryChange{"/var/cache/wedge/stacks/bullseye-0123456789ab"},
+       "or a release root build in /var/cache/wedge/stacks"},
+      {DirectoryChange{"/var/cache/wedge/stacks"}, "not a run directory"},
+      {DirectoryChange{"/var/cache/wedge/.build-x"}, "not a run directory"},
+      {DirectoryChange{"/var/cache/wedge/stacks/.build-x/../../../../etc"}, "not a run directory"},
       {CgroupChange{"pids", "wedge/run-1", "/tmp/fake"},
        "cgroup mount '/tmp/fake' is not a mounted cgroup hierarchy"},
       {CgroupChange{"pids", "system.slice", "/sys/fs/cgroup/pids"},

@@ -29,12 +29,17 @@ namespace wedge::sys {
 
 // Where wedge keeps journals, run directories and locks: /run/wedge, or $WEDGE_STATE_DIR.
 std::filesystem::path DefaultStateDirectory();
+// Where release roots are kept (stack/release_root.h): /var/cache/wedge/stacks, or
+// $WEDGE_STACK_CACHE. A root is built in CACHE/.build-RUN_ID-RELEASE, which the journal covers.
+std::filesystem::path DefaultStackCacheDirectory();
+inline constexpr std::string_view kStackBuildPrefix = ".build-";
 
 // The kinds of host mutation, one struct each, and what undoing an entry of that kind does.
 // On disk an entry is {"seq": N, "kind": KIND, "data": {...}} with the keys named below; a later
 // line {"undone": N} (with "kept": true when the change is meant to stay) closes entry N.
 //   "directory"   {"path"}                          DirectoryChange
-//       undo: remove it and its contents (only ever a STATE_DIR/runs/RUN_ID)
+//       undo: remove it and its contents (only ever a STATE_DIR/runs/RUN_ID, or a release
+//       root being built, STACK_CACHE/.build-...)
 //   "cgroup"      {"controller", "path", "mount"}   CgroupChange
 //       undo: abort the FUSE connections its tasks mount, SIGKILL its tasks, wait, rmdir
 //   "mount"       {"target", "fstype"}              MountChange
@@ -172,11 +177,13 @@ struct UndoScope {
   std::filesystem::path proc_sys = "/proc/sys";
   std::vector<std::string> sysctls;  // names wedge may change (wedge::AllowedSysctls)
   std::vector<std::filesystem::path> cgroup_hierarchies;  // where wedge's cgroups may be
+  std::filesystem::path stack_cache;  // release root builds: STACK_CACHE/.build-... only
 
   // This host's scope for `state_dir`: the allowlisted sysctls, the mounted cgroup hierarchies.
   static UndoScope ForHost(const std::filesystem::path& state_dir);
 
-  // OK when `change` is one wedge makes: a run directory under the state directory; a cgroup
+  // OK when `change` is one wedge makes: a run directory under the state directory, or a
+  // release root build directly in the stack cache; a cgroup
   // wedge/... of a mounted hierarchy; fusectl on its directory, or a mount under a run
   // directory; an allowlisted sysctl at its own path, back to a decimal value; a process other
   // than init and this one; a top-level cgroup tree wedge-... . Otherwise why it is not.
