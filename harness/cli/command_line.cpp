@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "wedge/base/fault_point.h"
+#include "wedge/stack/release_root.h"
 
 namespace wedge::cli {
 namespace {
@@ -26,7 +27,8 @@ constexpr std::array<CommandInfo, 8> kCommands = {{
     {"run",
      "wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep] [--with NAME=PATH]...\n"
      "          [--expect VERDICT] [--repeat N] [--shard K/N] [--allow-untrusted] [--hold]\n"
-     "          [--kernel host|VMLINUZ|PACKAGE]... [--guest-timeout SECONDS]",
+     "          [--stack host|RELEASE]... [--kernel host|VMLINUZ|PACKAGE]...\n"
+     "          [--guest-timeout SECONDS]",
      "run scenarios (default: the scenarios directory);\n"
      "--with picks a binary (docker, dockerd, containerd, runc,\n"
      "containerd-shim-runc-v2); --expect overrides the verdict\n"
@@ -41,7 +43,11 @@ constexpr std::array<CommandInfo, 8> kCommands = {{
      "with apt and cached), or natively (\"host\"); several\n"
      "--kernel print a matrix scenario x kernel -> verdict;\n"
      "a guest still running after --guest-timeout (default\n"
-     "180) is killed and reported as guest-stuck; --hold\n"
+     "180) is killed and reported as guest-stuck; --stack\n"
+     "runs them on a Debian release's docker stack (bullseye,\n"
+     "bookworm, trixie, sid; built once with mmdebstrap and\n"
+     "cached), several --stack print a matrix scenario x\n"
+     "release -> verdict; --hold\n"
      "keeps one scenario's stalled state live after its\n"
      "verdict, for inspection, until `wedge cleanup`"},
     {"verify",
@@ -212,6 +218,7 @@ struct Values {
   std::string repeat;
   std::string shard;
   std::vector<std::string> kernels;
+  std::vector<std::string> stacks;
   std::string guest_timeout;
   std::vector<std::string> baseline;
   std::vector<std::string> candidate;
@@ -261,6 +268,16 @@ std::variant<Command, ParseExit> Finish(const std::string& name, Values& v) {
     if (!v.repeat.empty()) run.repeat = *WholeNumber(v.repeat, 9999);
     if (!v.shard.empty()) run.shard = ShardNamed(v.shard);
     run.kernels = std::move(v.kernels);
+    for (size_t i = 0; i < v.stacks.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (v.stacks[j] == v.stacks[i])
+          return Error(name, "--stack " + v.stacks[i] + " is given twice");
+      }
+    }
+    if (run.hold && v.stacks.size() > 1) {
+      return Error(name, "--hold keeps one run's state: give at most one --stack");
+    }
+    run.stacks = std::move(v.stacks);
     if (!v.guest_timeout.empty()) run.guest_timeout_s = *WholeNumber(v.guest_timeout, 99999);
     return run;
   }
@@ -337,6 +354,14 @@ void DefineCommands(CLI::App& app, Values& v) {
                     [](const std::string& value) { return ShardNamed(value).has_value(); }));
   run->add_flag("--allow-untrusted", v.allow_untrusted,
                 "run scenario files that others than root and you could have\nwritten");
+  Each(run, "--stack", v.stacks, "RELEASE",
+       "run the private docker stack of a Debian release (host: the installed\n"
+       "binaries; bullseye, bookworm, trixie, sid: that release's dockerd,\n"
+       "containerd, runc and CLI, built once from Debian's archive and cached);\n"
+       "several print a matrix scenario x release -> verdict")
+      ->check(Takes("host, bullseye, bookworm, trixie or sid", [](const std::string& value) {
+        return value == "host" || stack::IsKnownRelease(value);
+      }));
   Each(run, "--kernel", v.kernels, "host|VMLINUZ|PACKAGE",
        "run on this kernel: natively (host), or under qemu a vmlinuz with\n"
        "its modules or a Debian package name or glob such as\n"

@@ -2,13 +2,17 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <memory>
+#include <variant>
 
 #include "cli_support.h"
 #include "commands.h"
 #include "wedge/probe/signals.h"
 #include "wedge/report/report.h"
+#include "wedge/runner/run_context.h"
 #include "wedge/runner/run_suite.h"
 #include "wedge/runner/runner.h"
+#include "wedge/stack/release_root.h"
 #include "wedge/sys/command.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/journal.h"
@@ -21,6 +25,44 @@ namespace {
 
 namespace fs = std::filesystem;
 using scenario::Scenario;
+
+// The binaries of each --stack, in order: the run's own for "host", a release root's (taken
+// from the cache, or built, under a journal of its own) for a release. Exit 3 when a root
+// cannot be had: the archive unreachable with nothing cached, a package missing, a failed build.
+std::variant<std::vector<stack::Binaries>, int> StackBinaries(
+    const std::vector<std::string>& stacks, const runner::RunOptions& options) {
+  std::vector<stack::Binaries> binaries;
+  std::unique_ptr<sys::Journal> journal;
+  for (const std::string& release : stacks) {
+    if (release == "host") {
+      binaries.push_back(options.binaries);
+      continue;
+    }
+    if (!journal) {
+      auto created = sys::Journal::Create(options.state_dir, runner::NewRunId("stacks"));
+      if (!created.ok()) {
+        std::cerr << "wedge: " << created.error().message() << "\n";
+        return kInternalError;
+      }
+      journal = std::move(*created);
+    }
+    Result<stack::ReleaseRoot> root =
+        stack::EnsureReleaseRoot(release, *journal, stack::DefaultStackCache(), &std::cout);
+    if (!root.ok()) {
+      std::cerr << "wedge: the " << release << " stack: " << root.error().message() << "\n";
+      return sys::Interrupted() ? 128 + sys::Interrupted() : kRequirementMissing;
+    }
+    std::cout << "stack " << release << ": " << root->root.string() << " (";
+    bool first = true;
+    for (const auto& [package, version] : root->packages) {
+      std::cout << (first ? "" : ", ") << package << " " << version;
+      first = false;
+    }
+    std::cout << ")\n";
+    binaries.push_back(root->StackBinaries());
+  }
+  return binaries;
+}
 
 // `wedge run --kernel A --kernel B ...`: the scenarios on each kernel (natively for "host", in a
 // qemu guest for the others) and the matrix scenario x kernel -> verdict. With one guest kernel
@@ -82,6 +124,22 @@ int RunKernelMatrix(const RunCommand& command, const std::vector<Scenario>& scen
   auto lock = BeginRun(options.state_dir);
   if (const int* status = std::get_if<int>(&lock)) return *status;
 
+  // The columns: each kernel with each stack (a release's only on the host's kernel, checked
+  // before), kernel-major.
+  const std::vector<std::string> stacks =
+      command.stacks.empty() ? std::vector<std::string>{"host"} : command.stacks;
+  auto binaries = StackBinaries(stacks, options);
+  if (const int* status = std::get_if<int>(&binaries)) return *status;
+  std::vector<vm::MatrixColumnSpec> columns;
+  for (const auto& kernel : kernels) {
+    for (size_t i = 0; i < stacks.size(); ++i) {
+      const bool release = stacks[i] != "host";
+      if (release && !kernel.host) continue;
+      columns.push_back({kernel, command.stacks.size() > 1 || release ? stacks[i] : "",
+                         std::get<std::vector<stack::Binaries>>(binaries)[i]});
+    }
+  }
+
   vm::MatrixOptions matrix_options;
   matrix_options.run = options;
   matrix_options.expect = options.expect_override;
@@ -98,7 +156,7 @@ int RunKernelMatrix(const RunCommand& command, const std::vector<Scenario>& scen
     matrix_options.guest_wedge_arguments.push_back("--repeat");
     matrix_options.guest_wedge_arguments.push_back(std::to_string(command.repeat));
   }
-  const vm::Matrix matrix = vm::RunMatrix(scenarios, kernels, matrix_options);
+  const vm::Matrix matrix = vm::RunMatrix(scenarios, columns, matrix_options);
 
   std::cout << "\n" << vm::RenderMatrix(matrix);
   if (command.json) {
@@ -124,17 +182,22 @@ int RunKernelMatrix(const RunCommand& command, const std::vector<Scenario>& scen
 
 // The scenarios on this kernel, in one suite; the report, the summary and the exit status.
 int RunOnThisKernel(const RunCommand& command, const std::vector<Scenario>& scenarios,
-                    const runner::RunOptions& options) {
+                    runner::RunOptions options) {
   auto lock = BeginRun(options.state_dir);
   if (const int* status = std::get_if<int>(&lock)) return *status;
+  if (command.stacks.size() == 1 && command.stacks[0] != "host") {
+    auto binaries = StackBinaries(command.stacks, options);
+    if (const int* status = std::get_if<int>(&binaries)) return *status;
+    options.binaries = std::get<std::vector<stack::Binaries>>(binaries)[0];
+  }
 
   report::Report report;
   report.host = runner::CollectHostInfo(options);
   const bool uses_stack = std::any_of(scenarios.begin(), scenarios.end(),
                                       [](const Scenario& s) { return s.stack.required; });
   if (uses_stack) {
-    for (const auto& [name, version] : options.binaries.Versions()) {
-      report.host.binaries.push_back({name, options.binaries.Path(name).string(), version});
+    for (auto& binary : runner::DescribeBinaries(options.binaries)) {
+      report.host.binaries.push_back(std::move(binary));
     }
   }
   std::cout << "wedge " << report.host.wedge_version << " on Linux " << report.host.kernel_release
@@ -267,7 +330,23 @@ int Execute(const RunCommand& command) {
   }
   options.expect_override = command.expect;
 
-  if (matrix) return RunKernelMatrix(command, *scenarios, kernels, options);
+  const bool release_stack = std::any_of(command.stacks.begin(), command.stacks.end(),
+                                         [](const std::string& s) { return s != "host"; });
+  if (release_stack && !command.with.empty()) {
+    return Usage("run",
+                 "--with does not combine with --stack RELEASE: a release's daemons see only its "
+                 "root");
+  }
+  if (release_stack && std::any_of(kernels.begin(), kernels.end(), [](const auto& k) {
+        return k.source != vm::KernelSource::kHost;
+      })) {
+    return Usage("run",
+                 "--stack RELEASE runs on this kernel: it does not combine with a guest --kernel");
+  }
+  if (matrix || command.stacks.size() > 1) {
+    if (kernels.empty()) kernels.push_back({vm::KernelSource::kHost, "host"});
+    return RunKernelMatrix(command, *scenarios, kernels, options);
+  }
   return RunOnThisKernel(command, *scenarios, options);
 }
 

@@ -149,7 +149,11 @@ json MismatchesJson(const std::vector<signature::Mismatch>& mismatches) {
 json ToJson(const HostInfo& host) {
   json binaries = json::array();
   for (const BinaryVersion& binary : host.binaries) {
-    binaries.push_back({{"name", binary.name}, {"path", binary.path}, {"version", binary.version}});
+    json entry = {{"name", binary.name}, {"path", binary.path}, {"version", binary.version}};
+    if (!binary.package.empty()) entry["package"] = binary.package;
+    if (!binary.go_version.empty()) entry["go_version"] = binary.go_version;
+    if (!binary.release.empty()) entry["release"] = binary.release;
+    binaries.push_back(std::move(entry));
   }
   return json{{"kernel",
                {{"release", host.kernel_release},

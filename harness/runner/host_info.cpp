@@ -20,6 +20,14 @@ std::string RlimitText(int resource) {
   return text(limit.rlim_cur) + ":" + text(limit.rlim_max);
 }
 
+report::BinaryVersion Binary(std::string name, std::string path, std::string version) {
+  report::BinaryVersion binary;
+  binary.name = std::move(name);
+  binary.path = std::move(path);
+  binary.version = std::move(version);
+  return binary;
+}
+
 }  // namespace
 
 report::HostInfo CollectHostInfo(const RunOptions& options) {
@@ -40,14 +48,32 @@ report::HostInfo CollectHostInfo(const RunOptions& options) {
   host.rlimits["RLIMIT_NPROC"] = RlimitText(RLIMIT_NPROC);
   host.wedge_version = WEDGE_VERSION;
   host.binaries.push_back(
-      {"wedge-init", (options.fixtures_dir / "wedge-init").string(), WEDGE_VERSION});
-  host.binaries.push_back({"wedge-fuse", (options.fixtures_dir / "wedge-fuse").string(),
-                           std::string("libfuse ") + WEDGE_LIBFUSE_VERSION});
+      Binary("wedge-init", (options.fixtures_dir / "wedge-init").string(), WEDGE_VERSION));
+  host.binaries.push_back(Binary("wedge-fuse", (options.fixtures_dir / "wedge-fuse").string(),
+                                 std::string("libfuse ") + WEDGE_LIBFUSE_VERSION));
   if (Result<sys::CommandOutput> fusermount = sys::RunCommand("fusermount3", {"--version"});
       fusermount.ok()) {
-    host.binaries.push_back({"fusermount3", "fusermount3", FirstLine(fusermount->output)});
+    host.binaries.push_back(Binary("fusermount3", "fusermount3", FirstLine(fusermount->output)));
   }
   return host;
+}
+
+std::vector<report::BinaryVersion> DescribeBinaries(const stack::Binaries& binaries) {
+  const std::map<std::string, std::string> versions = binaries.Versions();
+  const std::map<std::string, std::string> packages = binaries.PackageVersions();
+  const std::map<std::string, std::string> go_versions = binaries.GoVersions();
+  std::vector<report::BinaryVersion> described;
+  for (const auto& [name, version] : versions) {
+    report::BinaryVersion binary;
+    binary.name = name;
+    binary.path = binaries.HostPath(name).string();
+    binary.version = version;
+    if (auto it = packages.find(name); it != packages.end()) binary.package = it->second;
+    if (auto it = go_versions.find(name); it != go_versions.end()) binary.go_version = it->second;
+    binary.release = binaries.release;
+    described.push_back(std::move(binary));
+  }
+  return described;
 }
 
 }  // namespace wedge::runner

@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "wedge/base/debian_releases.h"
 #include "wedge/base/result.h"
 #include "wedge/base/unique_fd.h"
 #include "wedge/kinds/kinds.h"
@@ -715,13 +716,35 @@ class Validator {
     return selector;
   }
 
+  // "stacks": {"RELEASE": {"verdict", "reason"}}: where a release's stack differs.
+  void ReadStackExpectations(const Node& node) {
+    ExpectObject(node);
+    if (!scenario_.stack.required) {
+      Fail(node.pointer, "expectations per stack need a scenario that uses the stack (\"stack\")");
+    }
+    for (const auto& [release, value] : node.json().items()) {
+      Node entry = node.Child(release);
+      if (!IsDebianRelease(release)) {
+        Fail(entry.pointer, "expected a Debian release (" + Join(DebianReleases(), ", ") +
+                                "), got " + Quote(release));
+      }
+      ExpectObject(entry);
+      CheckKeys(entry, {"verdict", "reason"});
+      Scenario::StackExpectation expectation;
+      expectation.verdict = ReadChoice(Required(entry, "verdict"), Verdicts());
+      expectation.reason = ReadText(Required(entry, "reason"));
+      scenario_.expected_on_stack[release] = std::move(expectation);
+    }
+  }
+
   void ReadExpect(const Node& node) {
     ExpectObject(node);
-    CheckKeys(node, {"verdict", "reason"});
+    CheckKeys(node, {"verdict", "reason", "stacks"});
     Node verdict = Required(node, "verdict");
     scenario_.expected = ReadChoice(verdict, Verdicts());
     Node reason = Required(node, "reason");
     scenario_.expected_reason = ReadText(reason);
+    if (auto stacks = Optional(node, "stacks")) ReadStackExpectations(*stacks);
     if (context_.failed_precondition.empty()) return;
     // The file itself decides the precondition, so the expectation must agree with it.
     const std::string& name = context_.failed_precondition_name;

@@ -95,6 +95,16 @@ const Fixture* Scenario::FindFixture(std::string_view fixture_name) const {
   return nullptr;
 }
 
+Verdict Scenario::ExpectedOn(std::string_view release) const {
+  auto it = expected_on_stack.find(std::string(release));
+  return it == expected_on_stack.end() ? expected : it->second.verdict;
+}
+
+const std::string& Scenario::ExpectedReasonOn(std::string_view release) const {
+  auto it = expected_on_stack.find(std::string(release));
+  return it == expected_on_stack.end() ? expected_reason : it->second.reason;
+}
+
 const std::vector<std::string>& AllowedSysctls() { return wedge::AllowedSysctls(); }
 
 std::string LoadError::ToString() const {

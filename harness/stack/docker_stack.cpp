@@ -338,7 +338,7 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
   layout.containerd_socket = layout.Path("containerd.sock");
   layout.cgroup_parent = "wedge-docker-" + journal.run_id();
   for (const char* name : {"docker", "dockerd", "containerd", "runc", "containerd-shim-runc-v2"}) {
-    const fs::path& path = options.binaries.Path(name);
+    const fs::path path = options.binaries.HostPath(name);
     if (path.empty() || ::access(path.c_str(), X_OK) != 0) {
       return Error(std::string("private docker stack: ") + name + " binary '" + path.string() +
                    "' is not executable");
@@ -378,6 +378,17 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
   const bool under_run = !ec && !relative.empty() && *relative.begin() != "..";
   sandbox_options.temporary_filesystems.push_back(
       {"/run", under_run ? real_directory : fs::path()});
+  if (!options.binaries.root.empty()) {
+    // A release's daemons run in its root (read-only): the stack directory must be reachable
+    // there, which it is through the private /run; /tmp is theirs alone too.
+    if (!under_run) {
+      return Error("private docker stack: the " + options.binaries.release +
+                   " stack needs its run directory under /run (it is " + layout.directory.string() +
+                   "; unset WEDGE_STATE_DIR)");
+    }
+    sandbox_options.root = options.binaries.root;
+    sandbox_options.temporary_filesystems.push_back({"/tmp", fs::path()});
+  }
   sandbox_options.init_binary = options.fixtures_dir / "wedge-init";
   sandbox_options.log_directory = layout.directory;
   WEDGE_ASSIGN_OR_RETURN(s.sandbox, sys::Sandbox::Start(journal, *s.cgroup, sandbox_options));
@@ -476,7 +487,7 @@ std::string DockerStack::DockerdLog() const {
 Result<std::pair<int, std::string>> DockerStack::Docker(const std::vector<std::string>& args,
                                                         std::chrono::milliseconds timeout) {
   WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput output,
-                         sys::RunCommand(state_->options.binaries.Path("docker").string(), args,
+                         sys::RunCommand(state_->options.binaries.HostPath("docker").string(), args,
                                          timeout, ClientEnvironment()));
   return std::make_pair(output.exit_code, std::move(output.output));
 }

@@ -19,21 +19,27 @@ std::string JsonString(const nlohmann::json& object, const char* key) {
 }
 
 std::string ExpectedName(const scenario::Scenario& scenario,
-                         const std::optional<scenario::Verdict>& expect) {
-  return std::string(scenario::VerdictName(expect.value_or(scenario.expected)));
+                         const std::optional<scenario::Verdict>& expect, const std::string& stack) {
+  return std::string(scenario::VerdictName(expect.value_or(scenario.ExpectedOn(stack))));
 }
 
 // The host column: the scenarios natively, as `wedge run` runs them, with the host check.
-MatrixColumn RunOnHost(const std::vector<scenario::Scenario>& scenarios, const KernelImage& kernel,
-                       const MatrixOptions& options) {
+MatrixColumn RunOnHost(const std::vector<scenario::Scenario>& scenarios,
+                       const MatrixColumnSpec& spec, const MatrixOptions& options) {
+  const KernelImage& kernel = spec.kernel;
   MatrixColumn column;
   column.kernel = kernel;
+  column.stack = spec.stack;
   const std::int64_t started = sys::MonotonicMillis();
   report::Report report;
   report.host = runner::CollectHostInfo(options.run);
   column.release = report.host.kernel_release;
   runner::RunOptions run_options = options.run;
   run_options.expect_override = options.expect;
+  if (!spec.stack.empty()) run_options.binaries = spec.binaries;
+  for (const auto& binary : runner::DescribeBinaries(run_options.binaries)) {
+    report.host.binaries.push_back(binary);
+  }
   runner::SuitePlan plan;
   plan.repeat = options.repeat;
   if (options.run.progress != nullptr) {
@@ -125,6 +131,12 @@ std::string Pad(const std::string& text, size_t width) {
 
 }  // namespace
 
+std::string MatrixColumn::Label() const {
+  if (stack.empty()) return kernel.label;
+  if (kernel.host) return stack;
+  return kernel.label + "+" + stack;
+}
+
 bool Matrix::AllAsExpected() const {
   return std::all_of(cells.begin(), cells.end(),
                      [](const MatrixCell& c) { return c.as_expected; }) &&
@@ -140,6 +152,7 @@ std::vector<MatrixCell> CellsFromReport(const std::vector<std::string>& scenario
   for (size_t i = 0; i < scenarios.size(); ++i) {
     MatrixCell cell;
     cell.scenario = scenarios[i];
+    cell.column = kernel;
     cell.kernel = kernel;
     cell.expected = expected[i];
     cell.verdict = outcome;
@@ -193,7 +206,7 @@ std::string RenderMatrix(const Matrix& matrix) {
   std::vector<std::string> header = {"scenario"};
   std::vector<std::string> releases = {""};
   for (const auto& column : matrix.columns) {
-    header.push_back(column.kernel.label);
+    header.push_back(column.Label());
     releases.push_back(column.release.empty() ? "" : "(" + column.release + ")");
   }
   std::vector<std::vector<std::string>> rows;
@@ -202,7 +215,7 @@ std::string RenderMatrix(const Matrix& matrix) {
     for (const auto& column : matrix.columns) {
       std::string text = "?";
       for (const auto& cell : matrix.cells) {
-        if (cell.scenario == scenario && cell.kernel == column.kernel.label) {
+        if (cell.scenario == scenario && cell.column == column.Label()) {
           text = cell.verdict + (cell.as_expected ? "" : " !");
         }
       }
@@ -229,7 +242,7 @@ std::string RenderMatrix(const Matrix& matrix) {
   for (const auto& row : rows) line(row);
   for (const auto& cell : matrix.cells) {
     if (!cell.as_expected) {
-      out << "! " << cell.scenario << " on " << cell.kernel << ": " << cell.verdict << ", expected "
+      out << "! " << cell.scenario << " on " << cell.column << ": " << cell.verdict << ", expected "
           << cell.expected << (cell.detail.empty() ? "" : ": " + cell.detail) << "\n";
     }
   }
@@ -241,6 +254,7 @@ nlohmann::json ToJson(const Matrix& matrix) {
   for (const auto& column : matrix.columns) {
     nlohmann::json kernel = {
         {"label", column.kernel.label},    {"host", column.kernel.host},
+        {"column", column.Label()},        {"stack", column.stack},
         {"release", column.release},       {"wall_ms", column.wall_ms},
         {"host_clean", column.host_clean}, {"host_leftovers", column.leftovers},
         {"report", column.report}};
@@ -263,7 +277,9 @@ nlohmann::json ToJson(const Matrix& matrix) {
   nlohmann::json cells = nlohmann::json::array();
   for (const auto& cell : matrix.cells) {
     cells.push_back({{"scenario", cell.scenario},
+                     {"column", cell.column},
                      {"kernel", cell.kernel},
+                     {"stack", cell.stack},
                      {"verdict", cell.verdict},
                      {"expected", cell.expected},
                      {"as_expected", cell.as_expected},
@@ -288,7 +304,7 @@ report::Report JunitReport(const Matrix& matrix, const report::HostInfo& host) {
   junit.host = host;
   for (const auto& cell : matrix.cells) {
     report::RunResult result;
-    result.scenario = cell.scenario + " on " + cell.kernel;
+    result.scenario = cell.scenario + " on " + cell.column;
     result.reason = cell.detail;
     result.expected = verdict_named(cell.expected).value_or(scenario::Verdict::kReproduced);
     if (auto verdict = verdict_named(cell.verdict)) {
@@ -297,7 +313,7 @@ report::Report JunitReport(const Matrix& matrix, const report::HostInfo& host) {
       result.error = cell.verdict + (cell.detail.empty() ? "" : ": " + cell.detail);
     }
     for (const auto& column : matrix.columns) {
-      if (column.kernel.label != cell.kernel) continue;
+      if (column.Label() != cell.column) continue;
       result.host_clean = column.host_clean;
       if (!column.report.is_object() || !column.report.contains("results")) continue;
       for (const auto& run : column.report["results"]) {
@@ -342,25 +358,27 @@ std::optional<std::string> GuestUnsupportedReason(const scenario::Scenario& scen
 }
 
 Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
-                 const std::vector<KernelImage>& kernels, const MatrixOptions& options) {
+                 const std::vector<MatrixColumnSpec>& specs, const MatrixOptions& options) {
   Matrix matrix;
-  std::vector<std::string> expected;
-  for (const auto& scenario : scenarios) {
-    matrix.scenarios.push_back(scenario.name);
-    expected.push_back(ExpectedName(scenario, options.expect));
-  }
-  for (const auto& kernel : kernels) {
+  for (const auto& scenario : scenarios) matrix.scenarios.push_back(scenario.name);
+  for (const auto& spec : specs) {
     if (sys::Interrupted()) break;
+    std::vector<std::string> expected;
+    for (const auto& scenario : scenarios) {
+      expected.push_back(ExpectedName(scenario, options.expect, spec.stack));
+    }
+    const KernelImage& kernel = spec.kernel;
     if (options.run.progress != nullptr) {
       *options.run.progress << "== kernel " << kernel.label
                             << (kernel.host ? " (natively)" : " (guest, " + kernel.release + ")")
-                            << "\n";
+                            << (spec.stack.empty() ? "" : ", stack " + spec.stack) << "\n";
     }
-    MatrixColumn column = kernel.host ? RunOnHost(scenarios, kernel, options)
-                                      : RunOnGuest(scenarios, kernel, options);
+    MatrixColumn column =
+        kernel.host ? RunOnHost(scenarios, spec, options) : RunOnGuest(scenarios, kernel, options);
+    const std::string label = column.Label();
     for (const auto& line : column.leftovers) {
       if (options.run.progress != nullptr) {
-        *options.run.progress << "[" << kernel.label << "] left behind: " << line << "\n";
+        *options.run.progress << "[" << label << "] left behind: " << line << "\n";
       }
     }
     std::string outcome = "error";
@@ -369,8 +387,10 @@ Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
       outcome = std::string(GuestOutcomeName(column.guest->outcome));
       detail = column.guest->detail;
     }
-    for (auto& cell : CellsFromReport(matrix.scenarios, expected, kernel.label, column.report,
-                                      outcome, detail)) {
+    for (auto& cell :
+         CellsFromReport(matrix.scenarios, expected, label, column.report, outcome, detail)) {
+      cell.kernel = kernel.label;
+      cell.stack = spec.stack;
       matrix.cells.push_back(std::move(cell));
     }
     matrix.columns.push_back(std::move(column));
@@ -385,6 +405,13 @@ Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
                      return index(a.scenario) < index(b.scenario);
                    });
   return matrix;
+}
+
+Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
+                 const std::vector<KernelImage>& kernels, const MatrixOptions& options) {
+  std::vector<MatrixColumnSpec> specs;
+  for (const auto& kernel : kernels) specs.push_back({kernel, "", options.run.binaries});
+  return RunMatrix(scenarios, specs, options);
 }
 
 }  // namespace wedge::vm

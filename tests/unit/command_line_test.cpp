@@ -169,6 +169,19 @@ TEST(ParseRun, HoldIsAFlagForOneRunOnThisKernel) {
                    "run");
 }
 
+TEST(ParseRun, StackTakesHostOrADebianReleaseEachOnce) {
+  EXPECT_EQ(Parsed<RunCommand>({"run", "--stack", "bullseye", "--stack=sid"}).stacks,
+            (std::vector<std::string>{"bullseye", "sid"}));
+  EXPECT_EQ(Parsed<RunCommand>({"run", "--stack", "host"}).stacks,
+            std::vector<std::string>{"host"});
+  ExpectUsageError({"run", "--stack", "buster"},
+                   "--stack: takes host, bullseye, bookworm, trixie or sid, not 'buster'", "run");
+  ExpectUsageError({"run", "--stack", "sid", "--stack", "sid"}, "--stack sid is given twice",
+                   "run");
+  ExpectUsageError({"run", "a.json", "--hold", "--stack", "sid", "--stack", "trixie"},
+                   "--hold keeps one run's state: give at most one --stack", "run");
+}
+
 TEST(ParseRun, WithTakesNameEqualsPath) {
   for (const std::string bad : {"docker", "=/usr/bin/docker", "docker="}) {
     ExpectUsageError({"run", "--with", bad}, "--with: takes NAME=PATH, not '" + bad + "'", "run");

@@ -149,7 +149,10 @@ Report TwoRunReport() {
   report.host.cgroup_mode = "v2";
   report.host.sysctls = {{"fs.pipe-user-pages-soft", "16384"}};
   report.host.rlimits = {{"RLIMIT_NOFILE", "20000:20000"}};
-  report.host.binaries = {{"wedge-fuse", "/opt/wedge/bin/wedge-fuse", "wedge-fuse 0.1.0"}};
+  report.host.binaries = {
+      {"wedge-fuse", "/opt/wedge/bin/wedge-fuse", "wedge-fuse 0.1.0", "", "", ""},
+      {"runc", "/var/cache/wedge/stacks/bullseye-0123456789ab/usr/sbin/runc",
+       "runc version 1.0.0~rc93+ds1", "runc 1.0.0~rc93+ds1-5+deb11u5", "go1.15.15", "bullseye"}};
   report.host.wedge_version = "0.1.0";
   report.results = {ReproducedRun(), UnexplainedRun()};
   return report;
@@ -195,10 +198,15 @@ TEST(ReportJson, HostRecordsKernelCgroupsSysctlsRlimitsAndBinaries) {
   EXPECT_EQ(host["cgroup_mode"], "v2");
   EXPECT_EQ(host["sysctls"]["fs.pipe-user-pages-soft"], "16384");
   EXPECT_EQ(host["rlimits"]["RLIMIT_NOFILE"], "20000:20000");
-  ASSERT_EQ(host["binaries"].size(), 1u);
+  ASSERT_EQ(host["binaries"].size(), 2u);
   EXPECT_EQ(host["binaries"][0]["name"], "wedge-fuse");
   EXPECT_EQ(host["binaries"][0]["path"], "/opt/wedge/bin/wedge-fuse");
   EXPECT_EQ(host["binaries"][0]["version"], "wedge-fuse 0.1.0");
+  EXPECT_FALSE(host["binaries"][0].contains("package"));
+  // A release stack's binary: its package, the Go that built it and its release.
+  EXPECT_EQ(host["binaries"][1]["package"], "runc 1.0.0~rc93+ds1-5+deb11u5");
+  EXPECT_EQ(host["binaries"][1]["go_version"], "go1.15.15");
+  EXPECT_EQ(host["binaries"][1]["release"], "bullseye");
   EXPECT_EQ(host["wedge_version"], "0.1.0");
 }
 

@@ -294,6 +294,23 @@ TEST(FuseFlushControls, EachDiffersFromItsScenarioOnlyInOneHolderKnobAndTheVerdi
   }
 }
 
+TEST(StackExpectations, AReleaseMayBeExpectedToDifferAndOthersKeepTheDefault) {
+  std::string text = ReadText(kScenarioDir / "seccomp-resources-sigsys.json");
+  const std::string end = "so the filter kills it\"";
+  ASSERT_NE(text.find(end), std::string::npos);
+  text.replace(text.find(end), end.size(),
+               end +
+                   ", \"stacks\": {\"bullseye\": {\"verdict\": \"not-reproduced\", "
+                   "\"reason\": \"Go 1.15 raises no limit\"}}");
+  auto parsed = ParseScenario(text, "inline.json");
+  const Scenario& scenario = ExpectScenario(parsed);
+  EXPECT_EQ(scenario.ExpectedOn("bullseye"), Verdict::kNotReproduced);
+  EXPECT_EQ(scenario.ExpectedReasonOn("bullseye"), "Go 1.15 raises no limit");
+  EXPECT_EQ(scenario.ExpectedOn("trixie"), Verdict::kReproduced);
+  EXPECT_EQ(scenario.ExpectedOn(""), Verdict::kReproduced);
+  EXPECT_EQ(scenario.ExpectedReasonOn("host"), scenario.expected_reason);
+}
+
 TEST(FuseFlushPidnsTeardown, NoHolderVariantDiffersOnlyInTheHolderAndTheVerdict) {
   auto main_result = LoadScenarioFile(kScenarioDir / "fuse-flush-pidns-teardown.json");
   auto control_result = LoadScenarioFile(kScenarioDir / "fuse-flush-pidns-teardown-no-holder.json");
@@ -1245,6 +1262,12 @@ const std::vector<MalformedCase>& MalformedCases() {
       {"expect-bad-verdict", "/expect/verdict",
        "expected one of \"reproduced\", \"not-reproduced\", \"unexplained\", got \"passed\""},
       {"expect-missing-reason", "/expect", "missing required key \"reason\""},
+      {"expect-stacks-missing-reason", "/expect/stacks/bullseye",
+       "missing required key \"reason\""},
+      {"expect-stacks-unknown-release", "/expect/stacks/buster",
+       "expected a Debian release (bullseye, bookworm, trixie, sid), got \"buster\""},
+      {"expect-stacks-without-stack", "/expect/stacks",
+       "expectations per stack need a scenario that uses the stack (\"stack\")"},
       {"file-empty", "/fixtures/daemon/file",
        "expected a relative path inside the run directory, got \"\" (empty)"},
       {"file-trailing-slash", "/fixtures/daemon/file",

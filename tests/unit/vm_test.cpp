@@ -389,5 +389,59 @@ TEST(Matrix, CellsComeFromEachKernelsReportAndAStuckGuestFillsItsColumn) {
   EXPECT_FALSE(json["as_expected"].get<bool>());
 }
 
+TEST(MatrixColumn, IsLabelledByWhatVaries) {
+  MatrixColumn column;
+  column.kernel.label = "host";
+  column.kernel.host = true;
+  EXPECT_EQ(column.Label(), "host");
+  column.stack = "bullseye";
+  EXPECT_EQ(column.Label(), "bullseye");
+  column.kernel.label = "linux-image-6.1.0-56-cloud-amd64";
+  column.kernel.host = false;
+  EXPECT_EQ(column.Label(), "linux-image-6.1.0-56-cloud-amd64+bullseye");
+}
+
+TEST(RenderMatrix, AReleaseMatrixHasAColumnPerStackAndItsCellsFollowThem) {
+  Matrix matrix;
+  matrix.scenarios = {"seccomp-resources-sigsys"};
+  for (const char* release : {"bullseye", "bookworm"}) {
+    MatrixColumn column;
+    column.kernel.label = "host";
+    column.kernel.host = true;
+    column.stack = release;
+    column.release = "6.18.44";
+    matrix.columns.push_back(column);
+  }
+  const nlohmann::json bullseye = {{"results",
+                                    {{{"scenario", "seccomp-resources-sigsys"},
+                                      {"verdict", "not-reproduced"},
+                                      {"signature_hash", "c8f609365e923e62"},
+                                      {"as_expected", true},
+                                      {"reason", "the healthy signature matched"},
+                                      {"error", nullptr}}}}};
+  const nlohmann::json bookworm = {{"results",
+                                    {{{"scenario", "seccomp-resources-sigsys"},
+                                      {"verdict", "reproduced"},
+                                      {"signature_hash", "3450bee5f625f291"},
+                                      {"as_expected", true},
+                                      {"reason", "bug signature matched"},
+                                      {"error", nullptr}}}}};
+  matrix.cells =
+      CellsFromReport(matrix.scenarios, {"not-reproduced"}, "bullseye", bullseye, "error", "");
+  for (auto& cell :
+       CellsFromReport(matrix.scenarios, {"reproduced"}, "bookworm", bookworm, "error", "")) {
+    matrix.cells.push_back(cell);
+  }
+  EXPECT_TRUE(matrix.AllAsExpected());
+  const auto lines = Lines(RenderMatrix(matrix));
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "scenario                  bullseye        bookworm");
+  EXPECT_EQ(lines[2], "seccomp-resources-sigsys  not-reproduced  reproduced");
+  const report::Report junit = JunitReport(matrix, report::HostInfo{});
+  ASSERT_EQ(junit.results.size(), 2u);
+  EXPECT_EQ(junit.results[0].scenario, "seccomp-resources-sigsys on bullseye");
+  EXPECT_EQ(ToJson(matrix)["kernels"][1]["stack"], "bookworm");
+}
+
 }  // namespace
 }  // namespace wedge::vm

@@ -13,7 +13,8 @@ Result<PreparedCommand> PrepareCommand(const scenario::RunCommandStep& step,
     return Error(step.name + " needs the private docker stack");
   }
   PreparedCommand prepared;
-  prepared.binary = context.options.binaries.Path(step.binary);
+  // The CLI runs on the host: a release root's from its place in the root.
+  prepared.binary = context.options.binaries.HostPath(step.binary);
   prepared.step = step;
   for (auto& arg : prepared.step.args) {
     for (size_t at; (at = arg.find("${image}")) != std::string::npos;) {

@@ -51,7 +51,9 @@ struct RunCommand {
   int repeat = 1;  // 1 to 9999
   std::optional<Shard> shard;
   std::vector<std::string> kernels;  // --kernel, in order
-  int guest_timeout_s = 180;         // 1 to 99999
+  // --stack, in order: "host" (the installed binaries) or a Debian release, each once.
+  std::vector<std::string> stacks;
+  int guest_timeout_s = 180;  // 1 to 99999
 };
 
 // `wedge verify SCENARIO --baseline NAME=PATH... --candidate NAME=PATH... [options]`.

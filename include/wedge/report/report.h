@@ -23,6 +23,12 @@ struct BinaryVersion {
   std::string name;  // "wedge-fuse", "fusermount3", "kernel"
   std::string path;
   std::string version;  // first line of its --version, or the package version
+  // The docker stack's binaries: the Debian package that installed it with its version
+  // ("runc 1.1.5+ds1-1+deb12u1"), the Go version that built it, and the release root it runs in
+  // (empty: the host's).
+  std::string package;
+  std::string go_version;
+  std::string release;
 };
 
 // The host a run happened on: what decides whether a bug can fire.

@@ -269,8 +269,19 @@ struct Scenario {
   signature::Signature healthy;
   Verdict expected = Verdict::kReproduced;
   std::string expected_reason;  // why this verdict is expected on the reference machine
+  // What a Debian release's stack (`--stack RELEASE`) is expected to give where it differs from
+  // `expected`: "expect": {..., "stacks": {"bullseye": {"verdict", "reason"}}}.
+  struct StackExpectation {
+    Verdict verdict = Verdict::kReproduced;
+    std::string reason;
+  };
+  std::map<std::string, StackExpectation> expected_on_stack;
 
   const Fixture* FindFixture(std::string_view fixture_name) const;
+  // The verdict expected on the stack of `release` ("" or "host": the reference machine's).
+  Verdict ExpectedOn(std::string_view release) const;
+  // And why.
+  const std::string& ExpectedReasonOn(std::string_view release) const;
 };
 
 // A validation failure: which file, where in it (an RFC 6901 JSON pointer; "" for the whole

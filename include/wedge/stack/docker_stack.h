@@ -29,16 +29,29 @@ namespace wedge::stack {
 // Which binaries a stack and its scenarios use, by name: "docker", "dockerd", "containerd",
 // "runc", "containerd-shim-runc-v2". `--with NAME=PATH` overrides a default.
 struct Binaries {
+  // As the daemons see them: under `root` when there is one.
   std::map<std::string, std::filesystem::path> paths;
+  // The release root the stack runs in (stack/release_root.h); empty: the host's own /.
+  std::filesystem::path root;
+  std::string release;  // the root's Debian release; empty for the host's binaries
   // Debian's packages: /usr/bin/docker, /usr/sbin/dockerd, /usr/bin/containerd, /usr/sbin/runc,
   // /usr/bin/containerd-shim-runc-v2.
   static Binaries Defaults();
-  // Parses "NAME=PATH"; the name must be one of the five and the path an executable file.
+  // Parses "NAME=PATH"; the name must be one of the five and the path an executable file. Not
+  // for a release root, whose daemons cannot see the host's files.
   Status Override(std::string_view assignment);
   const std::filesystem::path& Path(const std::string& name) const;
+  // Where binary `name` is on the host: its path under the root, if there is one.
+  std::filesystem::path HostPath(const std::string& name) const;
   // The first line of each binary's version output ("runc version 1.1.5", ...); for the shim,
-  // whose first line is only its name, "containerd-shim-runc-v2 version 1.6.20~ds1".
+  // whose first line is only its name, "containerd-shim-runc-v2 version 1.6.20~ds1". A release
+  // root's binaries are asked inside the root (chroot), with its libraries.
   std::map<std::string, std::string> Versions() const;
+  // Per binary: the Debian package that installed it and that package's version ("docker.io
+  // 20.10.24+dfsg1-1+deb12u1"), from the dpkg database of the root (or of the host), or
+  // "not from a Debian package"; and the Go version that built it (stack/go_version.h).
+  std::map<std::string, std::string> PackageVersions() const;
+  std::map<std::string, std::string> GoVersions() const;
 };
 
 struct StackOptions {

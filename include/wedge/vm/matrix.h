@@ -1,5 +1,7 @@
-// `wedge run SCENARIO... --kernel A --kernel B ...`: every scenario on every kernel, the host's
-// natively and the others in a guest each, as a matrix scenario x kernel -> verdict.
+// `wedge run SCENARIO... --kernel A --kernel B ...` and `--stack R1 --stack R2 ...`: every
+// scenario in every column, a column being a kernel (the host's natively, the others in a
+// guest each) and a docker stack (the host's binaries, or a Debian release's root), as a
+// matrix scenario x column -> verdict.
 #pragma once
 
 #include <chrono>
@@ -18,10 +20,12 @@
 
 namespace wedge::vm {
 
-// One scenario on one kernel.
+// One scenario in one column.
 struct MatrixCell {
   std::string scenario;
+  std::string column;   // the column's label (MatrixColumn::Label)
   std::string kernel;   // the kernel's label
+  std::string stack;    // the stack's release; empty: the host's binaries
   std::string verdict;  // reproduced, not-reproduced, unexplained, guest-stuck, guest-failed,
                         // error, missing (the guest's report lacks the scenario), flaky
                         // (repeated runs disagree)
@@ -30,15 +34,19 @@ struct MatrixCell {
   std::string detail;  // the run's reason, or what went wrong with the guest
 };
 
-// One kernel's column.
+// One kernel's and stack's column.
 struct MatrixColumn {
   KernelImage kernel;
+  std::string stack;              // a release's stack ("bullseye"); empty: the host's binaries
   std::string release;            // uname -r where the scenarios ran
   nlohmann::json report;          // the wedge report of that kernel's run
   std::optional<GuestRun> guest;  // unset for the host
   std::int64_t wall_ms = 0;       // the whole column, boot included
   bool host_clean = true;         // the host check after the column
   std::vector<std::string> leftovers;
+
+  // The kernel's label alone; the release alone on the host's kernel; else "KERNEL+RELEASE".
+  std::string Label() const;
 };
 
 struct Matrix {
@@ -48,9 +56,9 @@ struct Matrix {
   bool AllAsExpected() const;
 };
 
-// The cells of one column from the wedge report it produced (`report` null: the guest gave
-// none, and every cell says `outcome` with `detail`). Repeated runs of a scenario make one cell:
-// their verdict when every run gave it with one signature hash, else "flaky".
+// The cells of one column (labelled `kernel`) from the wedge report it produced (`report` null: the
+// guest gave none, and every cell says `outcome` with `detail`). Repeated runs of a scenario make
+// one cell: their verdict when every run gave it with one signature hash, else "flaky".
 std::vector<MatrixCell> CellsFromReport(const std::vector<std::string>& scenarios,
                                         const std::vector<std::string>& expected,
                                         const std::string& kernel, const nlohmann::json& report,
@@ -82,8 +90,19 @@ std::vector<std::string> ModulesFor(const std::vector<scenario::Scenario>& scena
 // into guests).
 std::optional<std::string> GuestUnsupportedReason(const scenario::Scenario& scenario);
 
-// Runs every scenario on every kernel, in order, printing progress to options.run.progress.
-// Each guest column boots once and runs all the scenarios.
+// One column to run: a kernel, and the stack's binaries (a release's, for `stack`).
+struct MatrixColumnSpec {
+  KernelImage kernel;
+  std::string stack;  // empty: options.run.binaries
+  stack::Binaries binaries;
+};
+
+// Runs every scenario in every column, in order, printing progress to options.run.progress.
+// Each guest column boots once and runs all the scenarios. A release stack runs on the host's
+// kernel only (guests have no docker stack).
+Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
+                 const std::vector<MatrixColumnSpec>& columns, const MatrixOptions& options);
+// The kernels alone, each with options.run.binaries.
 Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
                  const std::vector<KernelImage>& kernels, const MatrixOptions& options);
 

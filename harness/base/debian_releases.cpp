@@ -1,0 +1,18 @@
+#include "wedge/base/debian_releases.h"
+
+#include <algorithm>
+
+namespace wedge {
+
+const std::vector<std::string>& DebianReleases() {
+  // buster is not on the archive's mirror any more (no Release file).
+  static const std::vector<std::string> kReleases = {"bullseye", "bookworm", "trixie", "sid"};
+  return kReleases;
+}
+
+bool IsDebianRelease(std::string_view release) {
+  const auto& releases = DebianReleases();
+  return std::find(releases.begin(), releases.end(), release) != releases.end();
+}
+
+}  // namespace wedge
