@@ -202,9 +202,10 @@ Status Build(const std::string& release, const std::string& mirror,
       "--aptopt=Acquire::Check-Valid-Until \"false\"", "--keyring=" + std::string(kKeyring),
       release, target.string(), SourceLine(mirror, release)};
   spec.environment = std::map<std::string, std::string>{{"PATH", kPath}, {"LC_ALL", "C"}};
-  const fs::path log = target.parent_path() / (target.filename().string() + ".log");
-  UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!log_fd.valid()) return ErrnoError("open('" + log.string() + "')");
+  // Its output goes to a file without a name, which nothing can leave behind.
+  UniqueFd log_fd(::open(target.parent_path().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!log_fd.valid())
+    return ErrnoError("open(O_TMPFILE in '" + target.parent_path().string() + "')");
   spec.stdout_stream = sys::ChildStream::Descriptor(log_fd.get());
   spec.stderr_stream = sys::ChildStream::SameAsStdout();
   WEDGE_ASSIGN_OR_RETURN(sys::ChildProcess child, sys::ChildProcess::Start(journal, spec));
@@ -214,9 +215,8 @@ Status Build(const std::string& release, const std::string& mirror,
     return Error("mmdebstrap " + release + " did not finish" +
                  (sys::Interrupted() ? " (interrupted)" : " within 15 minutes"));
   }
-  Result<std::string> output = sys::ReadFile(log);
-  std::error_code ec;
-  fs::remove(log, ec);
+  ::lseek(log_fd.get(), 0, SEEK_SET);
+  Result<std::string> output = sys::ReadDescriptor(log_fd.get(), "mmdebstrap's output");
   if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
     std::string tail = output.ok() ? Trim(*output) : "";
     if (tail.size() > 2000) tail = "..." + tail.substr(tail.size() - 2000);
