@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -135,6 +136,36 @@ Result<std::map<std::string, std::string>> ResolveVersions(const std::string& re
     }
   }
   return versions;
+}
+
+// Versions resolved less than kResolvedFor ago are used again without asking the archive: the
+// runs of one suite or matrix, and the runs of an afternoon, use one root per release.
+constexpr std::int64_t kResolvedForSeconds = 3600;
+
+std::int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::map<std::string, std::string>> RecentlyResolved(const fs::path& apt_dir,
+                                                            const std::string& mirror) {
+  Result<std::string> text = sys::ReadFile(apt_dir / "resolved.json");
+  if (!text.ok()) return text.error();
+  const json resolved = json::parse(*text, nullptr, false);
+  if (!resolved.is_object() || resolved.value("mirror", "") != mirror ||
+      !resolved.contains("packages") || !resolved["packages"].is_object()) {
+    return Error("no usable resolution");
+  }
+  const std::int64_t age = NowSeconds() - resolved.value("resolved_at", std::int64_t{0});
+  if (age < 0 || age >= kResolvedForSeconds) return Error("resolution too old");
+  return resolved["packages"].get<std::map<std::string, std::string>>();
+}
+
+void RecordResolved(const fs::path& apt_dir, const std::string& mirror,
+                    const std::map<std::string, std::string>& packages) {
+  const json resolved = {{"mirror", mirror}, {"packages", packages}, {"resolved_at", NowSeconds()}};
+  (void)sys::WriteFileAtomically(apt_dir / "resolved.json", resolved.dump(2) + "\n", 0644);
 }
 
 struct CachedRoot {
@@ -360,7 +391,11 @@ Result<ReleaseRoot> EnsureReleaseRoot(const std::string& release, sys::Journal& 
   ReleaseRoot result;
   result.release = release;
   Result<std::map<std::string, std::string>> versions =
-      ResolveVersions(release, mirror, cache / "apt" / release);
+      RecentlyResolved(cache / "apt" / release, mirror);
+  if (!versions.ok()) {
+    versions = ResolveVersions(release, mirror, cache / "apt" / release);
+    if (versions.ok()) RecordResolved(cache / "apt" / release, mirror, *versions);
+  }
   if (!versions.ok()) {
     std::optional<CachedRoot> fallback = NewestCached(cache, release);
     if (!fallback) return versions.error();

@@ -70,7 +70,8 @@ struct ReleaseRoot {
 };
 
 // The root of `release`'s stack at the versions its archive offers now: resolved with apt-get
-// on a list of that release alone (kept in CACHE/apt/RELEASE), then taken from the cache or built
+// on a list of that release alone (kept in CACHE/apt/RELEASE; a resolution less than an hour
+// old is used again, so one suite never mixes roots), then taken from the cache or built
 // (journaled in `journal`). `say` (may be null) gets a line per step. An unreachable archive
 // falls back to the newest cached root of the release, and says so; without one it is an error
 // naming the release, as is a package the archive lacks or a failed build.
