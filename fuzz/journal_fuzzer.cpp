@@ -27,7 +27,8 @@ const wedge::sys::UndoScope& Scope() {
       "/run/wedge",
       "/proc/sys",
       {"fs.pipe-user-pages-soft", "fs.pipe-user-pages-hard", "fs.pipe-max-size"},
-      {"/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified"}};
+      {"/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified"},
+      "/var/cache/wedge/stacks"};
   return scope;
 }
 
