@@ -192,7 +192,7 @@ json ObservedCommandJson(const signature::ObservedCommand& command) {
 
 json ToJson(const RunResult& result) {
   json signature = json::object();
-  for (const auto& [role, task] : internal::VerdictMatch(result).bound) {
+  for (const auto& [role, task] : VerdictMatch(result).bound) {
     signature[role] = ObservedTaskJson(task);
   }
   json commands = json::array();

@@ -8,11 +8,15 @@
 
 #include "report_internal.h"
 
-namespace wedge::report::internal {
+namespace wedge::report {
 
 const signature::MatchResult& VerdictMatch(const RunResult& result) {
   return result.decisive == DecisiveSignature::kHealthy ? result.healthy_match : result.bug_match;
 }
+
+}  // namespace wedge::report
+
+namespace wedge::report::internal {
 
 std::string FormatMismatch(const signature::Mismatch& mismatch) {
   std::string where = mismatch.role.empty() ? mismatch.field : mismatch.role + "." + mismatch.field;

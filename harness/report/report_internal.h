@@ -18,9 +18,6 @@ namespace wedge::report::internal {
 // A report is meant to be read by CI and other users: its files are written 0644.
 inline constexpr mode_t kReportFileMode = 0644;
 
-// The match of the signature that decided the run (RunResult::decisive, set by runner::Decide).
-const signature::MatchResult& VerdictMatch(const RunResult& result);
-
 // "stuck-thread.stack: expected A; observed B".
 std::string FormatMismatch(const signature::Mismatch& mismatch);
 

@@ -70,9 +70,7 @@ std::vector<std::string> DescribeHold(const report::RunResult& result, pid_t mat
   std::vector<std::string> lines;
   lines.push_back("held: the " + std::string(scenario::VerdictName(result.verdict)) +
                   " state stays live for inspection");
-  const signature::MatchResult& match = result.decisive == report::DecisiveSignature::kHealthy
-                                            ? result.healthy_match
-                                            : result.bug_match;
+  const signature::MatchResult& match = report::VerdictMatch(result);
   for (const auto& [role, task] : match.bound) {
     const std::string proc =
         "/proc/" + std::to_string(task.pid) + "/task/" + std::to_string(task.tid);

@@ -169,9 +169,7 @@ pid_t MatchPid(RunContext& context) {
   }
   if (context.sandbox) return context.sandbox->init_pid();
   const report::RunResult& result = context.result;
-  const signature::MatchResult& match = result.decisive == report::DecisiveSignature::kHealthy
-                                            ? result.healthy_match
-                                            : result.bug_match;
+  const signature::MatchResult& match = report::VerdictMatch(result);
   return match.bound.empty() ? 0 : match.bound.front().second.pid;
 }
 

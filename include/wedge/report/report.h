@@ -110,6 +110,9 @@ struct Report {
   std::vector<RunResult> results;
 };
 
+// The match of the signature that decided the run (RunResult::decisive, set by runner::Decide).
+const signature::MatchResult& VerdictMatch(const RunResult& result);
+
 nlohmann::json ToJson(const HostInfo& host);
 nlohmann::json ToJson(const RunResult& result);
 nlohmann::json ToJson(const Report& report);
