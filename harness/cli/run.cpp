@@ -193,12 +193,8 @@ int RunOnThisKernel(const RunCommand& command, const std::vector<Scenario>& scen
 
   report::Report report;
   report.host = runner::CollectHostInfo(options);
-  const bool uses_stack = std::any_of(scenarios.begin(), scenarios.end(),
-                                      [](const Scenario& s) { return s.stack.required; });
-  if (uses_stack) {
-    for (auto& binary : runner::DescribeBinaries(options.binaries)) {
-      report.host.binaries.push_back(std::move(binary));
-    }
+  for (auto& binary : runner::DescribeBinaries(scenarios, options.binaries)) {
+    report.host.binaries.push_back(std::move(binary));
   }
   std::cout << "wedge " << report.host.wedge_version << " on Linux " << report.host.kernel_release
             << " (" << report.host.machine << ", cgroup " << report.host.cgroup_mode << ")\n";

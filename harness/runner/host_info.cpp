@@ -1,6 +1,8 @@
 #include <sys/resource.h>
 #include <sys/utsname.h>
 
+#include <algorithm>
+
 #include "wedge/runner/runner.h"
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/command.h"
@@ -58,11 +60,16 @@ report::HostInfo CollectHostInfo(const RunOptions& options) {
   return host;
 }
 
-std::vector<report::BinaryVersion> DescribeBinaries(const stack::Binaries& binaries) {
+std::vector<report::BinaryVersion> DescribeBinaries(
+    const std::vector<scenario::Scenario>& scenarios, const stack::Binaries& binaries) {
+  std::vector<report::BinaryVersion> described;
+  if (std::none_of(scenarios.begin(), scenarios.end(),
+                   [](const scenario::Scenario& s) { return s.stack.required; })) {
+    return described;
+  }
   const std::map<std::string, std::string> versions = binaries.Versions();
   const std::map<std::string, std::string> packages = binaries.PackageVersions();
   const std::map<std::string, std::string> go_versions = binaries.GoVersions();
-  std::vector<report::BinaryVersion> described;
   for (const auto& [name, version] : versions) {
     report::BinaryVersion binary;
     binary.name = name;

@@ -37,7 +37,7 @@ MatrixColumn RunOnHost(const std::vector<scenario::Scenario>& scenarios,
   runner::RunOptions run_options = options.run;
   run_options.expect_override = options.expect;
   if (!spec.stack.empty()) run_options.binaries = spec.binaries;
-  for (const auto& binary : runner::DescribeBinaries(run_options.binaries)) {
+  for (const auto& binary : runner::DescribeBinaries(scenarios, run_options.binaries)) {
     report.host.binaries.push_back(binary);
   }
   runner::SuitePlan plan;

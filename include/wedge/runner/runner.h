@@ -63,9 +63,11 @@ report::RunResult RunScenario(const scenario::Scenario& scenario, Suite& suite);
 
 // What wedge records about the host for the evidence bundle.
 report::HostInfo CollectHostInfo(const RunOptions& options);
-// The docker stack's binaries for the evidence bundle: each one's path on the host, its
-// --version line, its Debian package and version, its Go version and release.
-std::vector<report::BinaryVersion> DescribeBinaries(const stack::Binaries& binaries);
+// The docker stack's binaries for the evidence bundle, when one of `scenarios` uses the stack
+// (none otherwise): each one's path on the host, its --version line, its Debian package and
+// version, its Go version and release.
+std::vector<report::BinaryVersion> DescribeBinaries(
+    const std::vector<scenario::Scenario>& scenarios, const stack::Binaries& binaries);
 
 // The parts of host state wedge promises to leave as it found them.
 struct HostState {
