@@ -7,8 +7,8 @@
 #include <memory>
 #include <sstream>
 
+#include "wedge/base/debian_releases.h"
 #include "wedge/base/fault_point.h"
-#include "wedge/stack/release_root.h"
 
 namespace wedge::cli {
 namespace {
@@ -360,7 +360,7 @@ void DefineCommands(CLI::App& app, Values& v) {
        "containerd, runc and CLI, built once from Debian's archive and cached);\n"
        "several print a matrix scenario x release -> verdict")
       ->check(Takes("host, bullseye, bookworm, trixie or sid", [](const std::string& value) {
-        return value == "host" || stack::IsKnownRelease(value);
+        return value == "host" || IsDebianRelease(value);
       }));
   Each(run, "--kernel", v.kernels, "host|VMLINUZ|PACKAGE",
        "run on this kernel: natively (host), or under qemu a vmlinuz with\n"

@@ -47,7 +47,7 @@ std::variant<std::vector<stack::Binaries>, int> StackBinaries(
       journal = std::move(*created);
     }
     Result<stack::ReleaseRoot> root =
-        stack::EnsureReleaseRoot(release, *journal, stack::DefaultStackCache(), &std::cout);
+        stack::EnsureReleaseRoot(release, *journal, sys::DefaultStackCacheDirectory(), &std::cout);
     if (!root.ok()) {
       std::cerr << "wedge: the " << release << " stack: " << root.error().message() << "\n";
       return sys::Interrupted() ? 128 + sys::Interrupted() : kRequirementMissing;

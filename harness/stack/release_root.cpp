@@ -258,18 +258,12 @@ Status Build(const std::string& release, const std::string& mirror,
 
 }  // namespace
 
-const std::vector<std::string>& KnownReleases() { return DebianReleases(); }
-
-bool IsKnownRelease(std::string_view release) { return IsDebianRelease(release); }
-
 std::vector<std::string> StackPackages(const std::string& release) {
   std::vector<std::string> packages = {"containerd", "docker.io", "runc"};
   if (release != "bullseye" && release != "bookworm") packages.push_back("docker-cli");
   std::sort(packages.begin(), packages.end());
   return packages;
 }
-
-fs::path DefaultStackCache() { return sys::DefaultStackCacheDirectory(); }
 
 std::optional<std::string> MirrorFromSources(std::string_view text) {
   std::istringstream lines{std::string(text)};
@@ -385,7 +379,7 @@ Binaries ReleaseRoot::StackBinaries() const {
 
 Result<ReleaseRoot> EnsureReleaseRoot(const std::string& release, sys::Journal& journal,
                                       const fs::path& cache, std::ostream* say) {
-  if (!IsKnownRelease(release)) return Error("unknown release '" + release + "'");
+  if (!IsDebianRelease(release)) return Error("unknown release '" + release + "'");
   WEDGE_RETURN_IF_ERROR(MakeCacheDirectory(cache));
   WEDGE_ASSIGN_OR_RETURN(std::string mirror, DebianMirror());
   ReleaseRoot result;

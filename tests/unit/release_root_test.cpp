@@ -8,6 +8,7 @@
 #include <fstream>
 #include <regex>
 
+#include "wedge/base/debian_releases.h"
 #include "wedge/stack/go_version.h"
 
 namespace wedge::stack {
@@ -67,9 +68,9 @@ TEST(StackPackages, TheCliIsItsOwnPackageFromTrixieOn) {
   EXPECT_EQ(StackPackages("trixie"),
             (std::vector<std::string>{"containerd", "docker-cli", "docker.io", "runc"}));
   EXPECT_EQ(StackPackages("sid"), StackPackages("trixie"));
-  EXPECT_TRUE(IsKnownRelease("sid"));
-  EXPECT_FALSE(IsKnownRelease("buster"));
-  EXPECT_FALSE(IsKnownRelease("host"));
+  EXPECT_TRUE(IsDebianRelease("sid"));
+  EXPECT_FALSE(IsDebianRelease("buster"));
+  EXPECT_FALSE(IsDebianRelease("host"));
 }
 
 TEST(RootName, IsTheReleaseAndAHashOfExactlyItsVersions) {

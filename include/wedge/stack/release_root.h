@@ -31,17 +31,13 @@
 
 namespace wedge::stack {
 
-// The releases wedge builds stacks of, oldest first: bullseye, bookworm, trixie, sid.
-const std::vector<std::string>& KnownReleases();
-bool IsKnownRelease(std::string_view release);
+// The releases wedge builds stacks of are wedge::DebianReleases() (base/debian_releases.h).
 
 // The packages of `release`'s stack: docker.io, containerd, runc (docker.io brings tini, whose
 // docker-init `--init` runs); from trixie on the CLI is its own package, docker-cli.
 std::vector<std::string> StackPackages(const std::string& release);
 
-// Where release roots are kept: /var/cache/wedge/stacks, or $WEDGE_STACK_CACHE. A cache, kept
-// between runs; root's, and writable by nobody else.
-std::filesystem::path DefaultStackCache();
+// Where release roots are kept: sys::DefaultStackCacheDirectory() (sys/journal.h).
 
 // The Debian archive the host's apt uses: the first URI of a "deb" source whose suites are not
 // -security, in sources.list (one-line) or *.sources (deb822) text; nullopt if none.
