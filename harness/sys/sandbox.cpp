@@ -106,6 +106,16 @@ Status ValidateOptions(const SandboxOptions& options) {
     return Error("sandbox: root '" + options.root.string() +
                  "' needs the mount namespace and a normal absolute path");
   }
+  for (const auto& bound : options.files_bound_into_root) {
+    if (options.root.empty()) {
+      return Error("sandbox: binding " + bound.source.string() + " needs a root to bind it into");
+    }
+    if (!bound.source.is_absolute() || !bound.target.is_absolute() ||
+        bound.target.lexically_normal() != bound.target) {
+      return Error("sandbox: binding " + bound.source.string() + " onto " + bound.target.string() +
+                   " needs absolute paths (a normal target)");
+    }
+  }
   for (const auto& tmpfs : options.temporary_filesystems) {
     if (!options.mount_namespace) return Error("sandbox: a tmpfs needs the mount namespace");
     if (!tmpfs.target.is_absolute() || tmpfs.target.lexically_normal() != tmpfs.target) {
@@ -142,6 +152,9 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(Journal& journal, ScopedCgroup& 
                                     std::to_string(kControlFd), "--log-dir",
                                     options.log_directory.string()};
   if (!options.root.empty()) words.insert(words.end(), {"--root", options.root.string()});
+  for (const auto& bound : options.files_bound_into_root) {
+    words.insert(words.end(), {"--bind", bound.source.string(), bound.target.string()});
+  }
   if (options.mount_proc) words.push_back("--mount-proc");
   if (options.reap_orphans) words.push_back("--reap-orphans");
   for (const auto& tmpfs : options.temporary_filesystems) {

@@ -32,6 +32,12 @@ struct TemporaryFilesystem {
   std::filesystem::path keep;    // a directory under `target` that stays visible; empty: none
 };
 
+// A host file bound over a file of the sandbox's root.
+struct BoundFile {
+  std::filesystem::path source;  // on the host
+  std::filesystem::path target;  // absolute, as seen inside the root
+};
+
 struct SandboxOptions {
   bool user_namespace = false;  // uid/gid 0 inside map to 0 outside (one id)
   bool pid_namespace = true;
@@ -46,6 +52,9 @@ struct SandboxOptions {
   // with the host's /dev and /sys bound in): a release's stack (stack/release_root.h). Empty:
   // the host's /.
   std::filesystem::path root;
+  // Host files bound, read-only, over files of the root before it is entered: a binary from
+  // another release's root (stack::Component). Needs a root; each target exists in it.
+  std::vector<BoundFile> files_bound_into_root;
   // Mounted, in order, before /proc and before anything runs (needs the mount namespace); with
   // a root, inside it, each kept directory bound back from the host at its own path.
   std::vector<TemporaryFilesystem> temporary_filesystems;
