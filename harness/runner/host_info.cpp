@@ -77,7 +77,7 @@ std::vector<report::BinaryVersion> DescribeBinaries(
     binary.version = version;
     if (auto it = packages.find(name); it != packages.end()) binary.package = it->second;
     if (auto it = go_versions.find(name); it != go_versions.end()) binary.go_version = it->second;
-    binary.release = binaries.release;
+    binary.release = binaries.ReleaseOf(name);
     described.push_back(std::move(binary));
   }
   return described;

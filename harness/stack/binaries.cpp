@@ -6,6 +6,7 @@
 #include <sstream>
 #include <vector>
 
+#include "wedge/base/debian_releases.h"
 #include "wedge/stack/docker_stack.h"
 #include "wedge/stack/go_version.h"
 #include "wedge/sys/command.h"
@@ -88,25 +89,66 @@ std::optional<std::string> InstalledVersion(const std::filesystem::path& root,
   return std::nullopt;
 }
 
+bool IsKnownBinary(const std::string& name) {
+  return std::any_of(kVersionFlags.begin(), kVersionFlags.end(),
+                     [&](const auto& known) { return name == known.first; });
+}
+
+Error UnknownBinary(const std::string& name) {
+  return Error("--with " + name +
+               ": unknown binary (one of docker, dockerd, containerd, runc, "
+               "containerd-shim-runc-v2)");
+}
+
+std::string VersionFlagOf(const std::string& name) {
+  for (const auto& [known, flag] : kVersionFlags) {
+    if (name == known) return flag;
+  }
+  return "--version";
+}
+
+// Debian's docker 20.10 CLI contacts its daemon even for --version: point it at a socket that
+// cannot exist, never at the host's default /var/run/docker.sock.
+std::map<std::string, std::string> QueryEnvironment() {
+  return {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+          {"DOCKER_HOST", "unix:///run/wedge/no-daemon-here.sock"},
+          {"DOCKER_CONFIG", "/run/wedge/no-docker-config"},
+          {"HOME", "/run/wedge/no-home"}};
+}
+
 }  // namespace
 
 std::filesystem::path Binaries::HostPath(const std::string& name) const {
+  if (auto component = components.find(name); component != components.end()) {
+    return component->second.root / component->second.path.relative_path();
+  }
   const std::filesystem::path& path = Path(name);
   if (root.empty() || path.empty()) return path;
   return root / path.relative_path();
 }
 
 std::map<std::string, std::string> Binaries::PackageVersions() const {
-  const std::filesystem::path dpkg_root = root.empty() ? std::filesystem::path("/") : root;
-  std::vector<std::filesystem::path> wanted;
-  for (const auto& [name, path] : paths) wanted.push_back(path);
-  const std::map<std::filesystem::path, std::string> owners = OwningPackages(dpkg_root, wanted);
-  std::map<std::string, std::string> versions;
+  // Each binary's own dpkg database: its component's root, the stack's root, or the host's.
+  std::map<std::filesystem::path, std::vector<std::pair<std::string, std::filesystem::path>>>
+      by_root;
   for (const auto& [name, path] : paths) {
-    auto owner = owners.find(path);
-    std::optional<std::string> version;
-    if (owner != owners.end()) version = InstalledVersion(dpkg_root, owner->second);
-    versions[name] = version ? owner->second + " " + *version : "not from a Debian package";
+    if (auto component = components.find(name); component != components.end()) {
+      by_root[component->second.root].emplace_back(name, component->second.path);
+    } else {
+      by_root[root.empty() ? std::filesystem::path("/") : root].emplace_back(name, path);
+    }
+  }
+  std::map<std::string, std::string> versions;
+  for (const auto& [dpkg_root, binaries] : by_root) {
+    std::vector<std::filesystem::path> wanted;
+    for (const auto& [name, path] : binaries) wanted.push_back(path);
+    const std::map<std::filesystem::path, std::string> owners = OwningPackages(dpkg_root, wanted);
+    for (const auto& [name, path] : binaries) {
+      auto owner = owners.find(path);
+      std::optional<std::string> version;
+      if (owner != owners.end()) version = InstalledVersion(dpkg_root, owner->second);
+      versions[name] = version ? owner->second + " " + *version : "not from a Debian package";
+    }
   }
   return versions;
 }
@@ -143,15 +185,19 @@ Status Binaries::Override(std::string_view assignment) {
   }
   std::string name(assignment.substr(0, equals));
   std::filesystem::path path(assignment.substr(equals + 1));
-  if (std::none_of(kVersionFlags.begin(), kVersionFlags.end(),
-                   [&](const auto& known) { return name == known.first; })) {
-    return Error("--with " + name +
-                 ": unknown binary (one of docker, dockerd, containerd, runc, "
-                 "containerd-shim-runc-v2)");
-  }
+  if (!IsKnownBinary(name)) return UnknownBinary(name);
+  const std::string value = path.string();
   std::error_code ec;
   path = std::filesystem::absolute(path, ec);
   if (ec || !std::filesystem::is_regular_file(path, ec)) {
+    if (value.find('/') == std::string::npos) {
+      std::string releases;
+      for (const auto& known : DebianReleases()) {
+        releases += (releases.empty() ? "" : ", ") + known;
+      }
+      return Error("--with " + name + "=" + value + ": neither a release (" + releases +
+                   ") nor a file");
+    }
     return Error("--with " + name + "=" + path.string() + ": not a regular file");
   }
   if (::access(path.c_str(), X_OK) != 0) {
@@ -161,10 +207,77 @@ Status Binaries::Override(std::string_view assignment) {
   return OkStatus();
 }
 
+Status Binaries::UseComponent(const std::string& name, const std::string& component_release,
+                              const std::filesystem::path& component_root) {
+  if (!IsKnownBinary(name)) return UnknownBinary(name);
+  const std::filesystem::path path = Defaults().Path(name);
+  const std::filesystem::path file = component_root / path.relative_path();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec) || ::access(file.c_str(), X_OK) != 0) {
+    return Error("--with " + name + "=" + component_release + ": the " + component_release +
+                 " stack has no " + name + " (no executable " + path.string() + " in its root " +
+                 component_root.string() + ")");
+  }
+  components[name] = Component{component_release, component_root, path};
+  // On the host's stack the daemons run the file where it is; in a release root it is bound
+  // over the root's own at `path` (DockerStack::Start).
+  paths[name] = root.empty() ? file : path;
+  return OkStatus();
+}
+
+const std::string& Binaries::ReleaseOf(const std::string& name) const {
+  auto component = components.find(name);
+  return component == components.end() ? release : component->second.release;
+}
+
+std::string Binaries::Label() const {
+  if (root.empty() && components.empty()) return "";
+  std::string label = release.empty() ? "host" : release;
+  for (const auto& [name, component] : components) {
+    label += "+" + name + "=" + component.release;
+  }
+  return label;
+}
+
+Status Binaries::CheckComponentsRun() const {
+  for (const auto& [name, component] : components) {
+    const VersionQuery query = QueryVersionOf(name);
+    Result<sys::CommandOutput> output =
+        sys::RunCommand(query.program, query.args, std::chrono::seconds(10), QueryEnvironment());
+    std::string why;
+    if (!output.ok()) {
+      why = output.error().message();
+    } else if (output->exit_code != 0) {
+      why = FirstLine(output->output);
+      if (why.empty()) why = "it exited with status " + std::to_string(output->exit_code);
+    } else {
+      continue;
+    }
+    const std::string where = root.empty() ? "on this host" : "in the " + release + " root";
+    return Error("--with " + name + "=" + component.release + ": " + component.release + "'s " +
+                 name + " does not run " + where + ": " + why);
+  }
+  return OkStatus();
+}
+
 const std::filesystem::path& Binaries::Path(const std::string& name) const {
   static const std::filesystem::path kNone;
   auto it = paths.find(name);
   return it == paths.end() ? kNone : it->second;
+}
+
+Binaries::VersionQuery Binaries::QueryVersionOf(const std::string& name) const {
+  const std::filesystem::path& path = Path(name);
+  const std::string flag = VersionFlagOf(name);
+  // The docker CLI runs on the host, from wherever its file is.
+  if (name == "docker" || root.empty()) return {HostPath(name).string(), {flag}};
+  if (!components.contains(name)) return {"chroot", {root.string(), path.string(), flag}};
+  // A component runs in the stack's root over the root's own binary: bound there in a mount
+  // namespace that ends with the query.
+  return {"unshare",
+          {"--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+           R"(mount --bind -o ro "$1" "$2$3" && exec chroot "$2" "$3" "$4")", "sh",
+           HostPath(name).string(), root.string(), path.string(), flag}};
 }
 
 std::map<std::string, std::string> Binaries::Versions() const {
@@ -172,18 +285,9 @@ std::map<std::string, std::string> Binaries::Versions() const {
   for (const auto& [name, flag] : kVersionFlags) {
     const std::filesystem::path& path = Path(name);
     if (path.empty()) continue;
-    // Debian's docker 20.10 CLI contacts its daemon even for --version: point it at a socket
-    // that cannot exist, never at the host's default /var/run/docker.sock.
-    // A release root's binary runs there, with its own libraries.
-    const std::string program = root.empty() ? path.string() : "chroot";
-    std::vector<std::string> args = {flag};
-    if (!root.empty()) args = {root.string(), path.string(), flag};
+    const VersionQuery query = QueryVersionOf(name);
     Result<sys::CommandOutput> output =
-        sys::RunCommand(program, args, std::chrono::seconds(5),
-                        {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-                         {"DOCKER_HOST", "unix:///run/wedge/no-daemon-here.sock"},
-                         {"DOCKER_CONFIG", "/run/wedge/no-docker-config"},
-                         {"HOME", "/run/wedge/no-home"}});
+        sys::RunCommand(query.program, query.args, std::chrono::seconds(5), QueryEnvironment());
     if (!output.ok()) {
       versions[name] = "unavailable: " + output.error().message();
     } else if (output->exit_code != 0) {

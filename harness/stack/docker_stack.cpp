@@ -387,6 +387,10 @@ Result<std::unique_ptr<DockerStack>> DockerStack::Start(sys::Journal& journal,
                    "; unset WEDGE_STATE_DIR)");
     }
     sandbox_options.root = options.binaries.root;
+    for (const auto& [name, component] : options.binaries.components) {
+      sandbox_options.files_bound_into_root.push_back(
+          {options.binaries.HostPath(name), options.binaries.Path(name)});
+    }
     sandbox_options.temporary_filesystems.push_back({"/tmp", fs::path()});
   }
   sandbox_options.init_binary = options.fixtures_dir / "wedge-init";

@@ -3,6 +3,7 @@
 #include "wedge/stack/release_root.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -98,6 +99,93 @@ TEST(ReleaseBinaries, RunInTheRootAndAreFoundOnTheHostUnderIt) {
   EXPECT_NE(refused.error().message().find("the trixie stack runs in its release root"),
             std::string::npos)
       << refused.error().message();
+}
+
+// A release root with nothing but an executable runc and the dpkg database that installed it.
+class ComponentRoot : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("wedge-component-root-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_ / "usr/sbin");
+    fs::create_directories(root_ / "var/lib/dpkg/info");
+    std::ofstream(root_ / "usr/sbin/runc") << "#!/bin/sh\necho runc version 1.0.0~rc93+ds1\n";
+    fs::permissions(root_ / "usr/sbin/runc", fs::perms::owner_all);
+    std::ofstream(root_ / "var/lib/dpkg/info/runc.list") << "/.\n/usr\n/usr/sbin\n/usr/sbin/runc\n";
+    std::ofstream(root_ / "var/lib/dpkg/status")
+        << "Package: runc\nStatus: install ok installed\nVersion: 1.0.0~rc93+ds1-5+deb11u5\n\n";
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  fs::path root_;
+};
+
+TEST_F(ComponentRoot, InAReleaseRootItIsBoundOverTheRootsOwnBinary) {
+  ReleaseRoot trixie;
+  trixie.release = "trixie";
+  trixie.root = "/var/cache/wedge/stacks/trixie-0123456789ab";
+  Binaries binaries = trixie.StackBinaries();
+  const Status used = binaries.UseComponent("runc", "bullseye", root_);
+  ASSERT_TRUE(used.ok()) << used.error().message();
+  EXPECT_EQ(binaries.Path("runc"), "/usr/sbin/runc");  // as the daemons see it: bound there
+  EXPECT_EQ(binaries.HostPath("runc"), root_ / "usr/sbin/runc");
+  EXPECT_EQ(binaries.HostPath("dockerd"),
+            "/var/cache/wedge/stacks/trixie-0123456789ab/usr/sbin/dockerd");
+  EXPECT_EQ(binaries.ReleaseOf("runc"), "bullseye");
+  EXPECT_EQ(binaries.ReleaseOf("dockerd"), "trixie");
+  EXPECT_EQ(binaries.Label(), "trixie+runc=bullseye");
+  // Its package comes from its own root's dpkg database, not the stack's.
+  EXPECT_EQ(binaries.PackageVersions()["runc"], "runc 1.0.0~rc93+ds1-5+deb11u5");
+}
+
+TEST_F(ComponentRoot, OnTheHostsStackItRunsWhereItIs) {
+  Binaries binaries = Binaries::Defaults();
+  EXPECT_EQ(binaries.Label(), "");
+  ASSERT_TRUE(binaries.UseComponent("runc", "bullseye", root_).ok());
+  EXPECT_EQ(binaries.Path("runc"), root_ / "usr/sbin/runc");
+  EXPECT_EQ(binaries.HostPath("runc"), root_ / "usr/sbin/runc");
+  EXPECT_EQ(binaries.Path("dockerd"), "/usr/sbin/dockerd");
+  EXPECT_EQ(binaries.Label(), "host+runc=bullseye");
+  EXPECT_EQ(binaries.ReleaseOf("dockerd"), "");
+  // It is asked for its version as the daemons run it, on the host.
+  EXPECT_EQ(binaries.Versions()["runc"], "runc version 1.0.0~rc93+ds1");
+  EXPECT_TRUE(binaries.CheckComponentsRun().ok());
+}
+
+TEST_F(ComponentRoot, ABinaryTheReleaseLacksOrAnUnknownNameIsRefused) {
+  Binaries binaries = Binaries::Defaults();
+  const Status missing = binaries.UseComponent("dockerd", "bullseye", root_);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message().find("--with dockerd=bullseye: the bullseye stack has no "
+                                           "dockerd (no executable /usr/sbin/dockerd"),
+            std::string::npos)
+      << missing.error().message();
+  const Status unknown = binaries.UseComponent("tini", "bullseye", root_);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message().find("unknown binary"), std::string::npos);
+  EXPECT_TRUE(binaries.components.empty());
+  EXPECT_EQ(binaries.Label(), "");
+}
+
+TEST_F(ComponentRoot, OneThatDoesNotRunIsRefusedWithItsOwnComplaint) {
+  std::ofstream(root_ / "usr/sbin/runc", std::ios::trunc)
+      << "#!/bin/sh\necho 'runc: version GLIBC_2.99 not found' >&2\nexit 1\n";
+  Binaries binaries = Binaries::Defaults();
+  ASSERT_TRUE(binaries.UseComponent("runc", "sid", root_).ok());
+  const Status runs = binaries.CheckComponentsRun();
+  ASSERT_FALSE(runs.ok());
+  EXPECT_EQ(runs.error().message(),
+            "--with runc=sid: sid's runc does not run on this host: runc: version GLIBC_2.99 not "
+            "found");
+}
+
+TEST(BinariesOverride, ABareWordThatIsNoFileNorReleaseSaysWhatItCouldBe) {
+  Binaries binaries = Binaries::Defaults();
+  const Status refused = binaries.Override("runc=buster");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message(),
+            "--with runc=buster: neither a release (bullseye, bookworm, trixie, sid) nor a file");
 }
 
 TEST(GoVersionOf, ReadsTheGoThatBuiltDebiansDocker) {

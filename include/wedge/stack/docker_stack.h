@@ -26,6 +26,13 @@
 
 namespace wedge::stack {
 
+// A binary taken from another release's root than the stack's (`--with runc=bullseye`).
+struct Component {
+  std::string release;         // "bullseye"
+  std::filesystem::path root;  // that release's root (stack/release_root.h)
+  std::filesystem::path path;  // where the binary is inside it: "/usr/sbin/runc"
+};
+
 // Which binaries a stack and its scenarios use, by name: "docker", "dockerd", "containerd",
 // "runc", "containerd-shim-runc-v2". `--with NAME=PATH` overrides a default.
 struct Binaries {
@@ -34,14 +41,34 @@ struct Binaries {
   // The release root the stack runs in (stack/release_root.h); empty: the host's own /.
   std::filesystem::path root;
   std::string release;  // the root's Debian release; empty for the host's binaries
+  // Binaries from other releases' roots, by name. In a release root the component's file is
+  // bound over paths[name] in the stack's mount namespace, so that it runs there with the
+  // root's libraries, as a newer or older package installed into that release would; on the
+  // host's stack paths[name] is the file itself, run with the host's libraries.
+  std::map<std::string, Component> components;
   // Debian's packages: /usr/bin/docker, /usr/sbin/dockerd, /usr/bin/containerd, /usr/sbin/runc,
   // /usr/bin/containerd-shim-runc-v2.
   static Binaries Defaults();
   // Parses "NAME=PATH"; the name must be one of the five and the path an executable file. Not
   // for a release root, whose daemons cannot see the host's files.
   Status Override(std::string_view assignment);
+  // Takes binary `name` from `component_root` (the root of `component_release`), at the path
+  // the stack expects it. An unknown name, or a release whose root lacks that binary, is an
+  // error naming both.
+  Status UseComponent(const std::string& name, const std::string& component_release,
+                      const std::filesystem::path& component_root);
+  // Each component's version query run as the stack will run it (bound into the release root,
+  // or on the host); an error quoting the binary's own complaint (a library or a symbol version
+  // that the stack's root lacks) for one that does not run. Changes nothing on the host: a
+  // bind is made in a mount namespace of the query's own.
+  Status CheckComponentsRun() const;
+  // "bookworm", "bookworm+runc=bullseye", "host+runc=bullseye"; "" for the host's binaries.
+  std::string Label() const;
+  // The release binary `name` comes from: its component's, else the stack's ("" for the host).
+  const std::string& ReleaseOf(const std::string& name) const;
   const std::filesystem::path& Path(const std::string& name) const;
-  // Where binary `name` is on the host: its path under the root, if there is one.
+  // Where binary `name` is on the host: in its component's root, or under the stack's root, if
+  // there is one.
   std::filesystem::path HostPath(const std::string& name) const;
   // The first line of each binary's version output ("runc version 1.1.5", ...); for the shim,
   // whose first line is only its name, "containerd-shim-runc-v2 version 1.6.20~ds1". A release
@@ -52,6 +79,14 @@ struct Binaries {
   // "not from a Debian package"; and the Go version that built it (stack/go_version.h).
   std::map<std::string, std::string> PackageVersions() const;
   std::map<std::string, std::string> GoVersions() const;
+
+ private:
+  // How binary `name` is asked for its version: as the stack runs it.
+  struct VersionQuery {
+    std::string program;
+    std::vector<std::string> args;
+  };
+  VersionQuery QueryVersionOf(const std::string& name) const;
 };
 
 struct StackOptions {
