@@ -2,11 +2,14 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <variant>
 
 #include "cli_support.h"
 #include "commands.h"
+#include "stacks.h"
 #include "wedge/probe/signals.h"
 #include "wedge/report/report.h"
 #include "wedge/runner/run_context.h"
@@ -26,50 +29,16 @@ namespace {
 namespace fs = std::filesystem;
 using scenario::Scenario;
 
-// The binaries of each --stack, in order: the run's own for "host", a release root's (taken
-// from the cache, or built, under a journal of its own) for a release. Exit 3 when a root
-// cannot be had: the archive unreachable with nothing cached, a package missing, a failed build.
-std::variant<std::vector<stack::Binaries>, int> StackBinaries(
-    const std::vector<std::string>& stacks, const runner::RunOptions& options) {
-  std::vector<stack::Binaries> binaries;
-  std::unique_ptr<sys::Journal> journal;
-  for (const std::string& release : stacks) {
-    if (release == "host") {
-      binaries.push_back(options.binaries);
-      continue;
-    }
-    if (!journal) {
-      auto created = sys::Journal::Create(options.state_dir, runner::NewRunId("stacks"));
-      if (!created.ok()) {
-        std::cerr << "wedge: " << created.error().message() << "\n";
-        return kInternalError;
-      }
-      journal = std::move(*created);
-    }
-    Result<stack::ReleaseRoot> root =
-        stack::EnsureReleaseRoot(release, *journal, sys::DefaultStackCacheDirectory(), &std::cout);
-    if (!root.ok()) {
-      std::cerr << "wedge: the " << release << " stack: " << root.error().message() << "\n";
-      return sys::Interrupted() ? 128 + sys::Interrupted() : kRequirementMissing;
-    }
-    std::cout << "stack " << release << ": " << root->root.string() << " (";
-    bool first = true;
-    for (const auto& [package, version] : root->packages) {
-      std::cout << (first ? "" : ", ") << package << " " << version;
-      first = false;
-    }
-    std::cout << ")\n";
-    binaries.push_back(root->StackBinaries());
-  }
-  return binaries;
-}
-
 // `wedge run --kernel A --kernel B ...`: the scenarios on each kernel (natively for "host", in a
 // qemu guest for the others) and the matrix scenario x kernel -> verdict. With one guest kernel
 // --json writes that guest's report; with several, the matrix with every kernel's report.
 int RunKernelMatrix(const RunCommand& command, const std::vector<Scenario>& scenarios,
-                    const std::vector<vm::KernelSpec>& specs, const runner::RunOptions& options) {
-  if (!command.with.empty()) {
+                    const std::vector<vm::KernelSpec>& specs,
+                    const std::vector<ComponentChoice>& components,
+                    const runner::RunOptions& options) {
+  if (!command.with.empty() && std::any_of(specs.begin(), specs.end(), [](const auto& spec) {
+        return spec.source != vm::KernelSource::kHost;
+      })) {
     return Usage("run", "--with does not combine with --kernel: guests run no docker stack");
   }
   const bool any_guest = std::any_of(specs.begin(), specs.end(), [](const auto& spec) {
@@ -128,15 +97,16 @@ int RunKernelMatrix(const RunCommand& command, const std::vector<Scenario>& scen
   // before), kernel-major.
   const std::vector<std::string> stacks =
       command.stacks.empty() ? std::vector<std::string>{"host"} : command.stacks;
-  auto binaries = StackBinaries(stacks, options);
+  auto binaries = StackBinaries("run", stacks, components, options);
   if (const int* status = std::get_if<int>(&binaries)) return *status;
   std::vector<vm::MatrixColumnSpec> columns;
   for (const auto& kernel : kernels) {
     for (size_t i = 0; i < stacks.size(); ++i) {
-      const bool release = stacks[i] != "host";
-      if (release && !kernel.host) continue;
-      columns.push_back({kernel, command.stacks.size() > 1 || release ? stacks[i] : "",
-                         std::get<std::vector<stack::Binaries>>(binaries)[i]});
+      const stack::Binaries& chosen = std::get<std::vector<stack::Binaries>>(binaries)[i];
+      const std::string label = chosen.Label().empty() ? stacks[i] : chosen.Label();
+      const bool own_binaries = label != "host";
+      if (own_binaries && !kernel.host) continue;
+      columns.push_back({kernel, command.stacks.size() > 1 || own_binaries ? label : "", chosen});
     }
   }
 
@@ -182,11 +152,13 @@ int RunKernelMatrix(const RunCommand& command, const std::vector<Scenario>& scen
 
 // The scenarios on this kernel, in one suite; the report, the summary and the exit status.
 int RunOnThisKernel(const RunCommand& command, const std::vector<Scenario>& scenarios,
-                    runner::RunOptions options) {
+                    const std::vector<ComponentChoice>& components, runner::RunOptions options) {
   auto lock = BeginRun(options.state_dir);
   if (const int* status = std::get_if<int>(&lock)) return *status;
-  if (command.stacks.size() == 1 && command.stacks[0] != "host") {
-    auto binaries = StackBinaries(command.stacks, options);
+  const std::vector<std::string> stacks =
+      command.stacks.empty() ? std::vector<std::string>{"host"} : command.stacks;
+  if (stacks[0] != "host" || !components.empty()) {
+    auto binaries = StackBinaries("run", stacks, components, options);
     if (const int* status = std::get_if<int>(&binaries)) return *status;
     options.binaries = std::get<std::vector<stack::Binaries>>(binaries)[0];
   }
@@ -319,7 +291,10 @@ int Execute(const RunCommand& command) {
   options.keep_run_directory = command.keep;
   options.hold = command.hold;
   options.progress = &std::cout;
-  for (const auto& assignment : command.with) {
+  std::vector<std::string> with_paths;
+  const auto components = SplitComponents("run", command.with, with_paths);
+  if (!components) return kUsage;
+  for (const auto& assignment : with_paths) {
     if (auto status = options.binaries.Override(assignment); !status.ok()) {
       return Usage("run", status.error().message());  // it names the --with
     }
@@ -328,10 +303,11 @@ int Execute(const RunCommand& command) {
 
   const bool release_stack = std::any_of(command.stacks.begin(), command.stacks.end(),
                                          [](const std::string& s) { return s != "host"; });
-  if (release_stack && !command.with.empty()) {
+  if (release_stack && !with_paths.empty()) {
     return Usage("run",
                  "--with does not combine with --stack RELEASE: a release's daemons see only its "
-                 "root");
+                 "root (--with " +
+                     with_paths.front() + "; --with NAME=RELEASE takes a binary from another one)");
   }
   if (release_stack && std::any_of(kernels.begin(), kernels.end(), [](const auto& k) {
         return k.source != vm::KernelSource::kHost;
@@ -341,9 +317,9 @@ int Execute(const RunCommand& command) {
   }
   if (matrix || command.stacks.size() > 1) {
     if (kernels.empty()) kernels.push_back({vm::KernelSource::kHost, "host"});
-    return RunKernelMatrix(command, *scenarios, kernels, options);
+    return RunKernelMatrix(command, *scenarios, kernels, *components, options);
   }
-  return RunOnThisKernel(command, *scenarios, options);
+  return RunOnThisKernel(command, *scenarios, *components, options);
 }
 
 }  // namespace wedge::cli

@@ -365,7 +365,9 @@ Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
     if (sys::Interrupted()) break;
     std::vector<std::string> expected;
     for (const auto& scenario : scenarios) {
-      expected.push_back(ExpectedName(scenario, options.expect, spec.stack));
+      // A mixed stack ("bookworm+runc=bullseye") is held to its release's expectation.
+      expected.push_back(
+          ExpectedName(scenario, options.expect, spec.stack.empty() ? "" : spec.binaries.release));
     }
     const KernelImage& kernel = spec.kernel;
     if (options.run.progress != nullptr) {

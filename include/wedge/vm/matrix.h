@@ -25,7 +25,7 @@ struct MatrixCell {
   std::string scenario;
   std::string column;   // the column's label (MatrixColumn::Label)
   std::string kernel;   // the kernel's label
-  std::string stack;    // the stack's release; empty: the host's binaries
+  std::string stack;    // the stack's label (MatrixColumnSpec::stack); empty: the host's binaries
   std::string verdict;  // reproduced, not-reproduced, unexplained, guest-stuck, guest-failed,
                         // error, missing (the guest's report lacks the scenario), flaky
                         // (repeated runs disagree)
@@ -37,7 +37,8 @@ struct MatrixCell {
 // One kernel's and stack's column.
 struct MatrixColumn {
   KernelImage kernel;
-  std::string stack;              // a release's stack ("bullseye"); empty: the host's binaries
+  std::string
+      stack;  // the stack ("bullseye", "bookworm+runc=bullseye"); empty: the host's binaries
   std::string release;            // uname -r where the scenarios ran
   nlohmann::json report;          // the wedge report of that kernel's run
   std::optional<GuestRun> guest;  // unset for the host
@@ -93,7 +94,8 @@ std::optional<std::string> GuestUnsupportedReason(const scenario::Scenario& scen
 // One column to run: a kernel, and the stack's binaries (a release's, for `stack`).
 struct MatrixColumnSpec {
   KernelImage kernel;
-  std::string stack;  // empty: options.run.binaries
+  // The stack's label (stack::Binaries::Label, or "host"); empty: options.run.binaries.
+  std::string stack;
   stack::Binaries binaries;
 };
 
