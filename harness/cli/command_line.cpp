@@ -25,13 +25,16 @@ constexpr std::array<CommandInfo, 8> kCommands = {{
     {"validate", "wedge validate FILE...",
      "check scenario files; errors name the file and JSON pointer"},
     {"run",
-     "wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep] [--with NAME=PATH]...\n"
-     "          [--expect VERDICT] [--repeat N] [--shard K/N] [--allow-untrusted] [--hold]\n"
+     "wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep]\n"
+     "          [--with NAME=PATH|RELEASE]... [--expect VERDICT] [--repeat N] [--shard K/N]\n"
+     "          [--allow-untrusted] [--hold]\n"
      "          [--stack host|RELEASE]... [--kernel host|VMLINUZ|PACKAGE]...\n"
      "          [--guest-timeout SECONDS]",
      "run scenarios (default: the scenarios directory);\n"
      "--with picks a binary (docker, dockerd, containerd, runc,\n"
-     "containerd-shim-runc-v2); --expect overrides the verdict\n"
+     "containerd-shim-runc-v2): a file, or that binary of\n"
+     "another release's root (--with runc=bullseye);\n"
+     "--expect overrides the verdict\n"
      "the scenario files expect (e.g. for a patched binary);\n"
      "files others can write are refused unless\n"
      "--allow-untrusted; --repeat runs each N times and\n"
@@ -55,8 +58,11 @@ constexpr std::array<CommandInfo, 8> kCommands = {{
      "             [--json FILE]",
      "a patch's proof: passes only when every baseline run\n"
      "reproduces the bug and every candidate run does not"},
-    {"bisect", "wedge bisect SCENARIO --binary NAME --candidates PATH...",
-     "the first candidate (oldest to newest) whose verdict flips"},
+    {"bisect",
+     "wedge bisect SCENARIO --binary NAME --candidates PATH...\n"
+     "             | SCENARIO --stacks RELEASE...",
+     "the first candidate (oldest to newest) whose verdict flips:\n"
+     "a binary, or a Debian release's whole docker stack"},
     {"snapshot", "wedge snapshot PID [--json FILE]",
      "capture the signature of a live process tree"},
     {"match", "wedge match PID [DIR]",
@@ -295,10 +301,30 @@ std::variant<Command, ParseExit> Finish(const std::string& name, Values& v) {
     return verify;
   }
   if (name == "bisect") {
-    if (positional.size() != 1 || v.binary.empty() || v.candidates.size() < 2) {
-      return Error(name, "bisect needs SCENARIO --binary NAME --candidates PATH PATH...");
+    if (!v.stacks.empty()) {
+      if (!v.binary.empty() || !v.candidates.empty()) {
+        return Error(name,
+                     "--stacks bisects whole stacks: it does not combine with --binary or "
+                     "--candidates");
+      }
+      if (positional.size() != 1 || v.stacks.size() < 2) {
+        return Error(name, "bisect needs SCENARIO --stacks RELEASE RELEASE...");
+      }
+      for (size_t i = 0; i < v.stacks.size(); ++i) {
+        for (size_t j = 0; j < i; ++j) {
+          if (v.stacks[j] == v.stacks[i]) {
+            return Error(name, "--stacks names " + v.stacks[i] + " twice");
+          }
+        }
+      }
+      return BisectCommand{positional[0], "", {}, std::move(v.stacks)};
     }
-    return BisectCommand{positional[0], v.binary, std::move(v.candidates)};
+    if (positional.size() != 1 || v.binary.empty() || v.candidates.size() < 2) {
+      return Error(name,
+                   "bisect needs SCENARIO --binary NAME --candidates PATH PATH..., or SCENARIO "
+                   "--stacks RELEASE RELEASE...");
+    }
+    return BisectCommand{positional[0], v.binary, std::move(v.candidates), {}};
   }
   if (name == "snapshot" || name == "match") {
     const bool snapshot = name == "snapshot";
@@ -336,9 +362,11 @@ void DefineCommands(CLI::App& app, Values& v) {
                 "scenario): print every role's pid, its /proc paths and the `wedge\n"
                 "match` command, and wait until `wedge cleanup` (or a signal) releases\n"
                 "it");
-  Each(run, "--with", v.with, "NAME=PATH",
+  Each(run, "--with", v.with, "NAME=PATH|RELEASE",
        "run PATH as the binary NAME (docker, dockerd, containerd, runc,\n"
-       "containerd-shim-runc-v2)")
+       "containerd-shim-runc-v2); or that binary of a Debian release (bullseye,\n"
+       "bookworm, trixie, sid) in the stack, with the stack's libraries, to pin a\n"
+       "bug on one binary: --stack bookworm --with runc=bullseye")
       ->check(TakesAssignment());
   Value(run, "--expect", v.expect, "VERDICT",
         "expect VERDICT (reproduced, not-reproduced, unexplained) instead of\n"
@@ -395,6 +423,15 @@ void DefineCommands(CLI::App& app, Values& v) {
         "containerd-shim-runc-v2)");
   bisect->add_option("--candidates", v.candidates, "the binaries to search, oldest to newest")
       ->type_name("PATH");
+  bisect
+      ->add_option("--stacks", v.stacks,
+                   "instead of --binary and --candidates: the docker stacks to search, oldest\n"
+                   "to newest (host, bullseye, bookworm, trixie, sid; each release's own\n"
+                   "dockerd, containerd, runc and CLI, as --stack runs them)")
+      ->type_name("RELEASE")
+      ->check(Takes("host, bullseye, bookworm, trixie or sid", [](const std::string& value) {
+        return value == "host" || IsDebianRelease(value);
+      }));
 
   CLI::App* snapshot = app.add_subcommand("snapshot", kCommands[5].summary);
   Positionals(snapshot, "PID", v.positional, "the root of the tree");

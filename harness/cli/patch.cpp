@@ -5,6 +5,7 @@
 
 #include "cli_support.h"
 #include "commands.h"
+#include "stacks.h"
 #include "wedge/report/report.h"
 #include "wedge/runner/run_suite.h"
 #include "wedge/runner/runner.h"
@@ -111,38 +112,54 @@ int Execute(const VerifyCommand& command) {
 }
 
 // The first candidate (ordered oldest to newest) whose verdict differs from the oldest's, by
-// binary search. A run that is neither reproduced nor not-reproduced is inconclusive: the search
-// stops there and says so rather than guessing which side it belongs to.
+// binary search; a candidate is a binary (--binary NAME --candidates PATH...) or a whole docker
+// stack (--stacks RELEASE...). A run that is neither reproduced nor not-reproduced is
+// inconclusive: the search stops there and says so rather than guessing which side it belongs
+// to.
 int Execute(const BisectCommand& command) {
   auto loaded = LoadRunnableScenario("bisect", command.scenario);
   if (const int* status = std::get_if<int>(&loaded)) return *status;
   const scenario::Scenario& scenario = std::get<scenario::Scenario>(loaded);
-  const std::vector<std::string>& candidates = command.candidates;
+  const bool stacks = !command.stacks.empty();
+  const std::vector<std::string>& candidates = stacks ? command.stacks : command.candidates;
   runner::RunOptions base;
   base.state_dir = sys::DefaultStateDirectory();
   base.fixtures_dir = FixturesDirectory();
-  for (const auto& path : candidates) {
-    if (auto status = runner::RunOptions(base).binaries.Override(command.binary + "=" + path);
-        !status.ok()) {
+  std::vector<stack::Binaries> binaries;
+  for (const auto& path : command.candidates) {
+    runner::RunOptions candidate = base;
+    if (auto status = candidate.binaries.Override(command.binary + "=" + path); !status.ok()) {
       return Usage("bisect", "--candidates " + path + ": " + status.error().message());
     }
+    binaries.push_back(candidate.binaries);
+  }
+  if (stacks && !scenario.stack.required) {
+    return Usage("bisect", "--stacks: " + scenario.name +
+                               " runs no docker stack, so every stack would give the same verdict");
   }
   auto lock = BeginRun(base.state_dir);
   if (const int* status = std::get_if<int>(&lock)) return *status;
+  if (stacks) {
+    auto roots = StackBinaries("bisect", command.stacks, {}, base);
+    if (const int* status = std::get_if<int>(&roots)) return *status;
+    binaries = std::move(std::get<std::vector<stack::Binaries>>(roots));
+  }
 
   std::map<size_t, Verdict> verdicts;
   std::vector<std::string> unclean;  // candidates after whose run the host was not clean
   auto run = [&](size_t index) {
     if (auto known = verdicts.find(index); known != verdicts.end()) return known->second;
     runner::RunOptions options = base;
-    (void)options.binaries.Override(command.binary + "=" + candidates[index]);
+    options.binaries = binaries[index];
     std::ostringstream quiet;
     options.progress = &quiet;
     const runner::SuiteRun suite = runner::RunSuite({&scenario, 1}, options, {});
     if (suite.results.empty()) return Verdict::kUnexplained;  // interrupted before it ran
     const report::RunResult& result = suite.results.front();
     std::cout << "  " << candidates[index] << ": " << scenario::VerdictName(result.verdict)
-              << (result.host_clean ? "" : " (host NOT clean)") << "\n";
+              << (result.host_clean ? "" : " (host NOT clean)");
+    if (stacks) std::cout << " (" << result.reason << ")";
+    std::cout << "\n";
     for (const auto& line : suite.leftovers) {
       std::cout << "  " << candidates[index] << " teardown left behind: " << line << "\n";
     }
@@ -150,9 +167,38 @@ int Execute(const BisectCommand& command) {
     verdicts[index] = result.verdict;
     return result.verdict;
   };
+  // Releases are few, and a bug may come and go between them (fixed in one, back in the
+  // next): every stack is run in order up to the first whose verdict differs from the oldest's,
+  // so the answer never rests on the verdicts being monotonic.
+  auto scan_stacks = [&]() -> int {
+    const Verdict first = run(0);
+    if (sys::Interrupted()) return 128 + sys::Interrupted();
+    if (first == Verdict::kUnexplained) {
+      std::cout << "inconclusive: the oldest stack, " << candidates[0] << ", gave unexplained\n";
+      return kExpectationFailed;
+    }
+    for (size_t index = 1; index < candidates.size(); ++index) {
+      const Verdict verdict = run(index);
+      if (sys::Interrupted()) return 128 + sys::Interrupted();
+      if (verdict == Verdict::kUnexplained) {
+        std::cout << "inconclusive: " << candidates[index] << " gave unexplained; every stack "
+                  << "before it gives " << scenario::VerdictName(first) << "\n";
+        return kExpectationFailed;
+      }
+      if (verdict == first) continue;
+      std::cout << "first flip: " << candidates[index] << " gives "
+                << scenario::VerdictName(verdict) << "; every stack before it ("
+                << Joined({candidates.begin(), candidates.begin() + index}) << ") gives "
+                << scenario::VerdictName(first) << "\n";
+      return kAllAsExpected;
+    }
+    std::cout << "no flip: every stack gives " << scenario::VerdictName(first) << "\n";
+    return kAllAsExpected;
+  };
   auto search = [&]() -> int {
     std::cout << "bisect " << scenario.name << " over " << candidates.size() << " "
-              << command.binary << " binaries\n";
+              << (stacks ? "docker stacks" : command.binary + " binaries") << "\n";
+    if (stacks) return scan_stacks();
     size_t low = 0;
     size_t high = candidates.size() - 1;
     const Verdict first = run(low);

@@ -302,12 +302,14 @@ TEST(ParseCommandLine, HelpListsEveryCommandAsTheReadmeDoesAndTheExitStatuses) {
     for (
         const std::string line :
         {"  wedge list [DIR]                  scenarios, one line each",
-         "  wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep] "
-         "[--with NAME=PATH]...\n"
-         "            [--expect VERDICT] [--repeat N] [--shard K/N] [--allow-untrusted] [--hold]\n",
+         "  wedge run [SCENARIO|DIR]... [--json FILE] [--junit FILE] [--keep]\n"
+         "            [--with NAME=PATH|RELEASE]... [--expect VERDICT] [--repeat N] [--shard K/N]\n"
+         "            [--allow-untrusted] [--hold]\n"
+         "            [--stack host|RELEASE]... [--kernel host|VMLINUZ|PACKAGE]...\n",
          "  wedge verify SCENARIO --baseline NAME=PATH... --candidate NAME=PATH... [--repeat N]\n"
          "               [--json FILE]        a patch's proof",
          "  wedge bisect SCENARIO --binary NAME --candidates PATH...\n"
+         "               | SCENARIO --stacks RELEASE...\n"
          "                                    the first candidate",
          "  wedge snapshot PID [--json FILE]  capture", "  wedge match PID [DIR]             which",
          "  wedge cleanup                     undo", "exit status: 0 every verdict as expected"}) {

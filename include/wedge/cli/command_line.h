@@ -46,7 +46,7 @@ struct RunCommand {
   bool keep = false;
   bool hold = false;  // --hold: keep the reproduced state live until `wedge cleanup` releases it
   bool allow_untrusted = false;
-  std::vector<std::string> with;  // NAME=PATH, in order
+  std::vector<std::string> with;  // NAME=PATH or NAME=RELEASE, in order
   std::optional<scenario::Verdict> expect;
   int repeat = 1;  // 1 to 9999
   std::optional<Shard> shard;
@@ -65,11 +65,13 @@ struct VerifyCommand {
   std::optional<std::string> json;
 };
 
-// `wedge bisect SCENARIO --binary NAME --candidates PATH...`.
+// `wedge bisect SCENARIO --binary NAME --candidates PATH...` or `wedge bisect SCENARIO --stacks
+// RELEASE...`.
 struct BisectCommand {
   std::string scenario;
-  std::string binary;
-  std::vector<std::string> candidates;  // oldest to newest, at least two
+  std::string binary;                   // empty with stacks
+  std::vector<std::string> candidates;  // oldest to newest, at least two; or none, with stacks
+  std::vector<std::string> stacks;      // "host" or a release, oldest to newest, each once
 };
 
 // `wedge snapshot PID [--json FILE]`.
