@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "wedge/base/debian_releases.h"
+#include "wedge/base/fault_point.h"
 #include "wedge/sys/child_process.h"
 #include "wedge/sys/command.h"
 #include "wedge/sys/files.h"
@@ -436,6 +437,7 @@ Result<ReleaseRoot> EnsureReleaseRoot(const std::string& release, sys::Journal& 
   }
   ::chmod(building.c_str(), 0755);
   result.size_bytes = DiskUsage(building);
+  FaultPoint("release-root-built");
   if (::rename(building.c_str(), (cache / name).c_str()) != 0) {
     Error error = ErrnoError("rename('" + building.string() + "')");
     (void)journal.Undo(seq);

@@ -1,6 +1,6 @@
-// Fault tests of wedge itself (issues 6 and 14): for every scenario in scenarios/, wedge is killed
-// with SIGKILL at every phase it goes through and at every fault point inside an operation it
-// reaches (stopped there with WEDGE_FAULT_STOP_AT, its state checked first), and at a spread of
+// Fault tests of wedge itself (issues 6, 14 and 16): for every scenario in scenarios/, wedge is
+// killed with SIGKILL at every phase it goes through and at every fault point inside an operation
+// it reaches (stopped there with WEDGE_FAULT_STOP_AT, its state checked first), and at a spread of
 // delays over an unkilled run's duration; the host must be identical to before once
 // `wedge cleanup` has run. SIGTERM must stop a run cleanly without any cleanup, and a second run
 // waits for the first without touching the host. They run the real wedge binary, built with
@@ -564,9 +564,14 @@ class FaultKillPoints : public ::testing::Test {
   // is still checked after it, and the point is tried again, at most twice more, and counted
   // once. A run that hangs instead fails at once.
   bool KillAtPoint(const fs::path& file, const StopPoint& stop) {
-    const std::string point = file.filename().string() + " SIGKILL at " + stop.name;
+    return KillAtPoint({"run", file.string()}, file.filename().string(), stop);
+  }
+  // The same for the wedge command `args`, named `label` in failures.
+  bool KillAtPoint(const std::vector<std::string>& args, const std::string& label,
+                   const StopPoint& stop) {
+    const std::string point = label + " SIGKILL at " + stop.name;
     for (int attempt = 1; attempt <= 3; ++attempt) {
-      WedgeProcess wedge({"run", file.string()}, stop.name, output_);
+      WedgeProcess wedge(args, stop.name, output_);
       const bool stopped = wedge.WaitUntilStopped(std::chrono::seconds(60));
       if (!stopped) {
         ::kill(wedge.pid(), SIGKILL);  // a hung run ends here; one that exited keeps its status
@@ -710,6 +715,84 @@ std::vector<std::string> ScenarioFiles() {
 // Every scenario in scenarios/ (*.json, sorted), whatever is added there.
 INSTANTIATE_TEST_SUITE_P(AllScenarios, FaultKillPointsOfScenario,
                          ::testing::ValuesIn(ScenarioFiles()), ScenarioTestName);
+
+// The entries of a stack cache directory, by name.
+std::set<std::string> CacheEntries(const fs::path& cache) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(cache, ec)) {
+    names.insert(entry.path().filename().string());
+  }
+  return names;
+}
+
+// Whether a root is being built in `cache`: a .build- directory mmdebstrap has begun to fill.
+bool BuildingARoot(const fs::path& cache) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(cache, ec)) {
+    if (entry.path().filename().string().rfind(sys::kStackBuildPrefix, 0) == 0 &&
+        fs::exists(entry.path() / "var", ec)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A release's stack (issue 16): wedge killed while mmdebstrap writes a release's root, with the
+// root complete but not renamed into place, and inside a cell on that release's stack (its
+// containerd up, dockerd not yet; and as the trigger begins). After `wedge cleanup` the host is
+// as before, and the cache holds nothing a later run would trust.
+TEST_F(FaultKillPoints,
+       SigkillDuringAReleaseRootBuildOrAReleaseCellThenCleanupLeavesTheHostAsBefore) {
+  const fs::path file = kScenarios / "seccomp-resources-sigsys.json";
+  const std::vector<std::string> on_bullseye = {"run", file.string(), "--stack", "bullseye"};
+  // A cache of its own, so that the root is built here whatever the machine's cache holds; the
+  // runs and `wedge cleanup` inherit it.
+  const fs::path cache =
+      fs::temp_directory_path() / ("wedge-fault-stack-cache-" + std::to_string(::getpid()));
+  fs::remove_all(cache);
+  fs::create_directories(cache);
+  ::chmod(cache.c_str(), 0755);
+  ::setenv("WEDGE_STACK_CACHE", cache.c_str(), 1);
+  struct Unset {
+    ~Unset() { ::unsetenv("WEDGE_STACK_CACHE"); }
+  } unset;
+
+  {
+    const std::string point = "bullseye's root SIGKILL while mmdebstrap writes it";
+    WedgeProcess wedge(on_bullseye, "", output_);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+    while (!BuildingARoot(cache) && std::chrono::steady_clock::now() < until) {
+      const char state = ProcessState(wedge.pid());
+      if (state == '\0' || state == 'Z') break;
+      ::usleep(20000);
+    }
+    ASSERT_TRUE(BuildingARoot(cache)) << "no root build seen in " << cache << "\n"
+                                      << wedge.Output();
+    ::kill(wedge.pid(), SIGKILL);
+    EXPECT_EQ(wedge.Wait(), 128 + SIGKILL) << point;
+    CleanupAndCheck(point, wedge.Output());
+    EXPECT_EQ(CacheEntries(cache), std::set<std::string>{"apt"}) << point;
+  }
+
+  const StopPoint built = {"release-root-built", [&cache](pid_t, const std::string& point) {
+                             EXPECT_TRUE(BuildingARoot(cache)) << point;
+                             EXPECT_EQ(CacheEntries(cache).size(), 2u)
+                                 << point << ": the root not yet renamed into place";
+                           }};
+  EXPECT_TRUE(KillAtPoint(on_bullseye, "bullseye's root", built));
+  EXPECT_EQ(CacheEntries(cache), std::set<std::string>{"apt"}) << "after a kill before the rename";
+
+  // Built to the end, then killed in its cells.
+  WedgeRun unkilled = RunWedge(on_bullseye);
+  EXPECT_EQ(unkilled.exit_code, 0) << unkilled.output;
+  EXPECT_TRUE(SettledLeftovers().empty());
+  EXPECT_TRUE(KillAtPoint(on_bullseye, "a bullseye cell",
+                          {"stack-containerd-up", ExpectContainerdUpWithoutDockerd}));
+  EXPECT_TRUE(KillAtPoint(on_bullseye, "a bullseye cell", {"trigger", {}}));
+  EXPECT_EQ(leaks_, 0);
+  fs::remove_all(cache);
+}
 
 TEST_F(FaultKillPoints, SigtermStopsTheRunCleanlyWithoutCleanup) {
   const std::vector<std::pair<std::string, std::string>> points = {

@@ -13,6 +13,8 @@
 //                          as each phase of a run begins (runner::PhaseClock::Begin)
 //   "guest"                a guest kernel's qemu runs, journaled (vm::RunInGuest)
 //   "stack-containerd-up"  in a private stack's start: containerd serves, dockerd not yet started
+//   "release-root-built"   a release's root complete in CACHE/.build-RUN_ID-RELEASE, journaled,
+//                          not yet renamed into place (stack::EnsureReleaseRoot)
 //   "flap-outage"          in a flap step: containerd away in the first outage, as the step's
 //                          "how" leaves it (the probe attached to dockerd)
 //   "undo"                 in Journal::UndoAll: the newest pending change undone, older ones still
