@@ -20,6 +20,7 @@
 
 #include "scenario_test_support.h"
 #include "wedge/runner/runner.h"
+#include "wedge/stack/release_root.h"
 #include "wedge/sys/cgroup.h"
 #include "wedge/sys/files.h"
 #include "wedge/sys/journal.h"
@@ -182,6 +183,47 @@ TEST_F(PrivateDockerStack, RunsABusyboxContainerAndStopsLeavingTheHostClean) {
   std::vector<sys::JournalEntry> pending = journal->Pending();
   ASSERT_EQ(pending.size(), 1u) << ::testing::PrintToString(journal->undo_log());
   EXPECT_TRUE(std::holds_alternative<sys::DirectoryChange>(*pending[0].change));
+  ASSERT_TRUE(journal->UndoAll().ok());
+  journal.reset();
+  ExpectNothingLeft();
+}
+
+// `--stack bookworm --with runc=bullseye`: bookworm's daemons, in bookworm's root, run bullseye's
+// runc, bound over bookworm's own; dockerd reports the runc it runs (`runc --version`'s commit).
+TEST_F(PrivateDockerStack, AComponentFromAnotherReleaseIsTheOneTheReleasesDaemonsRun) {
+  std::unique_ptr<sys::Journal> journal = NewJournal();
+  ASSERT_NE(journal, nullptr);
+  const fs::path cache = sys::DefaultStackCacheDirectory();
+  Result<stack::ReleaseRoot> bookworm = stack::EnsureReleaseRoot("bookworm", *journal, cache, {});
+  ASSERT_TRUE(bookworm.ok()) << bookworm.error().message();
+  Result<stack::ReleaseRoot> bullseye = stack::EnsureReleaseRoot("bullseye", *journal, cache, {});
+  ASSERT_TRUE(bullseye.ok()) << bullseye.error().message();
+  stack::StackOptions options = Options();
+  options.binaries = bookworm->StackBinaries();
+  ASSERT_TRUE(options.binaries.UseComponent("runc", "bullseye", bullseye->root).ok());
+  ASSERT_TRUE(options.binaries.CheckComponentsRun().ok());
+  EXPECT_EQ(options.binaries.Label(), "bookworm+runc=bullseye");
+  {
+    Result<std::unique_ptr<stack::DockerStack>> started =
+        stack::DockerStack::Start(*journal, options);
+    ASSERT_TRUE(started.ok()) << started.error().message();
+    stack::DockerStack& docker = **started;
+    auto server = docker.Docker({"version", "--format", "{{.Server.Version}}"}, seconds(30));
+    ASSERT_TRUE(server.ok()) << server.error().message();
+    EXPECT_EQ(server->second, "20.10.24+dfsg1\n") << "bookworm's dockerd";
+    auto runc = docker.Docker({"info", "--format", "{{.RuncCommit.ID}}"}, seconds(30));
+    ASSERT_TRUE(runc.ok()) << runc.error().message();
+    EXPECT_EQ(runc->second.rfind("1.0.0~rc93+ds1-", 0), 0u) << "bullseye's runc: " << runc->second;
+    Result<std::string> image = docker.EnsureBusyboxImage();
+    ASSERT_TRUE(image.ok()) << image.error().message();
+    auto hello =
+        docker.Docker({"run", "--rm", "--network", "none", *image, "echo", "hello"}, seconds(60));
+    ASSERT_TRUE(hello.ok()) << hello.error().message();
+    EXPECT_EQ(hello->first, 0) << hello->second << docker.DockerdLog();
+    EXPECT_EQ(hello->second, "hello\n");
+    Status stopped = docker.Stop();
+    EXPECT_TRUE(stopped.ok()) << stopped.error().message();
+  }
   ASSERT_TRUE(journal->UndoAll().ok());
   journal.reset();
   ExpectNothingLeft();

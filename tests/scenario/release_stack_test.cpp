@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -82,6 +83,54 @@ TEST_F(ReleaseStack, WithDoesNotCombineWithAReleaseAndChangesNothing) {
                            "--stack", "bullseye", "--with", "runc=/usr/sbin/runc"});
   EXPECT_EQ(run.exit_code, 2) << run.output;
   EXPECT_NE(run.output.find("--with does not combine with --stack RELEASE"), std::string::npos)
+      << run.output;
+  testing::ExpectHostUnchanged(before_);
+}
+
+TEST_F(ReleaseStack, AComponentFromAnotherReleaseIsRecordedAsThatReleasesBinary) {
+  WedgeRun run =
+      RunWedge({"run", (kScenarios / "runc-exec-pipe-full-trigger-pinned.json").string(), "--stack",
+                "bookworm", "--with", "runc=bullseye", "--json", report_.string()});
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  const nlohmann::json report = testing::ReadJson(report_);
+  ASSERT_EQ(report["results"].size(), 1u) << report.dump(2);
+  // With bookworm's containerd and dockerd, rc93 passes the pids precondition that the whole of
+  // bullseye's stack fails: the run gets as far as the one-page pipe.
+  EXPECT_EQ(report["results"][0]["verdict"], "not-reproduced") << run.output;
+  EXPECT_NE(run.output.find("exec-stderr-pipe-one-page"), std::string::npos) << run.output;
+  std::map<std::string, nlohmann::json> binaries;
+  for (const auto& binary : report["host"]["binaries"]) binaries[binary["name"]] = binary;
+  ASSERT_TRUE(binaries.contains("runc")) << report["host"].dump(2);
+  EXPECT_EQ(binaries["runc"]["release"], "bullseye") << binaries["runc"].dump();
+  EXPECT_EQ(binaries["runc"]["go_version"], "go1.15.15") << binaries["runc"].dump();
+  EXPECT_EQ(binaries["runc"]["package"].get<std::string>().rfind("runc 1.0.0~rc93", 0), 0u)
+      << binaries["runc"].dump();
+  EXPECT_NE(binaries["runc"]["path"].get<std::string>().find("/var/cache/wedge/stacks/bullseye-"),
+            std::string::npos)
+      << binaries["runc"].dump();
+  EXPECT_EQ(binaries["dockerd"]["release"], "bookworm") << binaries["dockerd"].dump();
+  EXPECT_EQ(binaries["containerd"]["release"], "bookworm") << binaries["containerd"].dump();
+  testing::ExpectHostUnchanged(before_);
+}
+
+TEST_F(ReleaseStack, AComponentThatDoesNotRunInTheStacksRootIsRefusedAndChangesNothing) {
+  WedgeRun run = RunWedge({"run", (kScenarios / "seccomp-resources-sigsys.json").string(),
+                           "--stack", "bullseye", "--with", "runc=sid"});
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_NE(run.output.find("--with runc=sid: sid's runc does not run in the bullseye root: "),
+            std::string::npos)
+      << run.output;
+  EXPECT_NE(run.output.find("GLIBC_"), std::string::npos) << run.output;
+  testing::ExpectHostUnchanged(before_);
+}
+
+TEST_F(ReleaseStack, BisectOverReleasesNamesTheFirstWhoseVerdictDiffers) {
+  WedgeRun run = RunWedge({"bisect", (kScenarios / "seccomp-resources-sigsys.json").string(),
+                           "--stacks", "bullseye", "bookworm"});
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("first flip: bookworm gives reproduced; every stack before it "
+                            "(bullseye) gives not-reproduced"),
+            std::string::npos)
       << run.output;
   testing::ExpectHostUnchanged(before_);
 }
