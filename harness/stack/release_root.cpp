@@ -14,6 +14,8 @@
 
 #include "wedge/base/debian_releases.h"
 #include "wedge/base/fault_point.h"
+#include "wedge/base/text.h"
+#include "wedge/stack/release_archive.h"
 #include "wedge/sys/child_process.h"
 #include "wedge/sys/command.h"
 #include "wedge/sys/files.h"
@@ -26,110 +28,22 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr const char* kKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
-constexpr const char* kPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-// sid's Release file on a mirror may be past its Valid-Until date; the archive's signature
-// still holds, so the date is not checked.
-constexpr const char* kNoValidUntil = "Acquire::Check-Valid-Until=false";
-
 void Say(std::ostream* out, const std::string& release, const std::string& line) {
   if (out == nullptr) return;
   *out << "[stack " << release << "] " << line << "\n";
   out->flush();
 }
 
-std::string Trim(std::string_view text) {
-  const size_t first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return "";
-  const size_t last = text.find_last_not_of(" \t\r");
-  return std::string(text.substr(first, last - first + 1));
-}
-
-std::vector<std::string> Words(std::string_view text) {
-  std::istringstream in{std::string(text)};
-  std::vector<std::string> words;
-  for (std::string word; in >> word;) words.push_back(word);
-  return words;
-}
-
-bool IsSecuritySuite(const std::string& suite) {
-  return suite.find("-security") != std::string::npos ||
-         suite.find("/updates") != std::string::npos;
-}
-
-// Why `directory` cannot hold roots wedge runs as root, or OK: root's (wedge's uid), a directory
-// (not a link), writable by nobody else.
-Status CheckCacheDirectory(const fs::path& directory) {
-  struct stat st {};
-  if (::lstat(directory.c_str(), &st) != 0)
-    return ErrnoError("lstat('" + directory.string() + "')");
-  if (!S_ISDIR(st.st_mode)) return Error(directory.string() + " is not a directory");
-  if (st.st_uid != ::geteuid()) {
-    return Error(directory.string() + " is owned by uid " + std::to_string(st.st_uid) +
-                 ", not by wedge's uid " + std::to_string(::geteuid()));
-  }
-  if ((st.st_mode & 022) != 0) {
-    return Error(directory.string() + " is writable by others than its owner");
-  }
-  return OkStatus();
-}
-
-Status MakeCacheDirectory(const fs::path& directory) {
-  std::error_code ec;
-  fs::create_directories(directory, ec);
-  if (ec) return Error("create_directories('" + directory.string() + "'): " + ec.message());
-  return CheckCacheDirectory(directory);
-}
-
-// apt-get and apt-cache with the lists of one release kept under `apt_dir`, apart from the
-// host's: its sources, lists, cache and an empty status (so the host's installed versions do
-// not count).
-std::vector<std::string> AptOptions(const fs::path& apt_dir) {
-  return {"-o", "Dir::Etc::SourceList=" + (apt_dir / "sources.list").string(),
-          "-o", "Dir::Etc::SourceParts=-",
-          "-o", "Dir::State::Lists=" + (apt_dir / "lists").string(),
-          "-o", "Dir::State::Status=" + (apt_dir / "status").string(),
-          "-o", "Dir::Cache=" + (apt_dir / "cache").string(),
-          "-o", "APT::Sandbox::User=root",
-          "-o", kNoValidUntil};
-}
-
-std::string SourceLine(const std::string& mirror, const std::string& release) {
-  return "deb [signed-by=" + std::string(kKeyring) + "] " + mirror + " " + release + " main";
-}
-
 // The versions `release`'s archive offers now for the stack's packages.
 Result<std::map<std::string, std::string>> ResolveVersions(const std::string& release,
                                                            const std::string& mirror,
                                                            const fs::path& apt_dir) {
-  for (const char* sub : {"lists/partial", "cache/archives/partial"}) {
-    WEDGE_RETURN_IF_ERROR(MakeCacheDirectory(apt_dir / sub));
-  }
-  WEDGE_RETURN_IF_ERROR(
-      sys::WriteFileAtomically(apt_dir / "sources.list", SourceLine(mirror, release) + "\n", 0644));
-  if (!fs::exists(apt_dir / "status")) {
-    WEDGE_RETURN_IF_ERROR(sys::WriteFileAtomically(apt_dir / "status", "", 0644));
-  }
-  std::vector<std::string> update = AptOptions(apt_dir);
-  update.insert(update.end(), {"-q", "update"});
-  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput updated,
-                         sys::RunCommand("apt-get", update, std::chrono::minutes(3),
-                                         {{"PATH", kPath}, {"LC_ALL", "C"}}));
-  // apt-get update exits 0 on some fetch failures: an index it could not get shows as "Err:"
-  // or "W: Failed to fetch".
-  if (updated.exit_code != 0 || updated.output.find("\nErr:") != std::string::npos ||
-      updated.output.rfind("Err:", 0) == 0 ||
-      updated.output.find("Failed to fetch") != std::string::npos) {
-    return Error("the archive " + mirror + " did not give " + release +
-                 "'s package lists (apt-get update): " + Trim(updated.output));
-  }
-  std::vector<std::string> show = AptOptions(apt_dir);
-  show.insert(show.end(), {"show", "--no-all-versions"});
+  WEDGE_ASSIGN_OR_RETURN(ReleaseArchive archive, ReleaseArchive::Open(release, mirror, apt_dir));
+  WEDGE_RETURN_IF_ERROR(archive.UpdateLists());
+  std::vector<std::string> show = {"show", "--no-all-versions"};
   const std::vector<std::string> packages = StackPackages(release);
   show.insert(show.end(), packages.begin(), packages.end());
-  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput shown,
-                         sys::RunCommand("apt-cache", show, std::chrono::seconds(30),
-                                         {{"PATH", kPath}, {"LC_ALL", "C"}}));
+  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput shown, archive.AptCache(show));
   std::map<std::string, std::string> versions = ParseCandidateVersions(shown.output);
   for (const std::string& package : packages) {
     if (!versions.contains(package)) {
@@ -178,7 +92,7 @@ struct CachedRoot {
 std::optional<CachedRoot> Cached(const fs::path& cache, const std::string& name) {
   const fs::path root = cache / name;
   Result<std::string> text = sys::ReadFile(cache / (name + ".json"));
-  if (!text.ok() || !CheckCacheDirectory(root).ok()) return std::nullopt;
+  if (!text.ok() || !sys::CheckSharedDirectory(root).ok()) return std::nullopt;
   json manifest = json::parse(*text, nullptr, false);
   if (!manifest.is_object() || !manifest.contains("packages")) return std::nullopt;
   return CachedRoot{root, std::move(manifest)};
@@ -217,9 +131,9 @@ std::uint64_t DiskUsage(const fs::path& root) {
 
 // mmdebstrap into `target`, in a mount and pid namespace of its own (unshare --kill-child):
 // whatever it mounts, and every process it starts, goes when it does.
-Status Build(const std::string& release, const std::string& mirror,
-             const std::map<std::string, std::string>& versions, const fs::path& target,
-             sys::Journal& journal) {
+Status Build(const ReleaseArchive& archive, const std::map<std::string, std::string>& versions,
+             const fs::path& target, sys::Journal& journal) {
+  const std::string& release = archive.release();
   std::string include = "--include=";
   for (const auto& [package, version] : versions) {
     if (include.back() != '=') include += ",";
@@ -227,13 +141,14 @@ Status Build(const std::string& release, const std::string& mirror,
   }
   sys::ChildSpec spec;
   spec.role = "mmdebstrap " + release;
-  spec.argv = {
-      "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc",
-      "--kill-child", "mmdebstrap", "--mode=root", "--variant=essential", "--quiet", include,
-      // apt.conf syntax, where apt-get's -o takes KEY=VALUE.
-      "--aptopt=Acquire::Check-Valid-Until \"false\"", "--keyring=" + std::string(kKeyring),
-      release, target.string(), SourceLine(mirror, release)};
-  spec.environment = std::map<std::string, std::string>{{"PATH", kPath}, {"LC_ALL", "C"}};
+  spec.argv = {"unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc",
+               "--kill-child", "mmdebstrap", "--mode=root", "--variant=essential", "--quiet",
+               include,
+               // apt.conf syntax, where apt-get's -o takes KEY=VALUE.
+               "--aptopt=Acquire::Check-Valid-Until \"false\"",
+               "--keyring=" + std::string(kDebianArchiveKeyring), release, target.string(),
+               archive.SourceLine()};
+  spec.environment = ArchiveToolEnvironment();
   // Its output goes to a file without a name, which nothing can leave behind.
   UniqueFd log_fd(::open(target.parent_path().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
   if (!log_fd.valid())
@@ -264,79 +179,6 @@ std::vector<std::string> StackPackages(const std::string& release) {
   if (release != "bullseye" && release != "bookworm") packages.push_back("docker-cli");
   std::sort(packages.begin(), packages.end());
   return packages;
-}
-
-std::optional<std::string> MirrorFromSources(std::string_view text) {
-  std::istringstream lines{std::string(text)};
-  // deb822: stanzas of "Key: value" lines separated by blank lines.
-  std::map<std::string, std::string> stanza;
-  auto from_stanza = [&stanza]() -> std::optional<std::string> {
-    auto types = stanza.find("types");
-    auto uris = stanza.find("uris");
-    auto suites = stanza.find("suites");
-    if (types == stanza.end() || uris == stanza.end() || suites == stanza.end()) {
-      return std::nullopt;
-    }
-    const std::vector<std::string> type_words = Words(types->second);
-    if (std::find(type_words.begin(), type_words.end(), "deb") == type_words.end()) {
-      return std::nullopt;
-    }
-    const std::vector<std::string> suite_words = Words(suites->second);
-    if (suite_words.empty() || IsSecuritySuite(suite_words.front())) return std::nullopt;
-    const std::vector<std::string> uri_words = Words(uris->second);
-    if (uri_words.empty()) return std::nullopt;
-    return uri_words.front();
-  };
-  for (std::string line; std::getline(lines, line);) {
-    const std::string trimmed = Trim(line);
-    if (trimmed.empty()) {
-      if (auto mirror = from_stanza()) return mirror;
-      stanza.clear();
-      continue;
-    }
-    if (trimmed[0] == '#') continue;
-    if (trimmed.rfind("deb ", 0) == 0) {
-      // One-line: deb [options] URI SUITE COMPONENT...
-      std::vector<std::string> words = Words(trimmed);
-      size_t at = 1;
-      if (at < words.size() && words[at].front() == '[') {
-        while (at < words.size() && words[at].back() != ']') ++at;
-        ++at;
-      }
-      if (at + 1 < words.size() && !IsSecuritySuite(words[at + 1])) return words[at];
-      continue;
-    }
-    const size_t colon = trimmed.find(':');
-    if (colon == std::string::npos || trimmed.rfind("deb-src", 0) == 0) continue;
-    std::string key = trimmed.substr(0, colon);
-    std::transform(key.begin(), key.end(), key.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (key.find(' ') == std::string::npos) stanza[key] = Trim(trimmed.substr(colon + 1));
-  }
-  return from_stanza();
-}
-
-Result<std::string> DebianMirror() {
-  if (const char* mirror = std::getenv("WEDGE_DEBIAN_MIRROR"); mirror != nullptr && *mirror) {
-    return std::string(mirror);
-  }
-  std::vector<fs::path> files = {"/etc/apt/sources.list"};
-  std::error_code ec;
-  std::vector<fs::path> parts;
-  for (const auto& entry : fs::directory_iterator("/etc/apt/sources.list.d", ec)) {
-    const std::string extension = entry.path().extension().string();
-    if (extension == ".list" || extension == ".sources") parts.push_back(entry.path());
-  }
-  std::sort(parts.begin(), parts.end());
-  files.insert(files.end(), parts.begin(), parts.end());
-  for (const auto& file : files) {
-    Result<std::string> text = sys::ReadFile(file);
-    if (!text.ok()) continue;
-    if (auto mirror = MirrorFromSources(*text)) return *mirror;
-  }
-  return Error(
-      "no Debian archive in the host's apt sources (/etc/apt/sources.list, "
-      "/etc/apt/sources.list.d); set WEDGE_DEBIAN_MIRROR");
 }
 
 std::map<std::string, std::string> ParseCandidateVersions(std::string_view text) {
@@ -381,7 +223,7 @@ Binaries ReleaseRoot::StackBinaries() const {
 Result<ReleaseRoot> EnsureReleaseRoot(const std::string& release, sys::Journal& journal,
                                       const fs::path& cache, std::ostream* say) {
   if (!IsDebianRelease(release)) return Error("unknown release '" + release + "'");
-  WEDGE_RETURN_IF_ERROR(MakeCacheDirectory(cache));
+  WEDGE_RETURN_IF_ERROR(sys::MakeSharedDirectory(cache));
   WEDGE_ASSIGN_OR_RETURN(std::string mirror, DebianMirror());
   ReleaseRoot result;
   result.release = release;
@@ -416,6 +258,8 @@ Result<ReleaseRoot> EnsureReleaseRoot(const std::string& release, sys::Journal& 
   // A root left without its manifest (a build killed after its rename) is not trusted: it goes.
   std::error_code ec;
   fs::remove_all(cache / name, ec);
+  WEDGE_ASSIGN_OR_RETURN(ReleaseArchive archive,
+                         ReleaseArchive::Open(release, mirror, cache / "apt" / release));
   const fs::path building =
       cache / (std::string(sys::kStackBuildPrefix) + journal.run_id() + "-" + release);
   WEDGE_ASSIGN_OR_RETURN(std::uint64_t seq, journal.Record(sys::DirectoryChange{building}));
@@ -423,7 +267,7 @@ Result<ReleaseRoot> EnsureReleaseRoot(const std::string& release, sys::Journal& 
     (void)journal.Undo(seq);
     return ErrnoError("mkdir('" + building.string() + "')");
   }
-  if (Status built = Build(release, mirror, result.packages, building, journal); !built.ok()) {
+  if (Status built = Build(archive, result.packages, building, journal); !built.ok()) {
     (void)journal.Undo(seq);
     return built.error();
   }

@@ -32,6 +32,28 @@ Status MakePrivateDirectory(const std::filesystem::path& path) {
   return OkStatus();
 }
 
+Status CheckSharedDirectory(const std::filesystem::path& directory) {
+  struct stat st {};
+  if (::lstat(directory.c_str(), &st) != 0)
+    return ErrnoError("lstat('" + directory.string() + "')");
+  if (!S_ISDIR(st.st_mode)) return Error(directory.string() + " is not a directory");
+  if (st.st_uid != ::geteuid()) {
+    return Error(directory.string() + " is owned by uid " + std::to_string(st.st_uid) +
+                 ", not by wedge's uid " + std::to_string(::geteuid()));
+  }
+  if ((st.st_mode & 022) != 0) {
+    return Error(directory.string() + " is writable by others than its owner");
+  }
+  return OkStatus();
+}
+
+Status MakeSharedDirectory(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return Error("create_directories('" + path.string() + "'): " + ec.message());
+  return CheckSharedDirectory(path);
+}
+
 Result<std::string> ReadDescriptor(int fd, std::string_view name) {
   std::string contents;
   char buffer[8192];

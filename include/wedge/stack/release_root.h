@@ -27,6 +27,7 @@
 
 #include "wedge/base/result.h"
 #include "wedge/stack/docker_stack.h"
+#include "wedge/stack/release_archive.h"
 #include "wedge/sys/journal.h"
 
 namespace wedge::stack {
@@ -39,12 +40,7 @@ std::vector<std::string> StackPackages(const std::string& release);
 
 // Where release roots are kept: sys::DefaultStackCacheDirectory() (sys/journal.h).
 
-// The Debian archive the host's apt uses: the first URI of a "deb" source whose suites are not
-// -security, in sources.list (one-line) or *.sources (deb822) text; nullopt if none.
-std::optional<std::string> MirrorFromSources(std::string_view text);
-// $WEDGE_DEBIAN_MIRROR, else MirrorFromSources over /etc/apt/sources.list and
-// /etc/apt/sources.list.d/*.{list,sources}.
-Result<std::string> DebianMirror();
+// The mirror and each release's archive: stack/release_archive.h.
 
 // Package -> version from `apt-cache show --no-all-versions` output (stanzas of "Package:" and
 // "Version:" lines).

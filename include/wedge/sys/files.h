@@ -30,6 +30,12 @@ Status MakePrivateDirectory(const std::filesystem::path& path);
 // Why `directory` cannot hold what wedge reads back as root (journals, the held-run marker), or
 // OK: it must be a directory (not a symbolic link) of wedge's uid that no one else may enter.
 Status CheckPrivateDirectory(const std::filesystem::path& directory);
+// Creates directory `path` (and missing parents) for what wedge runs or reads back as root but
+// others may read (release roots, kernels, apt state): then checks it with CheckSharedDirectory.
+Status MakeSharedDirectory(const std::filesystem::path& path);
+// Why `directory` cannot hold what wedge runs as root, or OK: a directory (not a symbolic link)
+// of wedge's uid that no one else may write.
+Status CheckSharedDirectory(const std::filesystem::path& directory);
 // Why the open file `fd` is not one wedge wrote for itself, or OK: a regular file of wedge's
 // uid, mode 0600, with no other name.
 Status CheckPrivateFile(int fd);
