@@ -316,7 +316,7 @@ int Execute(const RunCommand& command) {
                  "--stack RELEASE runs on this kernel: it does not combine with a guest --kernel");
   }
   if (matrix || command.stacks.size() > 1) {
-    if (kernels.empty()) kernels.push_back({vm::KernelSource::kHost, "host"});
+    if (kernels.empty()) kernels.push_back({vm::KernelSource::kHost, "host", "", ""});
     return RunKernelMatrix(command, *scenarios, kernels, *components, options);
   }
   return RunOnThisKernel(command, *scenarios, *components, options);

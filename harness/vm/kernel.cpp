@@ -6,11 +6,15 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <sstream>
 
+#include "wedge/base/debian_releases.h"
+#include "wedge/stack/release_archive.h"
 #include "wedge/sys/command.h"
 #include "wedge/sys/files.h"
+#include "wedge/sys/journal.h"
 
 namespace wedge::vm {
 namespace {
@@ -43,18 +47,30 @@ std::vector<std::string> SplitWords(std::string_view text, char separator) {
   return words;
 }
 
-// The first vmlinuz-* in `boot`, and its release ("vmlinuz-6.1.0-56-cloud-amd64").
-std::optional<fs::path> FindVmlinuz(const fs::path& boot) {
+// The kernel image of an extracted package tree: ROOT/boot/vmlinuz-R (bullseye to trixie), or
+// ROOT/usr/lib/modules/R/vmlinuz (sid's linux-binary-R).
+std::optional<fs::path> FindVmlinuz(const fs::path& root) {
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(boot, ec)) {
+  for (const auto& entry : fs::directory_iterator(root / "boot", ec)) {
     if (entry.path().filename().string().rfind("vmlinuz-", 0) == 0) return entry.path();
+  }
+  for (const fs::path& modules : {root / "usr/lib/modules", root / "lib/modules"}) {
+    for (const auto& entry : fs::directory_iterator(modules, ec)) {
+      if (fs::is_regular_file(entry.path() / "vmlinuz", ec)) return entry.path() / "vmlinuz";
+    }
   }
   return std::nullopt;
 }
 
+// "6.1.0-56-cloud-amd64", from .../vmlinuz-6.1.0-56-cloud-amd64 or .../modules/R/vmlinuz.
 std::string ReleaseOf(const fs::path& vmlinuz) {
   std::string name = vmlinuz.filename().string();
-  return name.rfind("vmlinuz-", 0) == 0 ? name.substr(8) : "";
+  if (name.rfind("vmlinuz-", 0) == 0) return name.substr(8);
+  const fs::path parent = vmlinuz.parent_path();
+  if (name == "vmlinuz" && parent.parent_path().filename() == "modules") {
+    return parent.filename().string();
+  }
+  return "";
 }
 
 Result<KernelImage> ImageFromVmlinuz(const fs::path& vmlinuz, std::string label) {
@@ -66,12 +82,15 @@ Result<KernelImage> ImageFromVmlinuz(const fs::path& vmlinuz, std::string label)
   image.vmlinuz = fs::absolute(vmlinuz).lexically_normal();
   image.release = ReleaseOf(vmlinuz);
   if (!image.release.empty()) {
-    // An extracted package (ROOT/boot/vmlinuz-R beside ROOT/lib/modules/R), or the host's own
-    // layout (/boot and /lib/modules).
+    // An image inside its modules directory (sid's layout); an extracted package
+    // (ROOT/boot/vmlinuz-R beside ROOT/lib/modules/R or ROOT/usr/lib/modules/R); or the host's
+    // own layout (/boot and /lib/modules).
+    const fs::path root = image.vmlinuz.parent_path().parent_path();
     for (const fs::path& candidate :
-         {image.vmlinuz.parent_path().parent_path() / "lib/modules" / image.release,
+         {image.vmlinuz.filename() == "vmlinuz" ? image.vmlinuz.parent_path() : fs::path(),
+          root / "lib/modules" / image.release, root / "usr/lib/modules" / image.release,
           fs::path("/lib/modules") / image.release}) {
-      if (fs::is_directory(candidate)) {
+      if (!candidate.empty() && fs::is_directory(candidate / "kernel")) {
         image.modules_dir = candidate;
         break;
       }
@@ -80,21 +99,90 @@ Result<KernelImage> ImageFromVmlinuz(const fs::path& vmlinuz, std::string label)
   return image;
 }
 
+// Where kernel packages come from: the host's own apt, or one release's archive
+// (stack/release_archive.h).
+class KernelArchive {
+ public:
+  static Result<KernelArchive> For(const std::string& release) {
+    if (release.empty()) return KernelArchive(std::nullopt);
+    WEDGE_ASSIGN_OR_RETURN(std::string mirror, stack::DebianMirror());
+    WEDGE_ASSIGN_OR_RETURN(
+        stack::ReleaseArchive archive,
+        stack::ReleaseArchive::Open(release, mirror,
+                                    sys::DefaultStackCacheDirectory() / "apt" / release));
+    // A kernel's name is looked up in lists at most an hour old: a new upload is seen the same
+    // day, and the runs of one afternoon ask the archive once.
+    WEDGE_RETURN_IF_ERROR(archive.EnsureFreshLists(std::chrono::hours(1)));
+    return KernelArchive(std::move(archive));
+  }
+
+  Result<sys::CommandOutput> AptCache(const std::vector<std::string>& args) const {
+    if (archive_) return archive_->AptCache(args);
+    WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput output, sys::RunCommand("apt-cache", args));
+    if (output.exit_code != 0) {
+      return Error("apt-cache " + (args.empty() ? "" : args.front()) + " failed: " + output.output);
+    }
+    return output;
+  }
+
+  Status Download(const std::string& package, const fs::path& directory) const {
+    if (archive_) return archive_->Download(package, directory);
+    WEDGE_ASSIGN_OR_RETURN(
+        sys::CommandOutput download,
+        sys::RunCommand("sh",
+                        {"-c",
+                         "cd \"$1\" && exec apt-get download -q -o APT::Sandbox::User=root "
+                         "\"$2\"",
+                         "sh", directory.string(), package},
+                        std::chrono::minutes(10)));
+    if (download.exit_code != 0) {
+      return Error("apt-get download " + package + " failed: " + download.output);
+    }
+    return OkStatus();
+  }
+
+  std::string Where() const { return archive_ ? archive_->release() + "'s archive" : "apt"; }
+
+ private:
+  explicit KernelArchive(std::optional<stack::ReleaseArchive> archive)
+      : archive_(std::move(archive)) {}
+  std::optional<stack::ReleaseArchive> archive_;
+};
+
+// Downloads `package` into `directory` and extracts it into `root`.
+Status FetchAndExtract(const KernelArchive& archive, const std::string& package,
+                       const fs::path& directory, const fs::path& root) {
+  std::error_code ec;
+  const fs::path download = directory / ("deb-" + package);
+  fs::create_directories(download, ec);
+  if (ec) return Error("create_directories('" + download.string() + "'): " + ec.message());
+  WEDGE_RETURN_IF_ERROR(archive.Download(package, download));
+  std::optional<fs::path> deb;
+  for (const auto& entry : fs::directory_iterator(download)) {
+    if (entry.path().extension() == ".deb") deb = entry.path();
+  }
+  if (!deb) return Error("apt-get download " + package + " left no .deb");
+  WEDGE_ASSIGN_OR_RETURN(
+      sys::CommandOutput extract,
+      sys::RunCommand("dpkg-deb", {"-x", deb->string(), root}, std::chrono::minutes(5)));
+  if (extract.exit_code != 0) {
+    return Error("dpkg-deb -x " + deb->string() + " failed: " + extract.output);
+  }
+  return OkStatus();
+}
+
 Result<KernelImage> FetchPackage(const KernelSpec& spec, const fs::path& cache_dir,
                                  std::ostream* progress) {
-  std::string prefix = spec.text.substr(0, spec.text.find_first_of("*?["));
-  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput names,
-                         sys::RunCommand("apt-cache", {"pkgnames", prefix}));
-  if (names.exit_code != 0) {
-    return Error("apt-cache pkgnames " + prefix + " failed: " + names.output);
-  }
+  WEDGE_ASSIGN_OR_RETURN(KernelArchive archive, KernelArchive::For(spec.release));
+  std::string prefix = spec.package.substr(0, spec.package.find_first_of("*?["));
+  WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput names, archive.AptCache({"pkgnames", prefix}));
   WEDGE_ASSIGN_OR_RETURN(std::string package,
-                         SelectKernelPackage(spec.text, SplitWords(names.output, '\n')));
+                         SelectKernelPackage(spec.package, SplitWords(names.output, '\n')));
   const fs::path root = cache_dir / package;
-  if (!fs::exists(root / "boot")) {
+  if (!FindVmlinuz(root)) {
     if (progress != nullptr) {
-      *progress << "kernel " << spec.text << ": fetching " << package << " into " << root.string()
-                << "\n";
+      *progress << "kernel " << spec.text << ": fetching " << package << " from " << archive.Where()
+                << " into " << root.string() << "\n";
     }
     std::error_code ec;
     fs::create_directories(cache_dir, ec);
@@ -106,31 +194,25 @@ Result<KernelImage> FetchPackage(const KernelSpec& spec, const fs::path& cache_d
     fs::create_directories(partial / "root", ec);
     if (ec) return Error("create_directories('" + partial.string() + "'): " + ec.message());
     auto fetch = [&]() -> Status {
-      WEDGE_ASSIGN_OR_RETURN(
-          sys::CommandOutput download,
-          sys::RunCommand("sh",
-                          {"-c",
-                           "cd \"$1\" && exec apt-get download -q -o APT::Sandbox::User=root "
-                           "\"$2\"",
-                           "sh", partial.string(), package},
-                          std::chrono::minutes(10)));
-      if (download.exit_code != 0) {
-        return Error("apt-get download " + package + " failed: " + download.output);
-      }
-      std::optional<fs::path> deb;
-      for (const auto& entry : fs::directory_iterator(partial)) {
-        if (entry.path().extension() == ".deb") deb = entry.path();
-      }
-      if (!deb) return Error("apt-get download " + package + " left no .deb");
-      WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput extract,
-                             sys::RunCommand("dpkg-deb", {"-x", deb->string(), partial / "root"},
-                                             std::chrono::minutes(5)));
-      if (extract.exit_code != 0) {
-        return Error("dpkg-deb -x " + deb->string() + " failed: " + extract.output);
+      WEDGE_RETURN_IF_ERROR(FetchAndExtract(archive, package, partial, partial / "root"));
+      if (!FindVmlinuz(partial / "root")) {
+        // sid's linux-image-R is empty: the image and the modules are its dependencies
+        // linux-binary-R and linux-modules-R, the packages named for the same R.
+        const std::string suffix = package.substr(std::string_view("linux-image-").size());
+        WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput shown,
+                               archive.AptCache({"show", "--no-all-versions", package}));
+        for (const std::string& dependency : stack::ParseDepends(shown.output)) {
+          if (dependency == package || !dependency.ends_with("-" + suffix)) continue;
+          if (progress != nullptr) {
+            *progress << "kernel " << spec.text << ": " << package << " depends on " << dependency
+                      << ", fetching it too\n";
+          }
+          WEDGE_RETURN_IF_ERROR(FetchAndExtract(archive, dependency, partial, partial / "root"));
+        }
       }
       // A concurrent wedge may have filled the cache meanwhile: its copy is as good.
       fs::rename(partial / "root", root, ec);
-      if (ec && !fs::exists(root / "boot")) {
+      if (ec && !FindVmlinuz(root)) {
         return Error("rename('" + (partial / "root").string() + "', '" + root.string() +
                      "'): " + ec.message());
       }
@@ -140,8 +222,12 @@ Result<KernelImage> FetchPackage(const KernelSpec& spec, const fs::path& cache_d
     fs::remove_all(partial, ec);
     WEDGE_RETURN_IF_ERROR(fetched);
   }
-  std::optional<fs::path> vmlinuz = FindVmlinuz(root / "boot");
-  if (!vmlinuz) return Error("kernel package " + package + " has no boot/vmlinuz-*");
+  std::optional<fs::path> vmlinuz = FindVmlinuz(root);
+  if (!vmlinuz) {
+    return Error("kernel package " + package +
+                 " (and the packages of its release it depends on) has no boot/vmlinuz-* or "
+                 "usr/lib/modules/*/vmlinuz");
+  }
   return ImageFromVmlinuz(*vmlinuz, package);
 }
 
@@ -149,15 +235,27 @@ Result<KernelImage> FetchPackage(const KernelSpec& spec, const fs::path& cache_d
 
 Result<KernelSpec> ParseKernelSpec(std::string_view text) {
   if (text.empty()) return Error("--kernel needs a value: host, a vmlinuz path or a package");
-  if (text == "host") return KernelSpec{KernelSource::kHost, "host"};
+  if (text == "host") return KernelSpec{KernelSource::kHost, "host", "", ""};
   if (text.find('/') != std::string_view::npos) {
-    return KernelSpec{KernelSource::kPath, std::string(text)};
+    return KernelSpec{KernelSource::kPath, std::string(text), "", ""};
   }
-  if (!std::all_of(text.begin(), text.end(), IsPackagePatternCharacter) || text[0] == '-') {
+  std::string release;
+  std::string_view package = text;
+  if (const size_t colon = text.find(':'); colon != std::string_view::npos) {
+    release = std::string(text.substr(0, colon));
+    package = text.substr(colon + 1);
+    if (!IsDebianRelease(release)) {
+      return Error("--kernel " + std::string(text) + ": " + release +
+                   " is not a release wedge fetches from (bullseye, bookworm, trixie, sid)");
+    }
+  }
+  if (package.empty() || !std::all_of(package.begin(), package.end(), IsPackagePatternCharacter) ||
+      package[0] == '-') {
     return Error("--kernel " + std::string(text) +
-                 ": neither host, a path (with a '/') nor a Debian package name or glob");
+                 ": neither host, a path (with a '/') nor a Debian package name or glob, "
+                 "optionally after a release (bullseye:linux-image-5.10.0-*-cloud-amd64)");
   }
-  return KernelSpec{KernelSource::kPackage, std::string(text)};
+  return KernelSpec{KernelSource::kPackage, std::string(text), release, std::string(package)};
 }
 
 Result<std::string> SelectKernelPackage(std::string_view pattern,

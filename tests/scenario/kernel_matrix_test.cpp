@@ -49,8 +49,8 @@ class KernelMatrix : public testing::ScenarioTest {
     }
     // Fetches the package into the kernel cache if it is not there yet; the runs below then
     // find it cached.
-    auto kernel = vm::ResolveKernel({vm::KernelSource::kPackage, kDebian61Cloud},
-                                    vm::DefaultKernelCache(), nullptr);
+    auto kernel =
+        vm::ResolveKernel(*vm::ParseKernelSpec(kDebian61Cloud), vm::DefaultKernelCache(), nullptr);
     if (!kernel.ok()) {
       GTEST_SKIP() << "Debian's 6.1 cloud kernel cannot be had: " << kernel.error().message();
     }

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "wedge/stack/release_archive.h"
 #include "wedge/sys/command.h"
 #include "wedge/sys/files.h"
 #include "wedge/vm/guest.h"
@@ -65,6 +66,26 @@ TEST(KernelSpec, HostPathOrPackage) {
   EXPECT_EQ(glob->text, "linux-image-6.1.0-*-cloud-amd64");
 }
 
+TEST(KernelSpec, APackageMayNameTheReleaseWhoseArchiveHasIt) {
+  auto bullseye = ParseKernelSpec("bullseye:linux-image-5.10.0-*-cloud-amd64");
+  ASSERT_TRUE(bullseye.ok()) << bullseye.error().message();
+  EXPECT_EQ(bullseye->source, KernelSource::kPackage);
+  EXPECT_EQ(bullseye->release, "bullseye");
+  EXPECT_EQ(bullseye->package, "linux-image-5.10.0-*-cloud-amd64");
+  EXPECT_EQ(bullseye->text, "bullseye:linux-image-5.10.0-*-cloud-amd64");
+  auto host_apt = ParseKernelSpec("linux-image-6.1.0-*-cloud-amd64");
+  ASSERT_TRUE(host_apt.ok());
+  EXPECT_EQ(host_apt->release, "");
+  EXPECT_EQ(host_apt->package, "linux-image-6.1.0-*-cloud-amd64");
+  auto buster = ParseKernelSpec("buster:linux-image-4.19.0-*-cloud-amd64");
+  ASSERT_FALSE(buster.ok());
+  EXPECT_EQ(buster.error().message(),
+            "--kernel buster:linux-image-4.19.0-*-cloud-amd64: buster is not a release wedge "
+            "fetches from (bullseye, bookworm, trixie, sid)");
+  EXPECT_FALSE(ParseKernelSpec("sid:").ok());
+  EXPECT_FALSE(ParseKernelSpec("sid:-linux").ok());
+}
+
 TEST(KernelSpec, RefusesWhatIsNeitherAPathNorAPackageName) {
   EXPECT_FALSE(ParseKernelSpec("").ok());
   EXPECT_FALSE(ParseKernelSpec("Linux-Image").ok());
@@ -105,7 +126,7 @@ TEST(KernelPackage, AnExactNameSelectsItselfAndAnUnknownOneIsAnError) {
 
 TEST(KernelResolution, AMissingVmlinuzIsAnErrorNamingIt) {
   auto kernel =
-      ResolveKernel({KernelSource::kPath, "/nonexistent/vmlinuz-1.2.3"}, "/nonexistent", nullptr);
+      ResolveKernel(*ParseKernelSpec("/nonexistent/vmlinuz-1.2.3"), "/nonexistent", nullptr);
   ASSERT_FALSE(kernel.ok());
   EXPECT_NE(kernel.error().message().find("/nonexistent/vmlinuz-1.2.3"), std::string::npos);
 }
@@ -116,12 +137,31 @@ TEST(KernelResolution, AnExtractedPackageFindsItsModulesBesideBoot) {
   fs::create_directories(root.path() / "lib/modules/6.1.0-56-cloud-amd64/kernel");
   std::ofstream(root.path() / "boot/vmlinuz-6.1.0-56-cloud-amd64") << "not really a kernel";
   auto kernel = ResolveKernel(
-      {KernelSource::kPath, (root.path() / "boot/vmlinuz-6.1.0-56-cloud-amd64").string()}, "",
-      nullptr);
+      *ParseKernelSpec((root.path() / "boot/vmlinuz-6.1.0-56-cloud-amd64").string()), "", nullptr);
   ASSERT_TRUE(kernel.ok()) << kernel.error().message();
   EXPECT_EQ(kernel->release, "6.1.0-56-cloud-amd64");
   EXPECT_EQ(kernel->modules_dir, root.path() / "lib/modules/6.1.0-56-cloud-amd64");
   EXPECT_FALSE(kernel->host);
+}
+
+TEST(KernelResolution, SidsImageInsideItsModulesDirectoryNamesTheReleaseAndTheModules) {
+  TempDirectory root;
+  const fs::path modules = root.path() / "usr/lib/modules/7.2.13+deb14-cloud-amd64";
+  fs::create_directories(modules / "kernel");
+  std::ofstream(modules / "vmlinuz") << "not really a kernel";
+  auto kernel = ResolveKernel(*ParseKernelSpec((modules / "vmlinuz").string()), "", nullptr);
+  ASSERT_TRUE(kernel.ok()) << kernel.error().message();
+  EXPECT_EQ(kernel->release, "7.2.13+deb14-cloud-amd64");
+  EXPECT_EQ(kernel->modules_dir, modules);
+}
+
+TEST(KernelPackage, SidsEmptyImagePackageNamesItsBinaryAndModulesAmongItsDepends) {
+  const std::vector<std::string> depends =
+      stack::ParseDepends(Recorded("apt-cache-show-sid-linux-image-7.2.13-cloud-amd64.txt"));
+  EXPECT_EQ(depends, (std::vector<std::string>{"dracut", "linux-base-7.2.13+deb14-cloud-amd64",
+                                               "linux-binary-7.2.13+deb14-cloud-amd64",
+                                               "linux-modules-7.2.13+deb14-cloud-amd64"}));
+  EXPECT_TRUE(stack::ParseDepends("Package: busybox\nVersion: 1\n").empty());
 }
 
 TEST(KernelModules, NamesTreatDashAndUnderscoreAlike) {

@@ -24,11 +24,15 @@ enum class KernelSource {
 
 struct KernelSpec {
   KernelSource source = KernelSource::kHost;
-  std::string text;  // as the user wrote it
+  std::string text;     // as the user wrote it
+  std::string release;  // a package's release ("bullseye"), "" for the host's own apt sources
+  std::string package;  // a package's name or glob, without the release
 };
 
-// Parses one --kernel value. Package names may only hold Debian's package name characters
-// and the glob characters * ? [ ].
+// Parses one --kernel value: "host", a path, or [RELEASE:]PACKAGE, e.g.
+// bullseye:linux-image-5.10.0-*-cloud-amd64 (RELEASE one of wedge::DebianReleases(), its
+// archive reached through the host's mirror; without it, the host's own apt sources). Package
+// names may only hold Debian's package name characters and the glob characters * ? [ ].
 Result<KernelSpec> ParseKernelSpec(std::string_view text);
 
 // The package a name or glob selects among `available` (apt-cache pkgnames output): every name
@@ -51,11 +55,13 @@ struct KernelImage {
 // $WEDGE_KERNEL_CACHE. A cache, not a host mutation: kept between runs.
 std::filesystem::path DefaultKernelCache();
 
-// Resolves a spec to a bootable kernel. A package is looked up with `apt-cache pkgnames`,
-// fetched with `apt-get download` and extracted with `dpkg-deb -x` into
-// CACHE/PACKAGE (once; later runs use the cache). `progress` (may be null) gets one line per
-// download. Bad input (unknown package, missing or unreadable vmlinuz) is an error and changes
-// nothing but the cache.
+// Resolves a spec to a bootable kernel. A package is looked up with `apt-cache pkgnames` (in its
+// release's lists, stack/release_archive.h, when it names one), fetched with `apt-get download`
+// and extracted with `dpkg-deb -x` into CACHE/PACKAGE (once; later runs use the cache). A
+// package without a kernel image (sid's linux-image-R, which only depends on linux-binary-R and
+// linux-modules-R) brings its dependencies named for the same R into the same tree. `progress` (may
+// be null) gets one line per download. Bad input (unknown package, missing or unreadable vmlinuz)
+// is an error and changes nothing but the cache.
 Result<KernelImage> ResolveKernel(const KernelSpec& spec, const std::filesystem::path& cache_dir,
                                   std::ostream* progress);
 
