@@ -9,13 +9,16 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "wedge/base/debian_releases.h"
 #include "wedge/base/fault_point.h"
 #include "wedge/base/text.h"
+#include "wedge/base/unique_fd.h"
 #include "wedge/stack/release_archive.h"
+#include "wedge/sys/cgroup.h"
 #include "wedge/sys/child_process.h"
 #include "wedge/sys/command.h"
 #include "wedge/sys/files.h"
@@ -155,6 +158,16 @@ Status Build(const ReleaseArchive& archive, const std::map<std::string, std::str
     return ErrnoError("open(O_TMPFILE in '" + target.parent_path().string() + "')");
   spec.stdout_stream = sys::ChildStream::Descriptor(log_fd.get());
   spec.stderr_stream = sys::ChildStream::SameAsStdout();
+  // Everything mmdebstrap starts runs in a cgroup of the build's: its undo (this function's
+  // end, or `wedge cleanup` after a kill) stops every one of them and waits, before the
+  // directory they write into is removed.
+  WEDGE_ASSIGN_OR_RETURN(
+      std::unique_ptr<sys::ScopedCgroup> cgroup,
+      sys::ScopedCgroup::Create(journal, "wedge/" + journal.run_id() + "/root-build", {}));
+  const fs::path procs = cgroup->directory() / "cgroup.procs";
+  UniqueFd procs_fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!procs_fd.valid()) return ErrnoError("open('" + procs.string() + "')");
+  spec.cgroup_procs_fd = procs_fd.get();
   WEDGE_ASSIGN_OR_RETURN(sys::ChildProcess child, sys::ChildProcess::Start(journal, spec));
   std::optional<int> status = child.WaitUntil(sys::MonotonicMillis() + 15 * 60 * 1000);
   if (!status) {
@@ -169,7 +182,8 @@ Status Build(const ReleaseArchive& archive, const std::map<std::string, std::str
     if (tail.size() > 2000) tail = "..." + tail.substr(tail.size() - 2000);
     return Error("mmdebstrap " + release + " failed: " + tail);
   }
-  return OkStatus();
+  WEDGE_RETURN_IF_ERROR(cgroup->Remove());
+  return cgroup->RemoveCreatedParentsIfUnused();
 }
 
 }  // namespace

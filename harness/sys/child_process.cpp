@@ -77,6 +77,7 @@ struct ChildPlan {
   long open_max = 0;               // for closing one by one without close_range
   int parent_death_signal = 0;
   bool new_process_group = false;
+  int cgroup_procs_fd = -1;  // spec.cgroup_procs_fd, kept until the child joins the cgroup
   const char* working_directory = nullptr;
   const std::vector<std::pair<int, rlimit>>* rlimits = nullptr;
   bool no_new_privs = false;
@@ -147,6 +148,12 @@ int CloseRange(unsigned low, unsigned high, long open_max) {
     n = ::read(channel, &go, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1) ::_exit(127);
+  if (plan.cgroup_procs_fd >= 0) {
+    if (::write(plan.cgroup_procs_fd, "0", 1) != 1) {
+      ReportAndExit(channel, ChildStage::kCgroup, errno);
+    }
+    ::close(plan.cgroup_procs_fd);
+  }
   if (plan.working_directory != nullptr && ::chdir(plan.working_directory) != 0) {
     ReportAndExit(channel, ChildStage::kWorkingDirectory, errno);
   }
@@ -193,6 +200,8 @@ std::string_view ChildStageName(ChildStage stage) {
       return "setrlimit";
     case ChildStage::kNoNewPrivs:
       return "prctl(PR_SET_NO_NEW_PRIVS)";
+    case ChildStage::kCgroup:
+      return "write(cgroup.procs)";
     case ChildStage::kSignalMask:
       return "sigprocmask";
     case ChildStage::kSeccomp:
@@ -308,6 +317,8 @@ Result<ChildProcess> ChildProcess::Start(Journal& journal, const ChildSpec& spec
   plan.clear_cloexec = spec.keep_fds;
   plan.keep = spec.keep_fds;
   plan.keep.push_back(plan.channel);
+  plan.cgroup_procs_fd = spec.cgroup_procs_fd;
+  if (spec.cgroup_procs_fd >= 0) plan.keep.push_back(spec.cgroup_procs_fd);
   std::sort(plan.keep.begin(), plan.keep.end());
   plan.open_max = ::sysconf(_SC_OPEN_MAX);
   if (plan.open_max <= 0) plan.open_max = 1 << 20;

@@ -98,6 +98,9 @@ struct ChildSpec {
   // not the process); 0: none.
   int parent_death_signal = SIGKILL;
   bool new_process_group = false;  // setpgid(0, 0): a terminal's Ctrl-C reaches wedge only
+  // An open cgroup.procs (wedge's, kept by the caller) the child joins before it runs anything,
+  // so that everything it ever starts is in that cgroup; -1: wedge's own cgroup.
+  int cgroup_procs_fd = -1;
 };
 
 // The step of the child's setup that failed.
@@ -109,6 +112,7 @@ enum class ChildStage {
   kWorkingDirectory,
   kRlimit,
   kNoNewPrivs,
+  kCgroup,
   kSignalMask,
   kSeccomp,
   kExec,
