@@ -43,14 +43,16 @@ constexpr std::array<CommandInfo, 8> kCommands = {{
      "--kernel runs them on another kernel under qemu (a\n"
      "vmlinuz with its modules, or a Debian package name or\n"
      "glob such as linux-image-6.1.0-*-cloud-amd64, fetched\n"
-     "with apt and cached), or natively (\"host\"); several\n"
+     "with apt and cached; RELEASE:PACKAGE takes it from that\n"
+     "release's archive), or natively (\"host\"); several\n"
      "--kernel print a matrix scenario x kernel -> verdict;\n"
      "a guest still running after --guest-timeout (default\n"
      "180) is killed and reported as guest-stuck; --stack\n"
      "runs them on a Debian release's docker stack (bullseye,\n"
      "bookworm, trixie, sid; built once with mmdebstrap and\n"
      "cached), several --stack print a matrix scenario x\n"
-     "release -> verdict; --hold\n"
+     "release -> verdict, and with --kernel one of scenario x\n"
+     "(kernel, release), the stack in each guest; --hold\n"
      "keeps one scenario's stalled state live after its\n"
      "verdict, for inspection, until `wedge cleanup`"},
     {"verify",

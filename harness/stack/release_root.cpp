@@ -238,14 +238,19 @@ Result<ReleaseRoot> EnsureReleaseRoot(const std::string& release, sys::Journal& 
                                       const fs::path& cache, std::ostream* say) {
   if (!IsDebianRelease(release)) return Error("unknown release '" + release + "'");
   WEDGE_RETURN_IF_ERROR(sys::MakeSharedDirectory(cache));
-  WEDGE_ASSIGN_OR_RETURN(std::string mirror, DebianMirror());
   ReleaseRoot result;
   result.release = release;
+  // No mirror (a guest kernel's wedge, whose cache holds the one root it was given) is an
+  // archive out of reach, as an unreachable one is.
+  const Result<std::string> mirror_found = DebianMirror();
   Result<std::map<std::string, std::string>> versions =
-      RecentlyResolved(cache / "apt" / release, mirror);
-  if (!versions.ok()) {
-    versions = ResolveVersions(release, mirror, cache / "apt" / release);
-    if (versions.ok()) RecordResolved(cache / "apt" / release, mirror, *versions);
+      mirror_found.ok() ? Error("not resolved yet") : mirror_found.error();
+  if (mirror_found.ok()) {
+    versions = RecentlyResolved(cache / "apt" / release, *mirror_found);
+    if (!versions.ok()) {
+      versions = ResolveVersions(release, *mirror_found, cache / "apt" / release);
+      if (versions.ok()) RecordResolved(cache / "apt" / release, *mirror_found, *versions);
+    }
   }
   if (!versions.ok()) {
     std::optional<CachedRoot> fallback = NewestCached(cache, release);
@@ -258,6 +263,7 @@ Result<ReleaseRoot> EnsureReleaseRoot(const std::string& release, sys::Journal& 
     result.size_bytes = fallback->manifest.value("size_bytes", std::uint64_t{0});
     return result;
   }
+  const std::string& mirror = *mirror_found;
   result.packages = *versions;
   const std::string name = RootName(release, result.packages);
   if (std::optional<CachedRoot> cached = Cached(cache, name)) {

@@ -15,6 +15,7 @@
 #include "wedge/base/fault_point.h"
 #include "wedge/sys/child_process.h"
 #include "wedge/sys/files.h"
+#include "wedge/vm/stack_image.h"
 
 namespace wedge::vm {
 namespace {
@@ -124,31 +125,36 @@ std::string_view GuestOutcomeName(GuestOutcome outcome) {
 
 std::vector<std::string> QemuArguments(const GuestOptions& options, const KernelImage& kernel,
                                        const fs::path& initramfs, const fs::path& console_log,
-                                       const fs::path& report_file) {
+                                       const fs::path& report_file, const fs::path& disk) {
   // TCG, not KVM: a KVM guest hung at boot on the machines wedge runs on (FINDINGS.md).
   // -nodefaults: no VGA, network or disks; -no-reboot: the guest's panic (panic=-1 reboots at
   // once) and its poweroff both end qemu.
-  return {options.qemu,
-          "-accel",
-          "tcg",
-          "-m",
-          std::to_string(options.memory_mib),
-          "-smp",
-          std::to_string(options.cpus),
-          "-nodefaults",
-          "-display",
-          "none",
-          "-no-reboot",
-          "-kernel",
-          kernel.vmlinuz.string(),
-          "-initrd",
-          initramfs.string(),
-          "-append",
-          "console=ttyS0 panic=-1 quiet",
-          "-serial",
-          "file:" + console_log.string(),
-          "-serial",
-          "file:" + report_file.string()};
+  std::vector<std::string> argv = {options.qemu,
+                                   "-accel",
+                                   "tcg",
+                                   "-m",
+                                   std::to_string(options.memory_mib),
+                                   "-smp",
+                                   std::to_string(options.cpus),
+                                   "-nodefaults",
+                                   "-display",
+                                   "none",
+                                   "-no-reboot",
+                                   "-kernel",
+                                   kernel.vmlinuz.string(),
+                                   "-initrd",
+                                   initramfs.string(),
+                                   "-append",
+                                   "console=ttyS0 panic=-1 quiet",
+                                   "-serial",
+                                   "file:" + console_log.string(),
+                                   "-serial",
+                                   "file:" + report_file.string()};
+  if (!disk.empty()) {
+    argv.insert(argv.end(),
+                {"-drive", "file=" + disk.string() + ",if=virtio,format=raw,readonly=on"});
+  }
+  return argv;
 }
 
 Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& contents,
@@ -172,7 +178,12 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
   const fs::path report_file = run_dir / "report.json";
   GuestRun run;
   const std::int64_t building = sys::MonotonicMillis();
-  WEDGE_RETURN_IF_ERROR(BuildInitramfs(contents, initramfs));
+  GuestContents with_disk = contents;
+  if (!contents.stack_root.empty()) {
+    WEDGE_ASSIGN_OR_RETURN(with_disk.disk_image,
+                           EnsureStackImage(contents.stack_root, *journal, options.progress));
+  }
+  WEDGE_RETURN_IF_ERROR(BuildInitramfs(with_disk, initramfs));
   run.initramfs_ms = sys::MonotonicMillis() - building;
   run.initramfs_bytes = fs::file_size(initramfs, ec);
   say("booting " + kernel.vmlinuz.string() + " under qemu (TCG), deadline " +
@@ -180,11 +191,11 @@ Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& cont
 
   const std::int64_t started = sys::MonotonicMillis();
   {
-    WEDGE_ASSIGN_OR_RETURN(
-        std::unique_ptr<QemuProcess> qemu,
-        QemuProcess::Start(*journal,
-                           QemuArguments(options, kernel, initramfs, console_log, report_file),
-                           run_dir / "qemu.log"));
+    WEDGE_ASSIGN_OR_RETURN(std::unique_ptr<QemuProcess> qemu,
+                           QemuProcess::Start(*journal,
+                                              QemuArguments(options, kernel, initramfs, console_log,
+                                                            report_file, with_disk.disk_image),
+                                              run_dir / "qemu.log"));
     // qemu runs and is journaled: a kill here leaves a live guest for cleanup.
     FaultPoint("guest");
     if (!qemu->WaitForExit(started + options.deadline.count())) {

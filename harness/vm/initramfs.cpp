@@ -16,9 +16,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // The busybox applets /init uses.
-constexpr const char* kApplets[] = {"sh",   "mount", "mkdir", "insmod",   "cat",
-                                    "echo", "cut",   "stty",  "poweroff", "ls",
-                                    "grep", "sleep", "unxz",  "gunzip"};
+constexpr const char* kApplets[] = {"sh",   "mount",  "mkdir",    "insmod", "cat",        "echo",
+                                    "cut",  "stty",   "poweroff", "ls",     "grep",       "sleep",
+                                    "unxz", "gunzip", "cp",       "touch",  "switch_root"};
 
 // How /init decompresses a module busybox insmod cannot load as it is: .ko.xz and .ko.gz
 // (Debian's 6.12 packages ship .ko.xz). zstd has no busybox applet.
@@ -177,15 +177,31 @@ std::string GuestInitScript(const GuestContents& contents) {
   std::ostringstream script;
   script << "#!/bin/sh\n"
          << "# wedge's guest: runs the scenarios, sends the report to the host, powers off.\n"
-         << "export PATH=/bin:/usr/bin\n"
-         << "mount -t proc proc /proc\n"
+         << "export PATH=/bin:/usr/bin:/sbin:/usr/sbin\n";
+  if (contents.switch_root) {
+    // Everything onto a tmpfs, then switch_root there (which empties the initramfs): runc's
+    // pivot_root refuses a mount namespace whose root is the initramfs.
+    script << "if [ ! -e /.wedge-tmpfs-root ]; then\n"
+           << "  mkdir /newroot && mount -t tmpfs -o mode=0755 tmpfs /newroot\n"
+           << "  for entry in /*; do\n"
+           << "    case $entry in /newroot|/proc|/sys|/dev) ;; *) cp -a $entry /newroot/ ;; esac\n"
+           << "  done\n"
+           << "  mkdir -p /newroot/proc /newroot/sys /newroot/dev && touch "
+              "/newroot/.wedge-tmpfs-root\n"
+           << "  exec switch_root /newroot /init\n"
+           << "fi\n";
+  }
+  script << "mount -t proc proc /proc\n"
          << "mount -t sysfs sysfs /sys\n"
          << "mount -t devtmpfs devtmpfs /dev\n"
          << "mount -t tmpfs tmpfs /run\n"
          << "mount -t tmpfs tmpfs /tmp\n"
          << "mount -t cgroup2 cgroup2 /sys/fs/cgroup\n"
-         // wedge's sandbox cgroups sit two levels down and need the pids controller there.
-         << "echo +pids > /sys/fs/cgroup/cgroup.subtree_control\n";
+         // wedge's sandbox cgroups sit two levels down and need the pids controller there; a
+         // private stack's containers get what runc asks of the others.
+         << "for c in $(cat /sys/fs/cgroup/cgroup.controllers); do\n"
+         << "  echo +$c > /sys/fs/cgroup/cgroup.subtree_control\n"
+         << "done\n";
   for (const auto& module : contents.modules) {
     const std::string path = ShellQuote("/modules/" + module.path.string());
     const std::string decompressor = Decompressor(module.path).value_or("");
@@ -196,6 +212,15 @@ std::string GuestInitScript(const GuestContents& contents) {
       script << decompressor << " -c " << path << " > " << plain << " && insmod " << plain;
     }
     script << " || echo 'wedge-guest: insmod " << module.name << " failed'\n";
+  }
+  if (!contents.disk_image.empty()) {
+    const std::string mount_point = ShellQuote(contents.stack_root.string());
+    script << "mkdir -p " << mount_point << " && mount -t ext4 -o ro /dev/vda " << mount_point
+           << " || echo 'wedge-guest: mounting /dev/vda at " << contents.stack_root.string()
+           << " failed'\n";
+  }
+  for (const auto& [name, value] : contents.environment) {
+    script << "export " << name << "=" << ShellQuote(value) << "\n";
   }
   script << "echo \"" << kGuestBootedMarker << " $(cut -d' ' -f1 /proc/uptime)\"\n"
          << wedge_dir << "/wedge run";
@@ -254,6 +279,11 @@ Status BuildInitramfs(const GuestContents& contents, const fs::path& file) {
     if (ldd.exit_code != 0) return Error("ldd " + program.host.string() + " failed: " + ldd.output);
     for (const auto& library : ParseLddOutput(ldd.output)) libraries.insert(library);
   }
+  for (const auto& user : contents.library_users) {
+    WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput ldd, sys::RunCommand("ldd", {user.string()}));
+    if (ldd.exit_code != 0) return Error("ldd " + user.string() + " failed: " + ldd.output);
+    for (const auto& library : ParseLddOutput(ldd.output)) libraries.insert(library);
+  }
   for (const auto& library : libraries) {
     WEDGE_RETURN_IF_ERROR(AddHostFile(writer, library, library, directories));
   }
@@ -269,6 +299,10 @@ Status BuildInitramfs(const GuestContents& contents, const fs::path& file) {
     }
     WEDGE_RETURN_IF_ERROR(AddHostFile(writer, contents.modules_dir / module.path,
                                       fs::path("modules") / module.path, directories));
+  }
+  for (const auto& [path, text] : contents.files) {
+    WEDGE_RETURN_IF_ERROR(AddParents(writer, path, directories));
+    WEDGE_RETURN_IF_ERROR(writer.AddFile(ArchivePath(path), text, 0644));
   }
   WEDGE_RETURN_IF_ERROR(writer.AddFile("init", GuestInitScript(contents), 0755));
   return writer.Finish();

@@ -8,6 +8,7 @@
 #include "wedge/report/report.h"
 #include "wedge/runner/run_suite.h"
 #include "wedge/sys/process.h"
+#include "wedge/vm/guest_stack.h"
 
 namespace wedge::vm {
 namespace {
@@ -56,10 +57,12 @@ MatrixColumn RunOnHost(const std::vector<scenario::Scenario>& scenarios,
   return column;
 }
 
-MatrixColumn RunOnGuest(const std::vector<scenario::Scenario>& scenarios, const KernelImage& kernel,
-                        const MatrixOptions& options) {
+MatrixColumn RunOnGuest(const std::vector<scenario::Scenario>& scenarios,
+                        const MatrixColumnSpec& spec, const MatrixOptions& options) {
+  const KernelImage& kernel = spec.kernel;
   MatrixColumn column;
   column.kernel = kernel;
+  column.stack = spec.stack;
   column.release = kernel.release;
   const std::int64_t started = sys::MonotonicMillis();
   const runner::HostState before = runner::CaptureHostState(options.run.state_dir);
@@ -73,6 +76,19 @@ MatrixColumn RunOnGuest(const std::vector<scenario::Scenario>& scenarios, const 
   contents.wedge_arguments = options.guest_wedge_arguments;
   contents.modules_dir = kernel.modules_dir;
   std::vector<std::string> wanted = ModulesFor(scenarios);
+  GuestOptions guest_options = options.guest;
+  if (UsesStack(scenarios)) {
+    if (Status added = AddStack(spec.binaries, contents); !added.ok()) {
+      GuestRun refused;
+      refused.detail = added.error().message();
+      column.guest = std::move(refused);
+      column.wall_ms = sys::MonotonicMillis() - started;
+      return column;
+    }
+    for (const auto& module : StackModules(spec.binaries)) wanted.push_back(module);
+    // dockerd, containerd and their images beside wedge's own runs.
+    guest_options.memory_mib = std::max(guest_options.memory_mib, 2048);
+  }
   if (!wanted.empty() && kernel.modules_dir.empty() && progress != nullptr) {
     *progress << "[" << kernel.label << "] no modules directory for " << kernel.release
               << ": the guest has only what is built in\n";
@@ -92,7 +108,7 @@ MatrixColumn RunOnGuest(const std::vector<scenario::Scenario>& scenarios, const 
     }
   }
 
-  Result<GuestRun> run = RunInGuest(kernel, contents, options.guest);
+  Result<GuestRun> run = RunInGuest(kernel, contents, guest_options);
   if (run.ok()) {
     column.guest = std::move(*run);
     column.report = column.guest->report;
@@ -345,18 +361,6 @@ std::vector<std::string> ModulesFor(const std::vector<scenario::Scenario>& scena
   return {};
 }
 
-std::optional<std::string> GuestUnsupportedReason(const scenario::Scenario& scenario) {
-  if (scenario.stack.required) {
-    return "it needs the private docker stack, which wedge does not build into a guest";
-  }
-  for (const auto& step : scenario.steps) {
-    if (scenario::CommandOf(step) != nullptr) {
-      return "it runs host commands, which wedge does not build into a guest";
-    }
-  }
-  return std::nullopt;
-}
-
 Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
                  const std::vector<MatrixColumnSpec>& specs, const MatrixOptions& options) {
   Matrix matrix;
@@ -376,7 +380,7 @@ Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
                             << (spec.stack.empty() ? "" : ", stack " + spec.stack) << "\n";
     }
     MatrixColumn column =
-        kernel.host ? RunOnHost(scenarios, spec, options) : RunOnGuest(scenarios, kernel, options);
+        kernel.host ? RunOnHost(scenarios, spec, options) : RunOnGuest(scenarios, spec, options);
     const std::string label = column.Label();
     for (const auto& line : column.leftovers) {
       if (options.run.progress != nullptr) {

@@ -103,6 +103,33 @@ TEST_F(KernelMatrix, OneGuestKernelWritesTheGuestsOwnReport) {
   testing::ExpectHostUnchanged(before_);
 }
 
+// The private stack in a guest (issue 17): seed 002's scenario drives the host's docker stack
+// inside the 6.1 guest, as on the host: bookworm's CLI (Go 1.19) raises RLIMIT_NOFILE and the
+// filter kills it with SIGSYS.
+TEST_F(KernelMatrix, ADockerStackScenarioRunsInA61GuestWithTheHostsStack) {
+  const fs::path seccomp = fs::path(WEDGE_SOURCE_DIR) / "scenarios/seccomp-resources-sigsys.json";
+  WedgeRun wedge = RunWedge({"run", seccomp.string(), "--kernel", kDebian61Cloud, "--json",
+                             report_.string(), "--guest-timeout", "600"});
+  EXPECT_EQ(wedge.exit_code, 0) << wedge.output;
+  nlohmann::json report = ReadJson(report_);
+  EXPECT_EQ(report["host"]["kernel"]["release"], release_61_) << wedge.output;
+  ASSERT_EQ(report["results"].size(), 1u) << wedge.output;
+  EXPECT_EQ(report["results"][0]["verdict"], "reproduced") << wedge.output;
+  EXPECT_EQ(report["results"][0]["host_clean"], true) << wedge.output;
+  bool dockerd_described = false;
+  for (const auto& binary : report["host"]["binaries"]) {
+    if (binary["name"] == "dockerd") {
+      dockerd_described = true;
+      EXPECT_EQ(binary["path"], "/usr/sbin/dockerd");
+      EXPECT_EQ(binary["version"].get<std::string>().find("unavailable"), std::string::npos)
+          << binary.dump();
+    }
+  }
+  EXPECT_TRUE(dockerd_described) << report["host"].dump(2);
+  EXPECT_TRUE(LiveGuestProcesses().empty());
+  testing::ExpectHostUnchanged(before_);
+}
+
 TEST_F(KernelMatrix, AGuestPastItsDeadlineIsKilledAndReportedStuck) {
   // One second is far too short for the guest to boot: it is still running at the deadline.
   WedgeRun wedge = RunWedge({"run", kScenario.string(), "--kernel", "host", "--kernel",

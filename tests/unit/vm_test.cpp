@@ -13,6 +13,7 @@
 #include "wedge/sys/command.h"
 #include "wedge/sys/files.h"
 #include "wedge/vm/guest.h"
+#include "wedge/vm/guest_stack.h"
 #include "wedge/vm/initramfs.h"
 #include "wedge/vm/kernel.h"
 #include "wedge/vm/matrix.h"
@@ -308,6 +309,79 @@ TEST(Initramfs, InitDecompressesXzModulesBeforeLoadingThem) {
       << script;
 }
 
+TEST(Initramfs, AStackGuestMovesToATmpfsRootMountsItsDiskAndExportsItsEnvironment) {
+  GuestContents contents;
+  contents.switch_root = true;
+  contents.stack_root = "/var/cache/wedge/stacks/bullseye-331eff315905";
+  contents.disk_image = "/var/cache/wedge/stacks/bullseye-331eff315905.ext4";
+  contents.environment["WEDGE_STACK_CACHE"] = "/var/cache/wedge/stacks";
+  contents.wedge_arguments = {"--stack", "bullseye"};
+  const std::string script = GuestInitScript(contents);
+  const size_t switched = script.find("exec switch_root /newroot /init");
+  ASSERT_NE(switched, std::string::npos) << script;
+  // The move comes first: everything after it runs on the tmpfs root.
+  EXPECT_LT(switched, script.find("mount -t proc proc /proc"));
+  const size_t mounted =
+      script.find("mount -t ext4 -o ro /dev/vda '/var/cache/wedge/stacks/bullseye-331eff315905'");
+  ASSERT_NE(mounted, std::string::npos) << script;
+  const size_t exported = script.find("export WEDGE_STACK_CACHE='/var/cache/wedge/stacks'");
+  ASSERT_NE(exported, std::string::npos) << script;
+  const size_t run = script.find("/wedge/wedge run '--stack' 'bullseye'");
+  ASSERT_NE(run, std::string::npos) << script;
+  EXPECT_LT(mounted, run);
+  EXPECT_LT(exported, run);
+  // A process-scenario guest stays on its initramfs, as before.
+  EXPECT_EQ(GuestInitScript(GuestContents{}).find("switch_root"), std::string::npos);
+}
+
+TEST(GuestStack, TheHostsStackGoesIntoTheInitramfsWithItsToolsAndItsEtc) {
+  GuestContents contents;
+  ASSERT_TRUE(AddStack(stack::Binaries::Defaults(), contents).ok());
+  for (const char* program : {"/usr/sbin/dockerd", "/usr/bin/containerd", "/usr/sbin/runc",
+                              "/usr/bin/docker", "/usr/bin/containerd-shim-runc-v2",
+                              "/usr/bin/docker-init", "/usr/bin/tar", "/usr/bin/strace"}) {
+    EXPECT_NE(std::find(contents.programs.begin(), contents.programs.end(), program),
+              contents.programs.end())
+        << program;
+  }
+  EXPECT_EQ(contents.files["/etc/group"], "root:x:0:\n");
+  EXPECT_TRUE(contents.switch_root);
+  EXPECT_TRUE(contents.stack_root.empty());
+  EXPECT_EQ(StackModules(stack::Binaries::Defaults()), std::vector<std::string>{"overlay"});
+}
+
+TEST(GuestStack, AReleasesStackComesOnItsDiskWithItsManifestAndAMixIsRefused) {
+  TempDirectory cache;
+  const fs::path root = cache.path() / "bullseye-331eff315905";
+  fs::create_directories(root);
+  std::ofstream(root.string() + ".json") << "{\"release\": \"bullseye\"}\n";
+  stack::Binaries binaries = stack::Binaries::Defaults();
+  binaries.root = root;
+  binaries.release = "bullseye";
+  GuestContents contents;
+  ASSERT_TRUE(AddStack(binaries, contents).ok());
+  EXPECT_EQ(contents.stack_root, root);
+  EXPECT_EQ(contents.files[root.string() + ".json"], "{\"release\": \"bullseye\"}\n");
+  EXPECT_EQ(contents.environment["WEDGE_STACK_CACHE"], cache.path().string());
+  EXPECT_EQ(contents.wedge_arguments, (std::vector<std::string>{"--stack", "bullseye"}));
+  // Its daemons are the root's: none of the host's go into the initramfs.
+  EXPECT_EQ(std::find(contents.programs.begin(), contents.programs.end(), "/usr/sbin/dockerd"),
+            contents.programs.end());
+  EXPECT_EQ(StackModules(binaries),
+            (std::vector<std::string>{"overlay", "virtio_pci", "virtio_blk"}));
+
+  fs::remove(root.string() + ".json");
+  GuestContents without_manifest;
+  EXPECT_FALSE(AddStack(binaries, without_manifest).ok());
+
+  stack::Binaries mixed = stack::Binaries::Defaults();
+  mixed.components["runc"] = {"bullseye", root, root / "usr/sbin/runc"};
+  GuestContents refused;
+  const Status status = AddStack(mixed, refused);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.error().message().find("does not run in a guest"), std::string::npos);
+}
+
 TEST(GuestConsole, MarkersGiveBootTimeExitStatusAndEndTime) {
   auto console = ParseGuestConsole(
       "[    0.000000] Linux version 6.1.0\r\n"
@@ -339,6 +413,13 @@ TEST(Qemu, ArgumentsUseTcgAndTwoSerialPortsAndNeverKvm) {
   EXPECT_NE(joined.find("-serial file:/run/console.log -serial file:/run/r.json"),
             std::string::npos);
   EXPECT_NE(joined.find("panic=-1"), std::string::npos);
+  EXPECT_EQ(joined.find("-drive"), std::string::npos);
+  auto with_disk = QemuArguments(options, kernel, "/run/i.cpio", "/run/console.log", "/run/r.json",
+                                 "/cache/bullseye-1.ext4");
+  joined.clear();
+  for (const auto& arg : with_disk) joined += arg + " ";
+  EXPECT_NE(joined.find("-drive file=/cache/bullseye-1.ext4,if=virtio,format=raw,readonly=on"),
+            std::string::npos);
 }
 
 TEST(Matrix, RepeatedRunsMakeOneCellAndDisagreementIsFlaky) {

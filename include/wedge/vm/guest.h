@@ -92,16 +92,18 @@ struct GuestRun {
 };
 
 // The argv that boots `kernel` with `initramfs`, the console on the first serial port
-// (`console_log`) and the report channel on the second (`report_file`).
+// (`console_log`) and the report channel on the second (`report_file`); `disk`, if not empty,
+// attached read-only as the first virtio disk.
 std::vector<std::string> QemuArguments(const GuestOptions& options, const KernelImage& kernel,
                                        const std::filesystem::path& initramfs,
                                        const std::filesystem::path& console_log,
-                                       const std::filesystem::path& report_file);
+                                       const std::filesystem::path& report_file,
+                                       const std::filesystem::path& disk = {});
 
-// Builds the initramfs for `contents` in a journaled run directory, boots `kernel` with it and
-// brings back the report. Everything it made on the host (the run directory, qemu) is undone
-// before it returns, on every path. Errors are for what prevented the boot; what happened in
-// the guest is in the GuestRun.
+// Builds the initramfs for `contents` in a journaled run directory (and the disk image of its
+// stack root, once: vm/stack_image.h), boots `kernel` with them and brings back the report.
+// Everything it made on the host (the run directory, qemu) is undone before it returns, on every
+// path. Errors are for what prevented the boot; what happened in the guest is in the GuestRun.
 Result<GuestRun> RunInGuest(const KernelImage& kernel, const GuestContents& contents,
                             const GuestOptions& options);
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,15 +59,31 @@ struct GuestContents {
   std::filesystem::path wedge_directory;        // the host's wedge, wedge-init, wedge-fuse
   std::filesystem::path busybox;                // a static busybox: the guest's shell and tools
   std::vector<std::filesystem::path> programs;  // more host programs, at the same paths
+  // Programs that reach the guest otherwise (on its disk) whose shared libraries, as the host's
+  // ldd finds them, go into the initramfs: a release's docker CLI, run with the guest's libc.
+  std::vector<std::filesystem::path> library_users;
   std::vector<std::filesystem::path> scenario_files;
   std::filesystem::path modules_dir;         // the kernel's lib/modules/RELEASE (may be empty)
   std::vector<KernelModule> modules;         // to load, in order
   std::vector<std::string> wedge_arguments;  // after `wedge run SCENARIOS...`
+  // More files, at these guest paths with these contents (the /etc a host stack's daemons
+  // read, a release root's manifest).
+  std::map<std::filesystem::path, std::string> files;
+  // Exported before wedge runs.
+  std::map<std::string, std::string> environment;
+  // A release root (its host path), which the guest mounts at the same path from a read-only
+  // disk, its /dev/vda: `disk_image` (vm/stack_image.h; RunInGuest builds it). Empty: no disk.
+  std::filesystem::path stack_root;
+  std::filesystem::path disk_image;
+  // Whether /init first moves everything onto a tmpfs and switch_roots there (for pivot_root,
+  // which refuses a namespace whose root is the initramfs).
+  bool switch_root = false;
 };
 
-// The /init script: mounts proc, sysfs, devtmpfs, cgroup2 (pids enabled for children), tmpfs
-// /run and /tmp; loads the modules; runs `wedge run` on the scenarios with the arguments;
-// writes the JSON report raw to the report port; prints the exit markers; powers off.
+// The /init script: mounts proc, sysfs, devtmpfs, cgroup2 (every controller enabled for
+// children), tmpfs /run and /tmp; loads the modules; mounts the disk, if any; runs `wedge run` on
+// the scenarios with the arguments and the environment; writes the JSON report raw to the report
+// port; prints the exit markers; powers off.
 std::string GuestInitScript(const GuestContents& contents);
 
 // Writes the initramfs for `contents` to `file`. Fails, naming the file, when a program, a

@@ -87,10 +87,6 @@ struct MatrixOptions {
 // The kernel modules the scenarios need in a guest ("fuse" for FUSE scenarios).
 std::vector<std::string> ModulesFor(const std::vector<scenario::Scenario>& scenarios);
 
-// Why `scenario` cannot run in a guest, if it cannot (the private docker stack is not built
-// into guests).
-std::optional<std::string> GuestUnsupportedReason(const scenario::Scenario& scenario);
-
 // One column to run: a kernel, and the stack's binaries (a release's, for `stack`).
 struct MatrixColumnSpec {
   KernelImage kernel;
@@ -100,8 +96,8 @@ struct MatrixColumnSpec {
 };
 
 // Runs every scenario in every column, in order, printing progress to options.run.progress.
-// Each guest column boots once and runs all the scenarios. A release stack runs on the host's
-// kernel only (guests have no docker stack).
+// Each guest column boots once and runs all the scenarios, with the column's stack in the guest
+// when they drive docker (vm/guest_stack.h): a (kernel, release) pair is one boot.
 Matrix RunMatrix(const std::vector<scenario::Scenario>& scenarios,
                  const std::vector<MatrixColumnSpec>& columns, const MatrixOptions& options);
 // The kernels alone, each with options.run.binaries.
