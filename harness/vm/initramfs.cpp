@@ -194,6 +194,9 @@ std::string GuestInitScript(const GuestContents& contents) {
   script << "mount -t proc proc /proc\n"
          << "mount -t sysfs sysfs /sys\n"
          << "mount -t devtmpfs devtmpfs /dev\n"
+         // What udev or an init system makes on a host: before 5.14 or so, execveat(fd, "",
+         // AT_EMPTY_PATH), how runc re-executes itself, fails with ENOENT without it.
+         << "ln -s /proc/self/fd /dev/fd\n"
          << "mount -t tmpfs tmpfs /run\n"
          << "mount -t tmpfs tmpfs /tmp\n"
          << "mount -t cgroup2 cgroup2 /sys/fs/cgroup\n"
