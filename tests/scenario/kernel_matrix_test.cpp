@@ -187,20 +187,21 @@ TEST_F(KernelMatrix, BadKernelsAreRefusedBeforeAnythingChanges) {
   }
 }
 
-TEST_F(KernelMatrix, CleanupUndoesARunKilledWhileItsGuestRuns) {
-  if (!testing::WedgeHasFaultPoints()) GTEST_SKIP() << testing::kNeedsFaultPoints;
+// SIGKILL while the guest of `args` runs (stopped at the fault point "guest"); then `wedge
+// cleanup` must leave the host as before.
+void KillWhileTheGuestRunsThenCleanup(const std::vector<std::string>& args,
+                                      const testing::HostSnapshot& before) {
   bp::ipstream out;
   bp::environment env = boost::this_process::environment();
   env["WEDGE_FAULT_STOP_AT"] = "guest";
-  bp::child wedge(WEDGE_BINARY, "run", kScenario.string(), "--kernel", kDebian61Cloud, env,
-                  (bp::std_out & bp::std_err) > out);
+  bp::child wedge(WEDGE_BINARY, bp::args(args), env, (bp::std_out & bp::std_err) > out);
   std::string output;
   for (std::string line; std::getline(out, line);) {
     output += line + "\n";
     if (line == "fault point: stopped before guest") break;
   }
   ASSERT_NE(output.find("fault point: stopped before guest"), std::string::npos) << output;
-  EXPECT_FALSE(testing::Diff(before_, testing::HostNow()).empty())
+  EXPECT_FALSE(testing::Diff(before, testing::HostNow()).empty())
       << "the guest's journal and run directory should be there while it runs";
   ::kill(wedge.id(), SIGKILL);
   wedge.wait();
@@ -208,7 +209,20 @@ TEST_F(KernelMatrix, CleanupUndoesARunKilledWhileItsGuestRuns) {
   EXPECT_EQ(cleanup.exit_code, 0) << cleanup.output;
   EXPECT_NE(cleanup.output.find("/runs/guest-"), std::string::npos) << cleanup.output;
   EXPECT_TRUE(LiveGuestProcesses().empty());
-  testing::ExpectHostUnchanged(before_);
+  testing::ExpectHostUnchanged(before);
+}
+
+TEST_F(KernelMatrix, CleanupUndoesARunKilledWhileItsGuestRuns) {
+  if (!testing::WedgeHasFaultPoints()) GTEST_SKIP() << testing::kNeedsFaultPoints;
+  KillWhileTheGuestRunsThenCleanup({"run", kScenario.string(), "--kernel", kDebian61Cloud},
+                                   before_);
+}
+
+TEST_F(KernelMatrix, CleanupUndoesARunKilledWhileItsGuestRunsAReleasesStack) {
+  if (!testing::WedgeHasFaultPoints()) GTEST_SKIP() << testing::kNeedsFaultPoints;
+  const fs::path seccomp = fs::path(WEDGE_SOURCE_DIR) / "scenarios/seccomp-resources-sigsys.json";
+  KillWhileTheGuestRunsThenCleanup(
+      {"run", seccomp.string(), "--kernel", kDebian61Cloud, "--stack", "bullseye"}, before_);
 }
 
 }  // namespace
