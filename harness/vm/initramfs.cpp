@@ -266,6 +266,17 @@ Status BuildInitramfs(const GuestContents& contents, const fs::path& file) {
   programs.push_back({contents.busybox, "bin/busybox", false});
   for (const auto& program : contents.programs) programs.push_back({program, program, false});
   std::set<fs::path> libraries;
+  // The shared libraries of host program `path`, as ldd resolves them; a static program
+  // (busybox-static) needs none.
+  auto add_libraries_of = [&libraries](const fs::path& path) -> Status {
+    WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput ldd, sys::RunCommand("ldd", {path.string()}));
+    if (ldd.exit_code != 0 && ldd.output.find("not a dynamic executable") != std::string::npos) {
+      return OkStatus();
+    }
+    if (ldd.exit_code != 0) return Error("ldd " + path.string() + " failed: " + ldd.output);
+    for (const auto& library : ParseLddOutput(ldd.output)) libraries.insert(library);
+    return OkStatus();
+  };
   for (const auto& program : programs) {
     if (program.wedges_own) {
       WEDGE_ASSIGN_OR_RETURN(std::string bytes, ProgramWithoutDebugInfo(program.host, file));
@@ -274,19 +285,9 @@ Status BuildInitramfs(const GuestContents& contents, const fs::path& file) {
     } else {
       WEDGE_RETURN_IF_ERROR(AddHostFile(writer, program.host, program.guest, directories));
     }
-    WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput ldd, sys::RunCommand("ldd", {program.host.string()}));
-    // A static program (busybox-static) needs nothing more.
-    if (ldd.exit_code != 0 && ldd.output.find("not a dynamic executable") != std::string::npos) {
-      continue;
-    }
-    if (ldd.exit_code != 0) return Error("ldd " + program.host.string() + " failed: " + ldd.output);
-    for (const auto& library : ParseLddOutput(ldd.output)) libraries.insert(library);
+    WEDGE_RETURN_IF_ERROR(add_libraries_of(program.host));
   }
-  for (const auto& user : contents.library_users) {
-    WEDGE_ASSIGN_OR_RETURN(sys::CommandOutput ldd, sys::RunCommand("ldd", {user.string()}));
-    if (ldd.exit_code != 0) return Error("ldd " + user.string() + " failed: " + ldd.output);
-    for (const auto& library : ParseLddOutput(ldd.output)) libraries.insert(library);
-  }
+  for (const auto& user : contents.library_users) WEDGE_RETURN_IF_ERROR(add_libraries_of(user));
   for (const auto& library : libraries) {
     WEDGE_RETURN_IF_ERROR(AddHostFile(writer, library, library, directories));
   }
