@@ -15,4 +15,10 @@ bool IsDebianRelease(std::string_view release) {
   return std::find(releases.begin(), releases.end(), release) != releases.end();
 }
 
+std::string DebianReleaseList() {
+  std::string list;
+  for (const auto& release : DebianReleases()) list += (list.empty() ? "" : ", ") + release;
+  return list;
+}
+
 }  // namespace wedge

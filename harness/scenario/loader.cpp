@@ -725,8 +725,8 @@ class Validator {
     for (const auto& [release, value] : node.json().items()) {
       Node entry = node.Child(release);
       if (!IsDebianRelease(release)) {
-        Fail(entry.pointer, "expected a Debian release (" + Join(DebianReleases(), ", ") +
-                                "), got " + Quote(release));
+        Fail(entry.pointer,
+             "expected a Debian release (" + DebianReleaseList() + "), got " + Quote(release));
       }
       ExpectObject(entry);
       CheckKeys(entry, {"verdict", "reason"});

@@ -191,11 +191,7 @@ Status Binaries::Override(std::string_view assignment) {
   path = std::filesystem::absolute(path, ec);
   if (ec || !std::filesystem::is_regular_file(path, ec)) {
     if (value.find('/') == std::string::npos) {
-      std::string releases;
-      for (const auto& known : DebianReleases()) {
-        releases += (releases.empty() ? "" : ", ") + known;
-      }
-      return Error("--with " + name + "=" + value + ": neither a release (" + releases +
+      return Error("--with " + name + "=" + value + ": neither a release (" + DebianReleaseList() +
                    ") nor a file");
     }
     return Error("--with " + name + "=" + path.string() + ": not a regular file");

@@ -246,7 +246,7 @@ Result<KernelSpec> ParseKernelSpec(std::string_view text) {
     package = text.substr(colon + 1);
     if (!IsDebianRelease(release)) {
       return Error("--kernel " + std::string(text) + ": " + release +
-                   " is not a release wedge fetches from (bullseye, bookworm, trixie, sid)");
+                   " is not a release wedge fetches from (" + DebianReleaseList() + ")");
     }
   }
   if (package.empty() || !std::all_of(package.begin(), package.end(), IsPackagePatternCharacter) ||

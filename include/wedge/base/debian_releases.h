@@ -12,5 +12,7 @@ namespace wedge {
 // bullseye, bookworm, trixie, sid.
 const std::vector<std::string>& DebianReleases();
 bool IsDebianRelease(std::string_view release);
+// "bullseye, bookworm, trixie, sid": for the messages that say what a release may be.
+std::string DebianReleaseList();
 
 }  // namespace wedge
