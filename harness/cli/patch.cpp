@@ -127,11 +127,11 @@ int Execute(const BisectCommand& command) {
   base.fixtures_dir = FixturesDirectory();
   std::vector<stack::Binaries> binaries;
   for (const auto& path : command.candidates) {
-    runner::RunOptions candidate = base;
-    if (auto status = candidate.binaries.Override(command.binary + "=" + path); !status.ok()) {
+    stack::Binaries candidate = base.binaries;
+    if (auto status = candidate.Override(command.binary + "=" + path); !status.ok()) {
       return Usage("bisect", "--candidates " + path + ": " + status.error().message());
     }
-    binaries.push_back(candidate.binaries);
+    binaries.push_back(std::move(candidate));
   }
   if (stacks && !scenario.stack.required) {
     return Usage("bisect", "--stacks: " + scenario.name +
