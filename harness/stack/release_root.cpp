@@ -86,6 +86,18 @@ void RecordResolved(const fs::path& apt_dir, const std::string& mirror,
   (void)sys::WriteFileAtomically(apt_dir / "resolved.json", resolved.dump(2) + "\n", 0644);
 }
 
+// The versions of the stack's packages in `release`'s archive now: a resolution less than
+// kResolvedForSeconds old, else a new one (then recorded).
+Result<std::map<std::string, std::string>> CurrentVersions(const std::string& release,
+                                                           const std::string& mirror,
+                                                           const fs::path& apt_dir) {
+  Result<std::map<std::string, std::string>> versions = RecentlyResolved(apt_dir, mirror);
+  if (versions.ok()) return versions;
+  versions = ResolveVersions(release, mirror, apt_dir);
+  if (versions.ok()) RecordResolved(apt_dir, mirror, *versions);
+  return versions;
+}
+
 struct CachedRoot {
   fs::path root;
   json manifest;
@@ -243,15 +255,9 @@ Result<ReleaseRoot> EnsureReleaseRoot(const std::string& release, sys::Journal& 
   // No mirror (a guest kernel's wedge, whose cache holds the one root it was given) is an
   // archive out of reach, as an unreachable one is.
   const Result<std::string> mirror_found = DebianMirror();
-  Result<std::map<std::string, std::string>> versions =
-      mirror_found.ok() ? Error("not resolved yet") : mirror_found.error();
-  if (mirror_found.ok()) {
-    versions = RecentlyResolved(cache / "apt" / release, *mirror_found);
-    if (!versions.ok()) {
-      versions = ResolveVersions(release, *mirror_found, cache / "apt" / release);
-      if (versions.ok()) RecordResolved(cache / "apt" / release, *mirror_found, *versions);
-    }
-  }
+  const Result<std::map<std::string, std::string>> versions =
+      mirror_found.ok() ? CurrentVersions(release, *mirror_found, cache / "apt" / release)
+                        : mirror_found.error();
   if (!versions.ok()) {
     std::optional<CachedRoot> fallback = NewestCached(cache, release);
     if (!fallback) return versions.error();
